@@ -1,0 +1,131 @@
+"""Run metrics: metrics.jsonl, TensorBoard events, the console line, throughput and MFU.
+
+Losses are in nats/token, throughput in tokens/s, FLOPs are model FLOPs (the exact training
+count per token from `model.counting`), and MFU is achieved model FLOP/s over the peak FLOP/s
+of the machine (measured in-process, see `peak_flops`).
+"""
+import functools
+import json
+import math
+import os
+import pathlib
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import tensorboardX
+from absl import logging
+
+PEAK_FLOPS_ENV = "SCALING_LAB_PEAK_FLOPS"
+
+
+@functools.cache
+def measured_matmul_peak(size: int = 2048, repeats: int = 5) -> float:
+  """Best fp32 FLOP/s of a jitted square matmul on the default device (cached per process)."""
+  lhs = jnp.ones((size, size), jnp.float32)
+  rhs = jnp.ones((size, size), jnp.float32) / size
+  matmul = jax.jit(lambda a, b: a @ b)
+  matmul(lhs, rhs).block_until_ready()
+  best = math.inf
+  for _ in range(repeats):
+    start = time.perf_counter()
+    matmul(lhs, rhs).block_until_ready()
+    best = min(best, time.perf_counter() - start)
+  return 2 * size**3 / best
+
+
+def peak_flops() -> float:
+  """Peak FLOP/s for MFU: `$SCALING_LAB_PEAK_FLOPS` if set, else the measured matmul peak.
+
+  On CPU all (possibly fake) devices share the same cores, so the single-device measurement
+  is the machine's peak; on accelerators it is multiplied by the device count.
+  """
+  override = os.environ.get(PEAK_FLOPS_ENV)
+  if override:
+    value = float(override)
+    if not value > 0:
+      raise ValueError(f"${PEAK_FLOPS_ENV}={override!r} must be a positive FLOP/s number")
+    return value
+  if jax.default_backend() == "cpu":
+    return measured_matmul_peak()
+  return measured_matmul_peak(size=8192) * jax.device_count()
+
+
+class SmoothedLoss:
+  """Bias-corrected exponential moving average of the train loss (nats/token)."""
+
+  def __init__(self, decay: float = 0.9, average: float = 0.0, count: int = 0):
+    self.decay, self.average, self.count = decay, average, count
+
+  def update(self, loss: float) -> None:
+    self.average = self.decay * self.average + (1 - self.decay) * loss
+    self.count += 1
+
+  @property
+  def value(self) -> float:
+    """The smoothed loss (NaN before the first update)."""
+    if not self.count:
+      return math.nan
+    return self.average / (1 - self.decay**self.count)
+
+  def state(self) -> dict[str, Any]:
+    """JSON-able state for checkpoints."""
+    return {"decay": self.decay, "average": self.average, "count": self.count}
+
+
+def format_duration(seconds: float) -> str:
+  """'1h02m', '3m07s' or '42s'."""
+  seconds = max(int(round(seconds)), 0)
+  hours, rest = divmod(seconds, 3600)
+  minutes, secs = divmod(rest, 60)
+  if hours:
+    return f"{hours}h{minutes:02d}m"
+  return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def console_line(step: int, total_steps: int, loss: float, tokens_per_second: float,
+                 mfu: float, eta_seconds: float) -> str:
+  """The periodic progress line: step/total, loss (nats/token), tokens/s, MFU, ETA."""
+  return (f"step {step}/{total_steps} loss {loss:.4f} tokens/s {tokens_per_second:,.0f} "
+          f"mfu {100 * mfu:.1f}% eta {format_duration(eta_seconds)}")
+
+
+class MetricsWriter:
+  """Writes `metrics.jsonl` (one record per evaluation) and TensorBoard scalars.
+
+  Only the writing process (process 0) touches files; the others get a no-op writer.
+  """
+
+  def __init__(self, workdir: str | pathlib.Path, enabled: bool = True):
+    self._enabled = enabled
+    self._jsonl = pathlib.Path(workdir) / "metrics.jsonl"
+    self._tensorboard = (tensorboardX.SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"))
+                         if enabled else None)
+
+  def truncate_after(self, step: int) -> None:
+    """Drops JSONL records later than `step` (a resumed run redoes those steps)."""
+    if not self._enabled or not self._jsonl.exists():
+      return
+    lines = self._jsonl.read_text().splitlines()
+    kept = [line for line in lines if line and json.loads(line)["step"] <= step]
+    if len(kept) != len(lines):
+      logging.info("metrics.jsonl: dropped %d records after step %d", len(lines) - len(kept), step)
+      self._jsonl.write_text("".join(line + "\n" for line in kept))
+
+  def scalars(self, step: int, values: dict[str, float]) -> None:
+    """TensorBoard scalars at `step` (tags like 'train/loss')."""
+    if self._enabled:
+      for tag, value in values.items():
+        self._tensorboard.add_scalar(tag, value, step)
+
+  def record(self, record: dict[str, Any]) -> None:
+    """Appends one JSON record (must hold 'step') to metrics.jsonl."""
+    if self._enabled:
+      with self._jsonl.open("a") as stream:
+        stream.write(json.dumps(record) + "\n")
+
+  def close(self) -> None:
+    """Flushes and closes the TensorBoard writer."""
+    if self._enabled:
+      self._tensorboard.close()

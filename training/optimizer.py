@@ -1,0 +1,86 @@
+"""Learning-rate schedules and the AdamW optimizer, indexed by optimizer step.
+
+Schedules map an optimizer step (0-based count of updates already applied) to a learning rate.
+All start with a linear warmup from 0 to the peak over `warmup_steps`; their length is the run's
+own `total_steps` (from `training.budget`), so a shorter run decays faster.
+"""
+from typing import Any
+
+import jax
+import ml_collections
+import optax
+from flax import nnx
+
+from training.budget import StepBudget
+
+SCHEDULES = ("cosine", "constant", "wsd")
+
+
+def make_schedule(optimizer_config: ml_collections.ConfigDict,
+                  budget: StepBudget) -> optax.Schedule:
+  """The learning-rate schedule of a run (learning rate per optimizer step).
+
+  cosine: warmup, then cosine decay to `final_lr_fraction * peak` at `total_steps`.
+  constant: warmup, then the peak.
+  wsd: warmup, the peak until the last `decay_fraction` of the run, then a linear decay to
+    `final_lr_fraction * peak` at `total_steps`.
+  """
+  peak = optimizer_config.peak_learning_rate
+  final = optimizer_config.final_lr_fraction * peak
+  warmup, total = budget.warmup_steps, budget.total_steps
+  warmup_schedule = optax.linear_schedule(0.0, peak, max(warmup, 1))
+  name = optimizer_config.schedule
+  if name == "cosine":
+    decay = optax.cosine_decay_schedule(peak, max(total - warmup, 1), alpha=final / peak)
+  elif name == "constant":
+    decay = optax.constant_schedule(peak)
+  elif name == "wsd":
+    decay_steps = round(optimizer_config.decay_fraction * total)
+    stable_steps = max(total - warmup - decay_steps, 0)
+    decay = optax.join_schedules(
+        [optax.constant_schedule(peak),
+         optax.linear_schedule(peak, final, max(decay_steps, 1))],
+        [stable_steps])
+  else:
+    raise ValueError(
+        f"config.optimizer.schedule={name!r} is unknown; use one of {', '.join(SCHEDULES)}")
+  if warmup == 0:
+    return decay
+  return optax.join_schedules([warmup_schedule, decay], [warmup])
+
+
+def _decays(variable: Any) -> bool:
+  """Weight decay applies to matrices (embeddings, projections), not to norm scales or biases.
+
+  A stacked-layer axis (logical name 'layers') does not count as a matrix dimension.
+  """
+  names = getattr(variable, "out_sharding", None)
+  if names:
+    return sum(name != "layers" for name in names) >= 2
+  return variable.ndim >= 2
+
+
+def weight_decay_mask(params: nnx.State) -> Any:
+  """A pytree of booleans (prefix of `params`): True where decoupled weight decay applies."""
+  return jax.tree.map(_decays, params, is_leaf=lambda x: isinstance(x, nnx.Variable))
+
+
+def make_optimizer(optimizer_config: ml_collections.ConfigDict, budget: StepBudget,
+                   params: nnx.State) -> optax.GradientTransformation:
+  """AdamW with global-norm gradient clipping and a weight-decay mask; one update per step.
+
+  Gradient accumulation happens inside the train step (a scan over micro-batches), so every
+  call of `update` is one optimizer step of the schedule.
+  """
+  clip = optimizer_config.grad_clip_norm
+  return optax.chain(
+      optax.clip_by_global_norm(clip) if clip > 0 else optax.identity(),
+      optax.adamw(
+          learning_rate=make_schedule(optimizer_config, budget),
+          b1=optimizer_config.b1,
+          b2=optimizer_config.b2,
+          eps=optimizer_config.eps,
+          weight_decay=optimizer_config.weight_decay,
+          mask=weight_decay_mask(params),
+      ),
+  )

@@ -1,0 +1,44 @@
+"""Sharded initialization of a run's parameters and optimizer state.
+
+Parameters are created inside `jax.jit` with output shardings taken from their logical axis
+names (the rules in `config.logical_axis_rules`, active as a `nnx.logical_axis_rules` context),
+so no device ever holds a full unsharded copy. The optimizer state gets the shardings of the
+parameters it mirrors (AdamW moments) and replicated scalars (step counts).
+"""
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import optax
+from flax import nnx
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardedInit:
+  """A model split for a functional train step, with its shardings."""
+  graphdef: nnx.GraphDef
+  params: nnx.State           # trainable parameters (nnx.Param), sharded
+  rest: nnx.State             # any non-parameter state of the model (constants)
+  params_sharding: Any        # pytree of NamedSharding matching `params`
+
+
+def init_model(build_model: Callable[[], nnx.Module], mesh: jax.sharding.Mesh) -> ShardedInit:
+  """Builds the model with sharded parameters; call inside the logical-rules context."""
+  graphdef, abstract_params, abstract_rest = nnx.split(
+      nnx.eval_shape(build_model), nnx.Param, ...)
+  params_sharding = nnx.get_named_sharding(abstract_params, mesh)
+  rest_sharding = nnx.get_named_sharding(abstract_rest, mesh)
+
+  def init() -> tuple[nnx.State, nnx.State]:
+    _, params, rest = nnx.split(build_model(), nnx.Param, ...)
+    return params, rest
+
+  params, rest = jax.jit(init, out_shardings=(params_sharding, rest_sharding))()
+  return ShardedInit(graphdef, params, rest, params_sharding)
+
+
+def init_optimizer(tx: optax.GradientTransformation, params: nnx.State,
+                   mesh: jax.sharding.Mesh) -> tuple[optax.OptState, Any]:
+  """Optimizer state sharded like the parameters it mirrors; returns (state, its shardings)."""
+  opt_sharding = nnx.get_named_sharding(jax.eval_shape(tx.init, params), mesh)
+  return jax.jit(tx.init, out_shardings=opt_sharding)(params), opt_sharding
