@@ -46,6 +46,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       synthetic_vocab=64,    # synthetic corpus: vocabulary size
       synthetic_states=16,   # synthetic corpus: hidden states / context size
       synthetic_tokens=2_000_000,  # synthetic corpus: total tokens generated
+      synthetic_seed=0,      # synthetic corpus: seed of the Markov chain and its samples
   ))
 
   # Training budget, in tokens. One token = one position predicted.
