@@ -1,0 +1,107 @@
+"""Compute-optimal allocation: N_opt(C) parameters and D_opt(C) tokens for a budget C in FLOPs.
+
+From Approach 3 (Hoffmann et al. 2022, Eq. 4, with C = 6ND):
+  N_opt = G (C/6)^a,  D_opt = G^-1 (C/6)^b,  G = (alpha A / (beta B))^(1 / (alpha + beta)),
+  a = beta / (alpha + beta),  b = alpha / (alpha + beta);
+from Approaches 1 and 2 the fitted power laws N_opt = k_N C^a and D_opt = k_D C^b; and from the
+published laws. Intervals come from bootstrap samples of the parameters.
+"""
+import dataclasses
+
+import numpy as np
+
+from analysis import powerlaw
+from analysis import published
+
+
+@dataclasses.dataclass(frozen=True)
+class Allocation:
+  """N_opt (parameters) and D_opt (tokens) at each budget in `flops` (FLOPs).
+
+  `*_interval` arrays have shape (2, budgets) (low, high at `level`), NaN when not available.
+  `convention` names the N and C conventions the numbers are in.
+  """
+  source: str
+  convention: str
+  flops: np.ndarray
+  n_opt: np.ndarray
+  d_opt: np.ndarray
+  n_interval: np.ndarray
+  d_interval: np.ndarray
+  level: float
+
+  @property
+  def tokens_per_parameter(self) -> np.ndarray:
+    return self.d_opt / self.n_opt
+
+  def rows(self) -> list[dict]:
+    """One JSON-able row per budget."""
+    return [dict(source=self.source, convention=self.convention, flops=float(c),
+                 n_opt=float(n), n_low=float(self.n_interval[0, i]),
+                 n_high=float(self.n_interval[1, i]), d_opt=float(d),
+                 d_low=float(self.d_interval[0, i]), d_high=float(self.d_interval[1, i]),
+                 tokens_per_parameter=float(d / n), level=self.level)
+            for i, (c, n, d) in enumerate(zip(self.flops, self.n_opt, self.d_opt))]
+
+
+def chinchilla_allocation(params: dict, flops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Closed-form (N_opt, D_opt) of L = E + A/N^alpha + B/D^beta under C = 6ND.
+
+  Parameter values may be arrays (e.g. bootstrap samples); they broadcast against `flops`.
+  """
+  alpha, beta = np.asarray(params["alpha"]), np.asarray(params["beta"])
+  scale = (alpha * np.asarray(params["A"]) / (beta * np.asarray(params["B"]))) ** (
+      1.0 / (alpha + beta))
+  compute = np.asarray(flops, dtype=np.float64) / 6.0
+  n_opt = scale * compute ** (beta / (alpha + beta))
+  d_opt = compute ** (alpha / (alpha + beta)) / scale
+  return n_opt, d_opt
+
+
+def from_chinchilla(params: dict, flops: np.ndarray, *, source: str, convention: str,
+                    samples: dict[str, np.ndarray] | None = None,
+                    level: float = 0.95) -> Allocation:
+  """Allocation from fitted Approach-3 parameters; intervals from bootstrap `samples`."""
+  flops = np.asarray(flops, dtype=np.float64)
+  n_opt, d_opt = chinchilla_allocation(params, flops)
+  n_interval = d_interval = np.full((2, len(flops)), np.nan)
+  if samples is not None:
+    columns = {k: np.asarray(samples[k])[:, None] for k in ("A", "B", "alpha", "beta")}
+    n_samples, d_samples = chinchilla_allocation(columns, flops[None])
+    n_interval, d_interval = _intervals(n_samples, level), _intervals(d_samples, level)
+  return Allocation(source, convention, flops, n_opt, d_opt, n_interval, d_interval, level)
+
+
+def from_power_laws(n_law: powerlaw.PowerLaw, d_law: powerlaw.PowerLaw, flops: np.ndarray, *,
+                    source: str, convention: str,
+                    samples: dict[str, np.ndarray] | None = None,
+                    level: float = 0.95) -> Allocation:
+  """Allocation from Approach 1/2 power laws; `samples` holds a, b, n_ and d_coefficient."""
+  flops = np.asarray(flops, dtype=np.float64)
+  n_interval = d_interval = np.full((2, len(flops)), np.nan)
+  if samples is not None:
+    n_samples = samples["n_coefficient"][:, None] * flops[None] ** samples["a"][:, None]
+    d_samples = samples["d_coefficient"][:, None] * flops[None] ** samples["b"][:, None]
+    n_interval, d_interval = _intervals(n_samples, level), _intervals(d_samples, level)
+  return Allocation(source, convention, flops, n_law(flops), d_law(flops), n_interval,
+                    d_interval, level)
+
+
+def from_published(law: published.PublishedLaw, flops: np.ndarray) -> Allocation | None:
+  """Allocation implied by a published law under C = 6ND; None when it states only exponents."""
+  flops = np.asarray(flops, dtype=np.float64)
+  if law.form == "chinchilla":
+    n_opt, d_opt = chinchilla_allocation(law.params, flops)
+  elif law.form == "kaplan_compute":
+    n_opt = law.params["n_coefficient"] * (flops / published.PETAFLOP_DAY) ** law.a
+    d_opt = flops / (6.0 * n_opt)
+  else:
+    return None
+  nan = np.full((2, len(flops)), np.nan)
+  convention = f"N {law.n_convention}, C {law.c_convention}"
+  return Allocation(law.label, convention, flops, n_opt, d_opt, nan, nan, float("nan"))
+
+
+def _intervals(samples_SxB: np.ndarray, level: float) -> np.ndarray:
+  return np.array([powerlaw.percentile_interval(column, level)
+                   for column in samples_SxB.T]).T
