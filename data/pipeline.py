@@ -15,9 +15,9 @@ import grain
 from absl import logging
 import numpy as np
 
-from data.prepare import Prepared
-from data.prepare import load_prepared
-from data.prepare import prepare
+from data.preparation import Prepared
+from data.preparation import load_prepared
+from data.preparation import prepare
 from data.tokenizers import tokenizer_vocab_size
 
 __all__ = ["Prepared", "load_prepared", "prepare", "tokenizer_vocab_size", "train_iterator",

@@ -106,9 +106,11 @@ def _encode_chunk(chunk: Chunk, tokenizer: tokenizers.Tokenizer | None = None
 
 def _chunks(documents: Iterator[corpora.Document], seed: int, val_fraction: float
             ) -> Iterator[Chunk]:
-  """Groups documents into chunks of about `_CHUNK_BYTES` characters."""
+  """Groups non-empty documents into chunks of about `_CHUNK_BYTES` characters."""
   flags, texts, size = [], [], 0
   for document in documents:
+    if not document.text:
+      continue
     flags.append(splits.is_validation(document.key, seed, val_fraction))
     texts.append(document.text)
     size += len(document.text)
@@ -302,10 +304,9 @@ def prepare(data_config: ml_collections.ConfigDict, seq_len: int | None = None, 
   prepared = load_prepared(final)
   prepared.manifest["already_prepared"] = already_prepared
   if seq_len is not None:
-    for split in ("train", "val"):
-      if prepared.manifest[f"{split}_tokens"] < seq_len + 1:
-        raise ValueError(
-            f"the {split} split has {prepared.manifest[f'{split}_tokens']} tokens, fewer than "
-            f"model.seq_len + 1 = {seq_len + 1}: shorten model.seq_len or raise "
-            "data.val_fraction / add text")
+    for split, fix in (("val", "raise data.val_fraction"), ("train", "add text")):
+      tokens = prepared.manifest[f"{split}_tokens"]
+      if tokens < seq_len + 1:
+        raise ValueError(f"the {split} split has {tokens} tokens, fewer than model.seq_len + 1 = "
+                         f"{seq_len + 1}: shorten model.seq_len or {fix}")
   return prepared
