@@ -1,0 +1,82 @@
+"""The base sweep config: every field of a sweep, with its default and unit.
+
+A sweep is a base run config (`base`, the schema of `configs/base.py`) plus a grid that
+`scaling.grid.expand` turns into runs. Sweep files start from `get_config()` here, set `base`
+and the grid, and are launched with
+
+  python -m scaling --config=configs/sweeps/<name>.py --workdir=SWEEP
+
+Grid kinds:
+  * `n_by_d`: every size in `grid.sizes` crossed with every budget in `grid.tokens` (tokens)
+    or in `grid.tokens_per_param` (tokens per non-embedding parameter); give one of the two.
+  * `isoflop`: for every compute budget C in `grid.compute_budgets` (training FLOPs), take
+    `grid.sizes_per_budget` target sizes log-spaced over [N*/span, N* x span] around the
+    expected optimum N* = sqrt(C / (6 x optimal_tokens_per_param)) and train each on
+    D = C / (FLOPs per token under `grid.flop_convention`) tokens.
+Sizes are names from `model.shapes.SIZES` or target non-embedding parameter counts, which the
+shape rule (`model.shapes.shape_for_params`) turns into a shape. Every token budget is rounded
+to a whole number of optimizer steps (batch_size x seq_len tokens).
+"""
+import ml_collections
+
+from configs import base as run_base
+
+
+def _rule() -> ml_collections.ConfigDict:
+  """A per-size hyperparameter rule; 'base' keeps the base run config's value."""
+  return ml_collections.ConfigDict(dict(
+      rule="base",             # base | table | power_law
+      table={},                # table: size label -> value (labels as in the run table)
+      reference_params=1e6,    # power_law: value = reference_value x (N / reference_params)^exponent
+      reference_value=0.0,     #   with N the non-embedding parameter count
+      exponent=0.0,
+  ))
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  del arg
+  sweep = ml_collections.ConfigDict()
+  sweep.name = "sweep"
+  sweep.base = run_base.get_config()   # the run config every run starts from
+  sweep.seeds = (0,)                   # each grid point is trained once per seed
+
+  sweep.grid = ml_collections.ConfigDict(dict(
+      kind="n_by_d",                   # n_by_d | isoflop
+      sizes=(),                        # n_by_d: size names or target non-embedding params
+      tokens=(),                       # n_by_d: token budgets (tokens)
+      tokens_per_param=(),             # n_by_d: budgets as tokens per non-embedding param
+      compute_budgets=(),              # isoflop: training FLOPs per run
+      sizes_per_budget=5,              # isoflop: sizes per budget
+      size_span=4.0,                   # isoflop: sizes span [N*/span, N* x span]
+      optimal_tokens_per_param=20.0,   # isoflop: D/N at the expected optimum (Chinchilla: ~20)
+      flop_convention="6n",            # 6n | 6n_total | exact: FLOPs per token for D = C / that
+      size_tolerance=0.5,              # max relative miss of the shape rule on a target N
+      shape_rule={},                   # model.shapes.ShapeRule fields, e.g. {"aspect_ratio": 16}
+  ))
+
+  # Per-size hyperparameters (N = non-embedding params of the run's shape).
+  learning_rate = _rule()
+  batch_size = _rule()
+  batch_size.multiple_of = 8           # power_law batch sizes are rounded to this multiple
+  sweep.hparams = ml_collections.ConfigDict(dict(
+      learning_rate=learning_rate,     # sets base.optimizer.peak_learning_rate
+      batch_size=batch_size,           # sets base.train.batch_size (sequences)
+  ))
+
+  # Budgets that scale with each run's tokens D (0 keeps the base config's value, in tokens).
+  sweep.schedule = ml_collections.ConfigDict(dict(
+      warmup_fraction=0.0,             # warmup_tokens = fraction x D (whole steps)
+      evals_per_run=0,                 # eval_every_tokens = D / evals_per_run (whole steps)
+      checkpoints_per_run=0,           # ckpt_every_tokens = D / checkpoints_per_run
+  ))
+
+  sweep.launch = ml_collections.ConfigDict(dict(
+      max_parallel=1,                  # local backend: runs at a time (--max_parallel overrides)
+      max_retries=2,                   # relaunches of a crashed run (divergence is never retried)
+      lease_stale_seconds=60.0,        # a lease without heartbeat for this long is taken over
+      heartbeat_seconds=5.0,
+      num_cpus=1.0,                    # ray backend: resources each run task declares
+      num_gpus=0.0,
+      resources={},                    # ray backend: custom resources, e.g. {"TPU": 4}
+  ))
+  return sweep

@@ -1,0 +1,67 @@
+"""The sweep command line.
+
+  python -m scaling --config=configs/sweeps/<name>.py --workdir=SWEEP [--backend=local|ray]
+      [--max_parallel=K] [--dry_run] [--ray_address=HOST:PORT]
+  python -m scaling status --workdir=SWEEP
+
+`run` is the default command. See scaling/launch.py (run), scaling/status.py (status).
+"""
+import pathlib
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from scaling import estimate, launch, status
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Sweep config (configs/sweeps/*.py).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "The sweep directory.")
+_BACKEND = flags.DEFINE_string("backend", "local", f"One of {launch.BACKENDS}.")
+_MAX_PARALLEL = flags.DEFINE_integer("max_parallel", 0,
+                                     "Local backend: runs at a time (0: sweep.launch.max_parallel).")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the run table and total compute; run nothing.")
+_RETRY_FAILED = flags.DEFINE_bool("retry_failed", True,
+                                  "Relaunch runs that failed in an earlier launch.")
+_RAY_ADDRESS = flags.DEFINE_string("ray_address", None,
+                                   "Ray backend: the cluster address (default: auto-detect).")
+_THROUGHPUT = flags.DEFINE_float(
+    "throughput", 0.0, "Dry run: sustained exact training FLOPs/s to assume instead of measuring.")
+
+
+def _run(workdir: pathlib.Path) -> int:
+  sweep = _CONFIG.value
+  if sweep is None:
+    raise app.UsageError("--config=configs/sweeps/<name>.py is required")
+  launch.check_backend(_BACKEND.value)
+  max_parallel = _MAX_PARALLEL.value or sweep.launch.max_parallel
+  if _DRY_RUN.value:
+    throughput = (estimate.Throughput(_THROUGHPUT.value, 0.0, "--throughput")
+                  if _THROUGHPUT.value > 0 else None)
+    launch.dry_run(sweep, workdir, max_parallel=max_parallel, throughput=throughput)
+    return 0
+  finished = launch.launch(sweep, workdir, backend=_BACKEND.value, max_parallel=max_parallel,
+                           retry_failed=_RETRY_FAILED.value, ray_address=_RAY_ADDRESS.value)
+  return 0 if finished else 75
+
+
+def _status(workdir: pathlib.Path) -> int:
+  status.print_status(workdir)
+  return 0
+
+
+COMMANDS = {"run": _run, "status": _status}
+
+
+def main(argv: list[str]) -> int:
+  command = argv[1] if len(argv) > 1 else "run"
+  if command not in COMMANDS or len(argv) > 2:
+    raise app.UsageError(f"unknown command {argv[1:]}; commands: {', '.join(COMMANDS)}")
+  if not _WORKDIR.value:
+    raise app.UsageError("--workdir=SWEEP is required")
+  try:
+    return COMMANDS[command](pathlib.Path(_WORKDIR.value))
+  except ValueError as error:
+    raise SystemExit(f"error: {error}") from None
+
+
+if __name__ == "__main__":
+  app.run(main)

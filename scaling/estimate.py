@@ -1,0 +1,89 @@
+"""Run-time estimates for the dry-run table, from a measured throughput.
+
+A run is modelled as a fixed start-up cost (imports, data, compile, checkpoints, evaluation) plus
+its exact training FLOPs at a sustained rate: seconds = overhead_seconds + flops / flops_per_second.
+Both are measured: from the sweep's own finished runs when there are any, otherwise by training
+the sweep's smallest run for a few steps once (cached in SWEEP/throughput.json). The estimate is
+rough: small models reach a lower share of the machine's peak than large ones.
+"""
+import dataclasses
+import pathlib
+import statistics
+import subprocess
+import tempfile
+
+from scaling import grid, rundir, runner, runs
+
+THROUGHPUT_FILE = "throughput.json"
+CALIBRATION_STEPS = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class Throughput:
+  """Sustained exact training FLOPs per second and start-up seconds per run."""
+  flops_per_second: float
+  overhead_seconds: float
+  source: str
+
+  def seconds(self, flops_exact: float) -> float:
+    """Estimated wall seconds of a run of `flops_exact` training FLOPs."""
+    return self.overhead_seconds + flops_exact / self.flops_per_second
+
+
+def from_results(results: list[dict]) -> Throughput | None:
+  """Medians over finished runs' result.json (tokens_per_second, wall_seconds); None if none."""
+  rates, overheads = [], []
+  for result in results:
+    if result.get("status") != "completed" or not result.get("tokens_per_second"):
+      continue
+    train_seconds = result["tokens"] / result["tokens_per_second"]
+    rates.append(result["flops_exact"] / train_seconds)
+    overheads.append(max(0.0, result["wall_seconds"] - train_seconds))
+  if not rates:
+    return None
+  return Throughput(statistics.median(rates), statistics.median(overheads),
+                    f"median of {len(rates)} finished runs")
+
+
+def finished_results(sweep_dir: pathlib.Path) -> list[dict]:
+  """The result.json of every run under SWEEP/runs."""
+  found = []
+  for result_path in sorted((pathlib.Path(sweep_dir) / rundir.RUNS_DIR).glob("*/result.json")):
+    found.append(rundir.read_json(result_path))
+  return found
+
+
+def measure(run: runs.PlannedRun) -> Throughput:
+  """Trains `run`'s config for CALIBRATION_STEPS steps in a temporary directory and times it."""
+  tokens_per_step = run.config.train.batch_size * run.config.model.seq_len
+  config = grid.apply_overrides(run.config, {
+      "train.train_tokens": CALIBRATION_STEPS * tokens_per_step, "train.warmup_tokens": 0,
+      "train.eval_every_tokens": 0, "train.ckpt_every_tokens": 0,
+      "train.eval_tokens": tokens_per_step})
+  with tempfile.TemporaryDirectory(prefix="scaling-calibration-") as workdir:
+    run_dir = pathlib.Path(workdir)
+    rundir.write_json_atomic(run_dir / rundir.CONFIG_FILE, runs.config_json(config))
+    completed = subprocess.run(runner.train_command(run_dir), cwd=runner.PROJECT_ROOT,
+                               capture_output=True, text=True, check=False)
+    result = rundir.read_json(run_dir / rundir.RESULT_FILE)
+    if completed.returncode != 0 or result is None:
+      tail = (completed.stdout + completed.stderr).strip().splitlines()[-1:]
+      raise RuntimeError(f"throughput calibration run failed: {tail}")
+  throughput = from_results([result])
+  return dataclasses.replace(throughput, source=f"{CALIBRATION_STEPS}-step run of {run.run_id}")
+
+
+def throughput_for(sweep_dir: pathlib.Path, planned: list[runs.PlannedRun]) -> Throughput:
+  """From finished runs, else the cached calibration, else a new calibration (then cached)."""
+  sweep_dir = pathlib.Path(sweep_dir)
+  measured = from_results(finished_results(sweep_dir))
+  if measured is not None:
+    return measured
+  cached = rundir.read_json(sweep_dir / THROUGHPUT_FILE)
+  if cached is not None:
+    return Throughput(**cached)
+  smallest = min(planned, key=lambda run: run.spec.flops_exact / run.spec.tokens)
+  measured = measure(smallest)
+  sweep_dir.mkdir(parents=True, exist_ok=True)
+  rundir.write_json_atomic(sweep_dir / THROUGHPUT_FILE, dataclasses.asdict(measured))
+  return measured

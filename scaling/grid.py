@@ -1,0 +1,262 @@
+"""Sweep grids -> runs: the pure expansion of a sweep config into a list of `RunSpec`.
+
+Conventions: N is the non-embedding parameter count (`model.counting`), D the tokens a run
+trains on, FLOPs are training FLOPs (forward + backward). Every D is rounded to a whole number of
+optimizer steps of `batch_size x seq_len` tokens. See `configs/sweeps/base.py` for the fields.
+"""
+import dataclasses
+import math
+from typing import Any
+
+import ml_collections
+
+from model import ModelConfig, counting, shapes
+from scaling import hparams
+from scaling.tables import format_count
+from training import budget
+
+GRID_KINDS = ("n_by_d", "isoflop")
+FLOP_CONVENTIONS = {"6n": "six_n", "6n_total": "six_n_total", "exact": "exact"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+  """One model size: its label, the model fields it sets and its exact counts."""
+  label: str                   # a name from model.shapes.SIZES, or 'n<target>' for a target N
+  model_fields: dict[str, Any]
+  non_embedding_params: int
+  total_params: int
+  flops_per_token: dict[str, float]  # training FLOPs/token: six_n, six_n_total, exact
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+  """One run of a sweep: a shape trained on `tokens` tokens with one seed and its hyperparameters.
+
+  `overrides` maps dotted run-config keys (e.g. 'train.train_tokens') to values; applied to the
+  sweep's base config it gives the run's resolved config.
+  """
+  shape: Shape
+  tokens: int
+  seed: int
+  compute_budget: float | None  # isoflop: the budget C (training FLOPs) the run belongs to
+  overrides: dict[str, Any]
+
+  @property
+  def flops_6nd(self) -> float:
+    """6 x N (non-embedding) x D, in training FLOPs."""
+    return 6.0 * self.shape.non_embedding_params * self.tokens
+
+  @property
+  def flops_exact(self) -> float:
+    """Exact training FLOPs (attention and output head included) x D."""
+    return self.shape.flops_per_token["exact"] * self.tokens
+
+
+def _shape(base_model: ml_collections.ConfigDict, size: str | int, field: str,
+           tolerance: float, rule: shapes.ShapeRule) -> Shape:
+  """The shape of a named size or of a target non-embedding N under the shape rule."""
+  if isinstance(size, str):
+    if size not in shapes.SIZES:
+      raise ValueError(
+          f"{field}={size!r} is not a named size; use a target non-embedding parameter count "
+          f"or one of {sorted(shapes.SIZES)}")
+    label, fields = size, dict(shapes.SIZES[size])
+  else:
+    if size <= 0:
+      raise ValueError(f"{field}={size} must be a positive non-embedding parameter count")
+    try:
+      fields = dict(shapes.shape_for_params(int(size), rule))
+    except ValueError as error:
+      raise ValueError(f"{field}={size}: the shape rule cannot meet it ({error})") from error
+    label = f"n{format_count(size)}"
+  merged = base_model.to_dict()
+  merged.update({key: value for key, value in fields.items() if key in merged})
+  model_config = ModelConfig.from_config_dict(merged)
+  try:
+    model_config.validate()
+  except ValueError as error:
+    raise ValueError(f"{field}={size!r} gives an invalid model: {error}") from error
+  counts = counting.param_counts(model_config)
+  if not isinstance(size, str):
+    miss = abs(counts["non_embedding"] - size) / size
+    if miss > tolerance:
+      raise ValueError(
+          f"{field}={size}: the shape rule cannot meet it (nearest shape has "
+          f"{counts['non_embedding']} non-embedding params, {miss:.0%} off, above "
+          f"grid.size_tolerance={tolerance}); choose another size or raise the tolerance")
+  model_fields = {key: merged[key] for key in fields if key in merged}
+  return Shape(label=label, model_fields=model_fields,
+               non_embedding_params=int(counts["non_embedding"]),
+               total_params=int(counts["total"]),
+               flops_per_token=dict(counting.flops_per_token(model_config)))
+
+
+def _whole_steps(tokens: float, tokens_per_step: int, field: str) -> int:
+  """`tokens` rounded to the nearest whole number of steps; below one step is an error."""
+  if tokens < tokens_per_step:
+    raise ValueError(
+        f"{field} gives {tokens:.6g} tokens, below one step of {tokens_per_step} tokens "
+        f"(batch_size x seq_len); raise the budget or lower the batch size")
+  return int(round(tokens / tokens_per_step)) * tokens_per_step
+
+
+def _interval(tokens: int, count: int, tokens_per_step: int) -> int:
+  """tokens / count rounded to whole steps (at least one step)."""
+  return max(1, int(round(tokens / count / tokens_per_step))) * tokens_per_step
+
+
+def _run(sweep: ml_collections.ConfigDict, shape: Shape, tokens: float, seed: int,
+         compute_budget: float | None, field: str) -> RunSpec:
+  base = sweep.base
+  learning_rate = hparams.value_for_size(
+      "learning_rate", sweep.hparams.learning_rate, size_label=shape.label,
+      non_embedding_params=shape.non_embedding_params,
+      base_value=base.optimizer.peak_learning_rate)
+  batch_size = hparams.batch_size_for_size(
+      sweep.hparams.batch_size, size_label=shape.label,
+      non_embedding_params=shape.non_embedding_params, base_value=base.train.batch_size)
+  seq_len = shape.model_fields.get("seq_len", base.model.seq_len)
+  tokens_per_step = batch_size * seq_len
+  train_tokens = _whole_steps(tokens, tokens_per_step, field)
+  overrides = {f"model.{key}": value for key, value in shape.model_fields.items()}
+  overrides.update({
+      "seed": seed,
+      "optimizer.peak_learning_rate": float(learning_rate),
+      "train.batch_size": batch_size,
+      "train.train_tokens": train_tokens,
+  })
+  schedule = sweep.schedule
+  if schedule.warmup_fraction > 0:
+    overrides["train.warmup_tokens"] = int(
+        round(schedule.warmup_fraction * train_tokens / tokens_per_step)) * tokens_per_step
+  if schedule.evals_per_run > 0:
+    overrides["train.eval_every_tokens"] = _interval(
+        train_tokens, schedule.evals_per_run, tokens_per_step)
+  if schedule.checkpoints_per_run > 0:
+    overrides["train.ckpt_every_tokens"] = _interval(
+        train_tokens, schedule.checkpoints_per_run, tokens_per_step)
+  spec = RunSpec(shape=shape, tokens=train_tokens, seed=int(seed),
+                 compute_budget=compute_budget, overrides=overrides)
+  try:
+    budget.compute_budget(apply_overrides(base, overrides))
+  except ValueError as error:
+    raise ValueError(f"{field} (size {shape.label}): {error}") from error
+  return spec
+
+
+def apply_overrides(base: ml_collections.ConfigDict,
+                    overrides: dict[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of `base` with dotted-key `overrides` applied."""
+  config = ml_collections.ConfigDict(base.to_dict())
+  for key, value in overrides.items():
+    *parents, leaf = key.split(".")
+    node = config
+    for parent in parents:
+      node = node[parent]
+    node[leaf] = value
+  return config
+
+
+def shape_rule(sweep: ml_collections.ConfigDict) -> shapes.ShapeRule:
+  """The shape rule for target sizes: model.shapes.ShapeRule with `sweep.grid.shape_rule` set."""
+  fields = dict(sweep.grid.shape_rule)
+  known = {field.name for field in dataclasses.fields(shapes.ShapeRule)}
+  unknown = sorted(set(fields) - known)
+  if unknown:
+    raise ValueError(f"sweep.grid.shape_rule has unknown fields {unknown}; known: {sorted(known)}")
+  return shapes.ShapeRule(**fields)
+
+
+def check_sweep(sweep: ml_collections.ConfigDict) -> None:
+  """Raises ValueError (one line naming the field and the fix) on a malformed sweep."""
+  grid = sweep.grid
+  if grid.kind not in GRID_KINDS:
+    raise ValueError(f"sweep.grid.kind={grid.kind!r} is unknown; use one of {GRID_KINDS}")
+  if not sweep.seeds:
+    raise ValueError("the grid is empty: sweep.seeds is empty; list at least one seed")
+  if grid.kind == "n_by_d":
+    if not grid.sizes:
+      raise ValueError("the grid is empty: sweep.grid.sizes is empty; list at least one size")
+    if bool(grid.tokens) == bool(grid.tokens_per_param):
+      raise ValueError(
+          "the grid is empty or ambiguous: give exactly one of sweep.grid.tokens (tokens) "
+          "or sweep.grid.tokens_per_param (tokens per non-embedding parameter)")
+  else:
+    if not grid.compute_budgets:
+      raise ValueError(
+          "the grid is empty: sweep.grid.compute_budgets is empty; list FLOP budgets")
+    if grid.sizes_per_budget < 1 or grid.size_span < 1:
+      raise ValueError(
+          f"sweep.grid.sizes_per_budget={grid.sizes_per_budget} must be >= 1 and "
+          f"sweep.grid.size_span={grid.size_span} must be >= 1")
+    if grid.flop_convention not in FLOP_CONVENTIONS:
+      raise ValueError(
+          f"sweep.grid.flop_convention={grid.flop_convention!r} is unknown; use one of "
+          f"{sorted(FLOP_CONVENTIONS)}")
+    if grid.optimal_tokens_per_param <= 0:
+      raise ValueError("sweep.grid.optimal_tokens_per_param must be positive (Chinchilla: 20)")
+  for name in ("learning_rate", "batch_size"):
+    hparams.check_rule(name, sweep.hparams[name])
+  shape_rule(sweep)
+
+
+def isoflop_targets(compute_budget: float, sizes_per_budget: int, size_span: float,
+                    optimal_tokens_per_param: float) -> list[float]:
+  """Target non-embedding N log-spaced over [N*/span, N* x span], N* = sqrt(C / (6 r))."""
+  optimal_params = math.sqrt(compute_budget / (6.0 * optimal_tokens_per_param))
+  if sizes_per_budget == 1:
+    return [optimal_params]
+  log_low, log_high = math.log(optimal_params / size_span), math.log(optimal_params * size_span)
+  step = (log_high - log_low) / (sizes_per_budget - 1)
+  return [math.exp(log_low + index * step) for index in range(sizes_per_budget)]
+
+
+def _expand_n_by_d(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
+  grid = sweep.grid
+  runs = []
+  for size_index, size in enumerate(grid.sizes):
+    shape = _shape(sweep.base.model, size, f"sweep.grid.sizes[{size_index}]",
+                   grid.size_tolerance, shape_rule(sweep))
+    if grid.tokens:
+      budgets = [(float(tokens), f"sweep.grid.tokens[{index}]")
+                 for index, tokens in enumerate(grid.tokens)]
+    else:
+      budgets = [(ratio * shape.non_embedding_params, f"sweep.grid.tokens_per_param[{index}]")
+                 for index, ratio in enumerate(grid.tokens_per_param)]
+    for tokens, field in budgets:
+      for seed in sweep.seeds:
+        runs.append(_run(sweep, shape, tokens, seed, None, field))
+  return runs
+
+
+def _expand_isoflop(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
+  grid = sweep.grid
+  key = FLOP_CONVENTIONS[grid.flop_convention]
+  runs = []
+  for budget_index, compute_budget in enumerate(grid.compute_budgets):
+    field = f"sweep.grid.compute_budgets[{budget_index}]={compute_budget:.3g}"
+    if compute_budget <= 0:
+      raise ValueError(f"{field} must be a positive number of training FLOPs")
+    seen = set()
+    for target in isoflop_targets(compute_budget, grid.sizes_per_budget, grid.size_span,
+                                  grid.optimal_tokens_per_param):
+      shape = _shape(sweep.base.model, int(round(target)),
+                     f"{field}: target size", grid.size_tolerance, shape_rule(sweep))
+      shape_key = tuple(sorted(shape.model_fields.items()))
+      if shape_key in seen:
+        continue
+      seen.add(shape_key)
+      tokens = compute_budget / shape.flops_per_token[key]
+      for seed in sweep.seeds:
+        runs.append(_run(sweep, shape, tokens, seed, float(compute_budget),
+                         f"{field} at size {shape.label}"))
+  return runs
+
+
+def expand(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
+  """All runs of a sweep, in grid order; raises ValueError on a bad sweep before any run."""
+  check_sweep(sweep)
+  if sweep.grid.kind == "n_by_d":
+    return _expand_n_by_d(sweep)
+  return _expand_isoflop(sweep)

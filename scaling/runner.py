@@ -1,0 +1,206 @@
+"""Runs one run of a sweep to its end: `python -m scaling.runner RUNDIR --parent_pid=PID`.
+
+The runner takes the run's lease (or exits with EXIT_BUSY when a live process holds it), starts
+`train.py` on the run directory, heartbeats the lease while it trains, and relaunches a crashed
+trainer up to `--max_retries` times (it resumes from its checkpoint). A diverged run is never
+retried. Every failed attempt is appended to `RUNDIR/failures.jsonl` with its exit code and
+reason; when the retries are spent, `result.json` records status 'failed' (unless train.py wrote
+one). On SIGTERM / SIGINT the trainer is told to save and stop, and the runner exits with
+EXIT_STOPPED, leaving the run resumable.
+
+Orphans: on Linux the runner asks the kernel to SIGKILL it when its parent (the launcher or the
+Ray task) dies, and the trainer likewise when the runner dies, so killing a launcher with SIGKILL
+leaves no trainer behind; the leases they held become stale at once (dead pid on this host).
+This module imports neither jax nor the model: it starts in a fraction of a second.
+"""
+import ctypes
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from scaling import lease, rundir
+
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
+DEFAULT_TRAINER = PROJECT_ROOT / "train.py"
+
+# train.py exit codes (see train.py).
+TRAIN_COMPLETED, TRAIN_FAILED, TRAIN_DIVERGED, TRAIN_PREEMPTED = 0, 1, 3, 75
+# Runner exit codes.
+EXIT_FINISHED = 0   # the run is done, diverged, or failed for good: result.json says which
+EXIT_BUSY = 4       # another live process holds the run's lease
+EXIT_STOPPED = 75   # stopped by a signal; the run is resumable
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(expected_parent: int) -> None:
+  """Asks Linux to SIGKILL this process when its parent dies; exits now if it already has."""
+  if not sys.platform.startswith("linux"):
+    return
+  libc = ctypes.CDLL(None, use_errno=True)
+  libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+  if os.getppid() != expected_parent:
+    os._exit(EXIT_STOPPED)
+
+
+def train_command(run_dir: pathlib.Path, trainer: pathlib.Path = DEFAULT_TRAINER) -> list[str]:
+  """The trainer's command line for a run directory (absolute paths; cwd-independent)."""
+  run_dir = pathlib.Path(run_dir).resolve()
+  if ":" in str(run_dir):
+    raise ValueError(f"run directory {run_dir} contains ':'; choose a --workdir without ':'")
+  return [sys.executable, str(trainer),
+          f"--config={PROJECT_ROOT / 'configs' / 'resolved.py'}:{run_dir / rundir.CONFIG_FILE}",
+          f"--workdir={run_dir}"]
+
+
+def _log_tail(log_path: pathlib.Path, lines: int = 20) -> str:
+  """The last non-empty line of a log (the error message, for a crash)."""
+  try:
+    with open(log_path, "rb") as log_file:
+      log_file.seek(0, os.SEEK_END)
+      log_file.seek(max(0, log_file.tell() - 4096))
+      tail = log_file.read().decode(errors="replace").splitlines()[-lines:]
+  except FileNotFoundError:
+    return ""
+  meaningful = [line.strip() for line in tail if line.strip()]
+  return meaningful[-1] if meaningful else ""
+
+
+class _Runner:
+  """One run's attempts under one lease."""
+
+  def __init__(self, run_dir: pathlib.Path, max_retries: int, stale_seconds: float,
+               heartbeat_seconds: float, trainer: pathlib.Path):
+    self.run_dir = pathlib.Path(run_dir).resolve()
+    self.trainer_script = trainer
+    self.max_retries = max_retries
+    self.heartbeat_seconds = heartbeat_seconds
+    self.lease = lease.Lease(self.run_dir, stale_seconds)
+    self.stopping = False
+    self.trainer: subprocess.Popen | None = None
+
+  def _on_signal(self, signum: int, frame) -> None:
+    del frame
+    self.stopping = True
+    if self.trainer is not None and self.trainer.poll() is None:
+      self.trainer.send_signal(signal.SIGTERM)
+    logging.info("signal %d: stopping %s", signum, self.run_dir.name)
+
+  def _archive_failed_result(self, attempt: int) -> None:
+    result = rundir.read_json(self.run_dir / rundir.RESULT_FILE)
+    if result is not None and result.get("status") == "failed":
+      os.replace(self.run_dir / rundir.RESULT_FILE,
+                 self.run_dir / f"result.failed-{int(time.time())}-{attempt}.json")
+
+  def _train_once(self) -> int | None:
+    """Runs train.py to its exit; its exit code, or None when the lease was lost."""
+    runner_pid = os.getpid()
+    with open(self.run_dir / rundir.TRAIN_LOG, "ab") as log_file:
+      self.trainer = subprocess.Popen(
+          train_command(self.run_dir, self.trainer_script), cwd=PROJECT_ROOT, stdout=log_file,
+          stderr=subprocess.STDOUT, preexec_fn=lambda: die_with_parent(runner_pid))
+    self.lease.update(trainer_pid=self.trainer.pid)
+    while True:
+      try:
+        return self.trainer.wait(timeout=self.heartbeat_seconds)
+      except subprocess.TimeoutExpired:
+        if not self.lease.heartbeat():
+          logging.error("lost the lease of %s; killing its trainer", self.run_dir.name)
+          self.trainer.kill()
+          self.trainer.wait()
+          return None
+
+  def _record_failure(self, attempt: int, exit_code: int, reason: str) -> None:
+    with open(self.run_dir / rundir.FAILURES_FILE, "a") as failures:
+      failures.write(json.dumps(dict(attempt=attempt, exit_code=exit_code, reason=reason,
+                                     time=time.time())) + "\n")
+
+  def _finish(self, status: str, exit_code: int, reason: str) -> None:
+    """Writes result.json when train.py did not (a crash, a kill, a missing result)."""
+    if rundir.read_json(self.run_dir / rundir.RESULT_FILE) is not None:
+      return
+    config = rundir.read_json(self.run_dir / rundir.CONFIG_FILE)
+    rundir.write_json_atomic(self.run_dir / rundir.RESULT_FILE, dict(
+        status=status, reason=reason, exit_code=exit_code, config=config,
+        tokens=rundir.last_tokens(self.run_dir / rundir.METRICS_FILE)))
+
+  def run(self) -> int:
+    """Trains the run to a final state; returns the runner exit code."""
+    state = rundir.read_state(self.run_dir, self.lease.stale_seconds)
+    if state.state in ("done", "diverged"):
+      return EXIT_FINISHED
+    if not self.lease.acquire():
+      return EXIT_BUSY
+    signal.signal(signal.SIGTERM, self._on_signal)
+    signal.signal(signal.SIGINT, self._on_signal)
+    try:
+      return self._attempts()
+    finally:
+      self.lease.release()
+
+  def _attempts(self) -> int:
+    attempt = 0
+    while True:
+      result = rundir.read_json(self.run_dir / rundir.RESULT_FILE)
+      if result is not None and result.get("status") in ("completed", "diverged"):
+        return EXIT_FINISHED
+      self._archive_failed_result(attempt)
+      logging.info("%s: attempt %d", self.run_dir.name, attempt)
+      exit_code = self._train_once()
+      if exit_code is None:
+        return EXIT_STOPPED
+      result = rundir.read_json(self.run_dir / rundir.RESULT_FILE) or {}
+      if exit_code == TRAIN_COMPLETED and result.get("status") == "completed":
+        return EXIT_FINISHED
+      if exit_code == TRAIN_DIVERGED or result.get("status") == "diverged":
+        self._finish("diverged", exit_code, "non-finite loss (train.py exit code 3)")
+        return EXIT_FINISHED
+      if self.stopping:
+        return EXIT_STOPPED
+      reason = result.get("error") or result.get("reason") or _log_tail(
+          self.run_dir / rundir.TRAIN_LOG) or f"train.py exited with code {exit_code}"
+      self._record_failure(attempt, exit_code, reason)
+      logging.warning("%s: attempt %d failed (exit %d): %s", self.run_dir.name, attempt,
+                      exit_code, reason)
+      attempt += 1
+      if attempt > self.max_retries:
+        self._finish("failed", exit_code, f"{reason} (after {attempt} attempts)")
+        return EXIT_FINISHED
+
+
+def run_one(run_dir: pathlib.Path, *, max_retries: int, stale_seconds: float,
+            heartbeat_seconds: float, trainer: pathlib.Path = DEFAULT_TRAINER) -> int:
+  """Trains one run directory to a final state in this process; returns a runner exit code.
+
+  `trainer` is the training script, called as train.py is (see `train_command`).
+  """
+  return _Runner(run_dir, max_retries, stale_seconds, heartbeat_seconds,
+                 pathlib.Path(trainer)).run()
+
+
+_PARENT_PID = flags.DEFINE_integer("parent_pid", 0, "pid of the launcher; the runner dies with it")
+_MAX_RETRIES = flags.DEFINE_integer("max_retries", 2, "relaunches of a crashed trainer")
+_STALE_SECONDS = flags.DEFINE_float("stale_seconds", 60.0, "lease heartbeat timeout, seconds")
+_HEARTBEAT_SECONDS = flags.DEFINE_float("heartbeat_seconds", 5.0, "heartbeat period, seconds")
+_TRAINER = flags.DEFINE_string("trainer", str(DEFAULT_TRAINER), "the training script")
+
+
+def main(argv: list[str]) -> int:
+  if len(argv) != 2:
+    raise app.UsageError("usage: python -m scaling.runner RUNDIR --parent_pid=PID")
+  if _PARENT_PID.value:
+    die_with_parent(_PARENT_PID.value)
+  return run_one(pathlib.Path(argv[1]), max_retries=_MAX_RETRIES.value,
+                 stale_seconds=_STALE_SECONDS.value,
+                 heartbeat_seconds=_HEARTBEAT_SECONDS.value, trainer=pathlib.Path(_TRAINER.value))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,69 @@
+"""Plain-text tables for the command line: the dry-run run table and the status table."""
+from typing import Any
+
+from scaling import rundir
+
+
+def format_count(value: float) -> str:
+  """A short label for a count: 300000 -> '300k', 1.5e9 -> '1.5b', 512 -> '512'."""
+  for divisor, suffix in ((1e12, "t"), (1e9, "b"), (1e6, "m"), (1e3, "k")):
+    if float(f"{abs(value) / divisor:.3g}") >= 1:
+      return f"{value / divisor:.3g}{suffix}"
+  return f"{value:.3g}"
+
+
+def format_duration(seconds: float) -> str:
+  """'1h02m', '3m20s', '45s'."""
+  seconds = int(round(seconds))
+  if seconds >= 3600:
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+  if seconds >= 60:
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+  return f"{seconds}s"
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+  """Columns padded to their widest cell; numbers should come pre-formatted."""
+  widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+  lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip()
+           for line in [header, *rows]]
+  return "\n".join(lines)
+
+
+def shape_text(row: dict[str, Any]) -> str:
+  """'L4 d128 h4/4 ff320': layers, d_model, query/kv heads, d_ff."""
+  return (f"L{row['n_layers']} d{row['d_model']} h{row['n_heads']}/{row['n_kv_heads']} "
+          f"ff{row['d_ff']}")
+
+
+def dry_run_table(rows: list[dict[str, Any]], seconds: list[float], max_parallel: int,
+                  throughput_source: str) -> str:
+  """The run table with each run's estimated time, then the sweep's total compute and time."""
+  header = ["run_id", "shape", "N_non_emb", "N_total", "D", "FLOPs_6ND", "FLOPs_exact",
+            "est_time"]
+  body = [[row["run_id"], shape_text(row), format_count(row["n_params_non_embedding"]),
+           format_count(row["n_params_total"]), format_count(row["tokens"]),
+           f"{row['flops_6nd']:.3g}", f"{row['flops_exact']:.3g}",
+           format_duration(run_seconds)] for row, run_seconds in zip(rows, seconds)]
+  total_6nd = sum(row["flops_6nd"] for row in rows)
+  total_exact = sum(row["flops_exact"] for row in rows)
+  footer = (f"{len(rows)} runs | total compute {total_6nd:.4g} FLOPs (6ND), "
+            f"{total_exact:.4g} FLOPs (exact) | estimated {format_duration(sum(seconds))}"
+            f" run by run, ~{format_duration(sum(seconds) / max(1, max_parallel))} with "
+            f"max_parallel={max_parallel} (throughput: {throughput_source})")
+  return text_table(header, body) + "\n" + footer
+
+
+def status_table(rows: list[dict[str, Any]], states: list[rundir.RunState]) -> str:
+  """One line per run (state, progress, final eval loss), then the totals per state."""
+  header = ["run_id", "state", "progress", "final_eval_loss", "N_non_emb", "D", "note"]
+  body = []
+  for row, state in zip(rows, states):
+    fraction = 1.0 if state.state == "done" else state.tokens_done / max(1, row["tokens"])
+    loss = "" if state.final_eval_loss is None else f"{state.final_eval_loss:.4f}"
+    body.append([row["run_id"], state.state, f"{min(1.0, fraction):.0%}", loss,
+                 format_count(row["n_params_non_embedding"]),
+                 format_count(row["tokens"]), state.reason[:60]])
+  counts = {name: sum(state.state == name for state in states) for name in rundir.STATES}
+  totals = ", ".join(f"{count} {name}" for name, count in counts.items())
+  return text_table(header, body) + f"\n{len(rows)} runs: {totals}"
