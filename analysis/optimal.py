@@ -98,7 +98,8 @@ def from_published(law: published.PublishedLaw, flops: np.ndarray) -> Allocation
   else:
     return None
   nan = np.full((2, len(flops)), np.nan)
-  convention = f"N {law.n_convention}, C {law.c_convention}"
+  n_text = "N non-embedding" if law.n_convention == "non_embedding" else "N total"
+  convention = f"{n_text}, C = 6ND"
   return Allocation(law.label, convention, flops, n_opt, d_opt, nan, nan, float("nan"))
 
 
