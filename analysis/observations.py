@@ -83,7 +83,8 @@ class Observations:
   def from_results_csv(cls, path: str | pathlib.Path) -> "Observations":
     """Reads a sweep's results.csv (columns written by the sweep launcher).
 
-    Relative `curve_path` entries are resolved against the CSV's folder.
+    Relative `curve_path` entries are resolved against the CSV's folder; an optional
+    `compute_budget` column (FLOPs, empty for N x D grids) fills `budget`.
     """
     path = pathlib.Path(path)
     rows = _read_rows(path)
@@ -109,6 +110,7 @@ class Observations:
         seed=[int(float(row.get("seed") or 0)) for row in rows],
         status=[row["status"] for row in rows],
         curve_path=[curve(row.get("curve_path", "")) for row in rows],
+        budget=_floats(rows, "compute_budget") if "compute_budget" in rows[0] else None,
         source=str(path))
 
   @classmethod

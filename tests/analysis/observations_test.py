@@ -8,7 +8,7 @@ from analysis import observations
 
 RESULTS_HEADER = ("run_id,seed,n_layers,d_model,n_params_total,n_params_non_embedding,tokens,"
                   "flops_6nd,flops_exact,final_eval_loss,final_train_loss,status,wall_seconds,"
-                  "curve_path\n")
+                  "curve_path,compute_budget\n")
 
 
 def _write_results(path, rows):
@@ -17,8 +17,8 @@ def _write_results(path, rows):
 
 def test_from_results_csv_reads_both_conventions(tmp_path):
   _write_results(tmp_path / "results.csv", [
-      ("r1", 0, 2, 64, 1500, 1000, 20000, 1.2e8, 1.5e8, 3.1, 3.0, "completed", 5, "r1/m.jsonl"),
-      ("r2", 0, 2, 64, 3000, 2000, 40000, 4.8e8, 5.5e8, 2.9, 2.8, "completed", 9, ""),
+      ("r1", 0, 2, 64, 1500, 1000, 20000, 1.2e8, 1.5e8, 3.1, 3.0, "completed", 5, "r1/m.jsonl", 1e8),
+      ("r2", 0, 2, 64, 3000, 2000, 40000, 4.8e8, 5.5e8, 2.9, 2.8, "completed", 9, "", ""),
   ])
   table = observations.Observations.from_results_csv(tmp_path / "results.csv")
   assert len(table) == 2
@@ -31,6 +31,7 @@ def test_from_results_csv_reads_both_conventions(tmp_path):
   np.testing.assert_allclose(table.arrays(n="total")["c"], [6 * 1500 * 20000, 6 * 3000 * 40000])
   assert table.curve_path[0] == str(tmp_path / "r1" / "m.jsonl")
   assert table.curve_path[1] == ""
+  np.testing.assert_array_equal(table.budget, [1e8, np.nan])
 
 
 def test_from_results_csv_names_missing_columns(tmp_path):
