@@ -1,6 +1,7 @@
 """The device mesh (data, fsdp, tensor) of a run, and multi-host start-up."""
 import math
 import os
+from typing import Sequence
 
 import jax
 import ml_collections
@@ -52,10 +53,14 @@ def mesh_shape(mesh_config: ml_collections.ConfigDict, device_count: int) -> tup
   return tuple(sizes)
 
 
-def make_mesh(mesh_config: ml_collections.ConfigDict) -> jax.sharding.Mesh:
-  """A mesh over all devices with Auto axis types, so logical-rule sharding drives GSPMD."""
-  shape = mesh_shape(mesh_config, jax.device_count())
-  return jax.make_mesh(shape, MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES))
+def make_mesh(mesh_config: ml_collections.ConfigDict,
+              devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
+  """A mesh with Auto axis types (so logical-rule sharding drives GSPMD) over `devices`
+  (default: all devices of all processes)."""
+  devices = jax.devices() if devices is None else list(devices)
+  shape = mesh_shape(mesh_config, len(devices))
+  return jax.make_mesh(shape, MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES),
+                       devices=devices)
 
 
 def data_parallel_size(mesh: jax.sharding.Mesh) -> int:

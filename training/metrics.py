@@ -75,7 +75,9 @@ class SmoothedLoss:
 
 
 def format_duration(seconds: float) -> str:
-  """'1h02m', '3m07s' or '42s'."""
+  """'1h02m', '3m07s' or '42s' ('?' when unknown)."""
+  if not math.isfinite(seconds):
+    return "?"
   seconds = max(int(round(seconds)), 0)
   hours, rest = divmod(seconds, 3600)
   minutes, secs = divmod(rest, 60)

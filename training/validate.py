@@ -1,10 +1,13 @@
 """Run-config validation before anything compiles: each failure is one line naming the field.
 
-All errors are `ValueError`s whose message names the config field and the fix.
+All errors are `ConfigError`s (a `ValueError`) whose one-line message names the config field
+and the fix.
 """
+import contextlib
 import json
 import math
 import pathlib
+from typing import Iterator
 
 import ml_collections
 
@@ -14,6 +17,10 @@ from training import budget as budget_lib
 from training import mesh as mesh_lib
 from training import optimizer as optimizer_lib
 from training import run_config
+
+
+class ConfigError(ValueError):
+  """An invalid run config or workdir; the message is one line naming the field and the fix."""
 
 
 def check_schema(config: ml_collections.ConfigDict) -> None:
@@ -65,7 +72,26 @@ def check_batch(config: ml_collections.ConfigDict, data_parallel: int,
 
 def validate_config(config: ml_collections.ConfigDict, device_count: int,
                     process_count: int = 1) -> None:
-  """Every check that needs no compilation: schema, model shape, budgets, mesh, batch, data."""
+  """Every check that needs no compilation: schema, model shape, budgets, mesh, batch, data.
+
+  Raises ConfigError (the first problem found).
+  """
+  with config_errors():
+    _validate(config, device_count, process_count)
+
+
+@contextlib.contextmanager
+def config_errors() -> Iterator[None]:
+  """Re-raises a ValueError from the block (a config problem found by a library) as ConfigError."""
+  try:
+    yield
+  except ConfigError:
+    raise
+  except ValueError as error:
+    raise ConfigError(str(error)) from None
+
+
+def _validate(config: ml_collections.ConfigDict, device_count: int, process_count: int) -> None:
   check_schema(config)
   ModelConfig.from_config_dict(config.model).validate()
   check_optimizer(config.optimizer)
@@ -89,7 +115,7 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str | pathlib.Path
     return False
   existing = run_config.config_from_dict(json.loads(path.read_text()))
   if run_config.config_hash(existing) != run_config.config_hash(config):
-    raise ValueError(
+    raise ConfigError(
         f"workdir {workdir} holds a different config ({path}, hash "
         f"{run_config.config_hash(existing)[:12]}); use a new --workdir or the same config")
   return True

@@ -1,0 +1,25 @@
+"""The quick-check preset: a tiny model on the synthetic corpus, well under a minute on 2 CPU cores.
+
+  python train.py --config=configs/tiny.py --workdir=/tmp/r
+
+The same loss on a (2, 2, 2) mesh of fake CPU devices:
+
+  XLA_FLAGS=--xla_force_host_platform_device_count=8 python train.py --config=configs/tiny.py \
+      --workdir=/tmp/r8 --config.mesh.data=2 --config.mesh.fsdp=2 --config.mesh.tensor=2
+"""
+import ml_collections
+
+from configs import base
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  del arg
+  config = base.get_config()
+  config.model.update(vocab_size=64, d_model=64, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=192,
+                      seq_len=128)
+  config.data.update(corpus="synthetic", synthetic_vocab=64, synthetic_states=16,
+                     synthetic_tokens=1_000_000, val_fraction=0.05)
+  config.train.update(batch_size=16, train_tokens=524_288, warmup_tokens=32_768,
+                      eval_every_tokens=131_072, eval_tokens=32_768, ckpt_every_tokens=262_144,
+                      log_every_steps=32)
+  return config

@@ -1,0 +1,60 @@
+"""The run's record files: `config.json` at the start and `result.json` last, both atomic.
+
+`result.json` is the only 'run finished' signal for tools outside the project: it is written
+once, at the very end, through a temporary file and `os.replace`.
+"""
+import json
+import os
+import pathlib
+import subprocess
+from typing import Any
+
+import flax
+import jax
+import optax
+
+STATUS_COMPLETED = "completed"
+STATUS_DIVERGED = "diverged"
+STATUS_FAILED = "failed"
+STATUS_PREEMPTED = "preempted"  # returned to the caller only; never written to result.json
+
+
+def write_json_atomic(path: str | pathlib.Path, payload: dict[str, Any]) -> None:
+  """Writes `payload` as indented JSON to `path` via a temporary file and `os.replace`."""
+  path = pathlib.Path(path)
+  temporary = path.with_name(f".{path.name}.tmp")
+  temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+  os.replace(temporary, path)
+
+
+def write_failure(workdir: str | pathlib.Path, config_dict: dict[str, Any] | None,
+                  message: str) -> bool:
+  """Writes result.json with status 'failed' and `message`, unless the workdir belongs to a
+  different run (its config.json differs from `config_dict`). Returns whether it wrote."""
+  workdir = pathlib.Path(workdir)
+  existing = workdir / "config.json"
+  if existing.exists() and json.loads(existing.read_text()) != config_dict:
+    return False
+  workdir.mkdir(parents=True, exist_ok=True)
+  write_json_atomic(workdir / "result.json", {
+      "status": STATUS_FAILED, "error": message, "config": config_dict,
+      "code_version": code_version(), "versions": versions()})
+  return True
+
+
+def versions() -> dict[str, str]:
+  """Versions of the numerical stack."""
+  return {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__}
+
+
+def code_version() -> str | None:
+  """The git commit of the project checkout (with '-dirty' for local changes), or None."""
+  root = pathlib.Path(__file__).resolve().parents[1]
+  try:
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                            text=True, check=True, timeout=10).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                           capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return f"{commit}-dirty" if dirty else commit
