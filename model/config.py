@@ -5,6 +5,7 @@ The fields mirror `config.model` in `configs/base.py`. Sizes are counts (tokens,
 parameters. Logits are always float32.
 """
 import dataclasses
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,11 +80,11 @@ class ModelConfig:
     """Raises ValueError naming the first bad field and how to fix it; returns self when valid."""
     for name in _POSITIVE_INTS:
       value = getattr(self, name)
-      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+      if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"model.{name}={value!r}: must be a positive integer")
     for name in _POSITIVE_FLOATS:
       value = getattr(self, name)
-      if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+      if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
         raise ValueError(f"model.{name}={value!r}: must be a positive number")
     if not isinstance(self.tie_embeddings, bool):
       raise ValueError(f"model.tie_embeddings={self.tie_embeddings!r}: must be true or false")
