@@ -1,8 +1,6 @@
-"""Corpora, tokenizers, `prepare` and the grain input pipeline (see data/pipeline.py)."""
-from data.pipeline import Prepared
-from data.pipeline import epochs_for
-from data.pipeline import load_prepared
-from data.pipeline import prepare
-from data.pipeline import tokenizer_vocab_size
-from data.pipeline import train_iterator
-from data.pipeline import validation_batches
+"""Corpora, tokenizers, `prepare` and the grain input pipeline.
+
+Public API: `data.pipeline` (prepare, Prepared, train_iterator, validation_batches, epochs_for,
+tokenizer_vocab_size). The package imports nothing itself, so that encoding worker processes
+start without loading grain and jax.
+"""

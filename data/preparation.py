@@ -99,8 +99,9 @@ def _encode_chunk(chunk: Chunk, tokenizer: tokenizers.Tokenizer | None = None
   """(flags, token ids of each text followed by end-of-document, UTF-8 bytes of each text)."""
   tokenizer = tokenizer or _worker_tokenizer
   flags, texts = chunk
-  end = np.asarray([tokenizer.end_of_document_id], dtype=np.int32)
-  encoded = [np.concatenate([tokenizer.encode(text), end]) for text in texts]
+  dtype = _token_dtype(tokenizer.vocab_size)
+  end = np.asarray([tokenizer.end_of_document_id], dtype=dtype)
+  encoded = [np.concatenate([tokenizer.encode(text).astype(dtype), end]) for text in texts]
   return flags, encoded, [len(text.encode("utf-8")) for text in texts]
 
 
@@ -170,7 +171,7 @@ def _write_text_corpus(corpus: corpora.TextCorpus, data_config: ml_collections.C
                    if not splits.is_validation(d.key, seed, fraction))
     tokenizers.train_sentencepiece(train_texts, data_config.tokenizer_vocab_size,
                                    data_config.tokenizer_model,
-                                   directory / tokenizers.SENTENCEPIECE_MODEL_FILE)
+                                   directory / tokenizers.SENTENCEPIECE_MODEL_FILE, seed=seed)
   vocab_size = tokenizers.tokenizer_vocab_size(data_config)
   writer = _SplitWriter(directory, _token_dtype(vocab_size), progress, total_bytes)
   chunks = _chunks(corpus.documents(), seed, fraction)

@@ -5,8 +5,9 @@ Every tokenizer maps text to int token ids and back and names one end-of-documen
 specials included, so a model needs `vocab_size` embedding rows or more.
 """
 import pathlib
+import random
 import re
-from typing import Iterable, Iterator, Protocol
+from typing import Iterable, Protocol
 
 import ml_collections
 import numpy as np
@@ -81,15 +82,27 @@ class SentencePieceTokenizer:
     return self._processor.decode([int(i) for i in ids if int(i) not in specials])
 
 
-def _training_lines(documents: Iterable[str]) -> Iterator[str]:
+def _sample_lines(documents: Iterable[str], max_lines: int, seed: int) -> list[str]:
+  """A seeded uniform sample (reservoir) of at most `max_lines` non-blank lines, in corpus order."""
+  rng = random.Random(seed)
+  reservoir: list[tuple[int, str]] = []
+  seen = 0
   for text in documents:
     for line in text.splitlines():
-      if line.strip() and len(line.encode("utf-8")) <= _SP_MAX_SENTENCE_BYTES:
-        yield line
+      if not line.strip() or len(line.encode("utf-8")) > _SP_MAX_SENTENCE_BYTES:
+        continue
+      if len(reservoir) < max_lines:
+        reservoir.append((seen, line))
+      else:
+        slot = rng.randrange(seen + 1)
+        if slot < max_lines:
+          reservoir[slot] = (seen, line)
+      seen += 1
+  return [line for _, line in sorted(reservoir)]
 
 
 def train_sentencepiece(documents: Iterable[str], vocab_size: int, model_type: str,
-                        output_file: str | pathlib.Path,
+                        output_file: str | pathlib.Path, seed: int = 0,
                         max_lines: int = 200_000) -> SentencePieceTokenizer:
   """Trains a SentencePiece model on the lines of `documents` and saves it to `output_file`.
 
@@ -98,7 +111,8 @@ def train_sentencepiece(documents: Iterable[str], vocab_size: int, model_type: s
     vocab_size: total vocabulary, including 256 byte-fallback pieces and the 2 specials.
     model_type: 'bpe' or 'unigram'.
     output_file: the `.model` file to write.
-    max_lines: at most this many lines (sampled by SentencePiece) are used, to stay fast.
+    seed: seeds the sampling of lines, so the same input gives the same model.
+    max_lines: at most this many lines (a seeded sample) are used, to stay fast.
   """
   if model_type not in ("bpe", "unigram"):
     raise ValueError(f"data.tokenizer_model={model_type!r}: use 'bpe' or 'unigram'")
@@ -107,9 +121,10 @@ def train_sentencepiece(documents: Iterable[str], vocab_size: int, model_type: s
     raise ValueError(f"data.tokenizer_vocab_size={vocab_size} is too small for SentencePiece with "
                      f"byte fallback: use at least {minimum}")
   output_file = pathlib.Path(output_file)
+  lines = _sample_lines(documents, max_lines, seed)
   try:
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=_training_lines(documents),
+        sentence_iterator=iter(lines),
         model_prefix=str(output_file.with_suffix("")),
         model_type=model_type,
         vocab_size=vocab_size,
@@ -119,8 +134,7 @@ def train_sentencepiece(documents: Iterable[str], vocab_size: int, model_type: s
         remove_extra_whitespaces=False,
         allow_whitespace_only_pieces=True,
         split_digits=True,
-        input_sentence_size=max_lines,
-        shuffle_input_sentence=True,
+        shuffle_input_sentence=False,
         max_sentence_length=_SP_MAX_SENTENCE_BYTES,
         unk_id=_SP_UNK_ID, eos_id=_SP_EOD_ID, bos_id=-1, pad_id=-1,
         num_threads=2,

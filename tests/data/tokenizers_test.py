@@ -77,3 +77,13 @@ def test_token_id_tokenizer_cannot_encode():
   assert tokenizer.decode([3, 1, 4]) == "3 1 4"
   with pytest.raises(ValueError, match="pre-tokenized"):
     tokenizer.encode("text")
+
+
+def test_sentencepiece_is_deterministic_for_a_seed(tmp_path):
+  def pieces(name: str, seed: int) -> list[str]:
+    tokenizer = tokenizers.train_sentencepiece(_documents() * 4, 400, "bpe", tmp_path / name,
+                                               seed=seed, max_lines=300)
+    return [tokenizer._processor.id_to_piece(i) for i in range(tokenizer.vocab_size)]
+
+  assert pieces("a.model", seed=0) == pieces("b.model", seed=0)
+  assert pieces("a.model", seed=0) != pieces("c.model", seed=1)
