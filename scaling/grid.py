@@ -168,6 +168,14 @@ def shape_rule(sweep: ml_collections.ConfigDict) -> shapes.ShapeRule:
   return shapes.ShapeRule(**fields)
 
 
+def smallest_params(rule: shapes.ShapeRule) -> int:
+  """Non-embedding params of the smallest shape under `rule`: one layer of one head group."""
+  d_model = rule.kv_group * rule.head_dim
+  return shapes.non_embedding_params(dict(
+      d_model=d_model, n_layers=1, n_heads=rule.kv_group, n_kv_heads=1,
+      d_ff=shapes.d_ff_for(d_model, rule)))
+
+
 def check_sweep(sweep: ml_collections.ConfigDict) -> None:
   """Raises ValueError (one line naming the field and the fix) on a malformed sweep."""
   grid = sweep.grid
@@ -239,8 +247,14 @@ def _expand_isoflop(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
     if compute_budget <= 0:
       raise ValueError(f"{field} must be a positive number of training FLOPs")
     seen = set()
+    smallest = smallest_params(shape_rule(sweep))
     for target in isoflop_targets(compute_budget, grid.sizes_per_budget, grid.size_span,
                                   grid.optimal_tokens_per_param):
+      if target < smallest * (1 - grid.size_tolerance):
+        raise ValueError(
+            f"{field} is too small for the smallest model: it asks for N={target:.3g} "
+            f"non-embedding params, the shape rule's smallest has {smallest}; raise the budget "
+            f"or lower sweep.grid.size_span")
       shape = _shape(sweep.base.model, int(round(target)),
                      f"{field}: target size", grid.size_tolerance, shape_rule(sweep))
       shape_key = tuple(sorted(shape.model_fields.items()))
@@ -250,7 +264,7 @@ def _expand_isoflop(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
       tokens = compute_budget / shape.flops_per_token[key]
       for seed in sweep.seeds:
         runs.append(_run(sweep, shape, tokens, seed, float(compute_budget),
-                         f"{field} at size {shape.label}"))
+                         f"{field} (too small for size {shape.label})"))
   return runs
 
 

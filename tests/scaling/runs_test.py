@@ -1,0 +1,69 @@
+"""Run ids, resolved configs and run directories."""
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from configs import resolved
+from configs.sweeps import tiny
+from scaling import rundir, runs
+from training import run_config
+
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_ids_are_stable_across_processes(tmp_path):
+  ids = [run.run_id for run in runs.plan(tiny.get_config(), tmp_path)]
+  script = ("from configs.sweeps import tiny; from scaling import runs; "
+            "print(' '.join(r.run_id for r in runs.plan(tiny.get_config(), '/elsewhere')))")
+  other = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, check=True).stdout.split()
+  assert ids == other
+  assert len(set(ids)) == 6
+  assert ids[0].startswith("n10k-65.5k-")
+
+
+def test_id_is_the_config_hash_and_seed_changes_it(tmp_path):
+  sweep = tiny.get_config("seeds=2")
+  planned = runs.plan(sweep, tmp_path)
+  assert len(planned) == 12
+  for run in planned:
+    assert run.run_id.endswith(run_config.config_hash(run.config)[:8])
+    assert run.run_dir == tmp_path / "runs" / run.run_id
+  assert planned[0].config.seed == 0 and planned[1].config.seed == 1
+  assert planned[0].run_id != planned[1].run_id
+
+
+def test_materialize_writes_configs_that_load_back_to_the_same_hash(tmp_path):
+  planned = runs.plan(tiny.get_config(), tmp_path)
+  runs.materialize(planned, tmp_path, "tiny")
+  for run in planned:
+    loaded = resolved.get_config(str(run.run_dir / "config.json"))
+    assert run_config.config_hash(loaded) == run_config.config_hash(run.config)
+  table = rundir.read_table(tmp_path)
+  assert [row["run_id"] for row in table] == [run.run_id for run in planned]
+  assert table[0]["flops_6nd"] == 6 * table[0]["n_params_non_embedding"] * table[0]["tokens"]
+
+
+def test_editing_the_sweep_adds_runs_and_keeps_existing_ones(tmp_path):
+  first = runs.plan(tiny.get_config(), tmp_path)
+  runs.materialize(first, tmp_path, "tiny")
+  marker = first[0].run_dir / "config.json"
+  before = marker.read_text()
+  edited = tiny.get_config()
+  edited.grid.sizes = (20_000, 80_000)
+  second = runs.plan(edited, tmp_path)
+  runs.materialize(second, tmp_path, "tiny")
+  table_ids = [row["run_id"] for row in rundir.read_table(tmp_path)]
+  assert table_ids[:6] == [run.run_id for run in first]
+  assert {run.run_id for run in second} <= set(table_ids)
+  assert len(table_ids) == 8
+  assert marker.read_text() == before
+  assert {run.run_id for run in first} & {run.run_id for run in second} == {
+      run.run_id for run in first if run.spec.shape.label == "n20k"}
+
+
+def test_read_table_without_a_sweep(tmp_path):
+  with pytest.raises(ValueError, match="holds no sweep.json; launch a sweep there first"):
+    rundir.read_table(tmp_path)
