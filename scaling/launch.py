@@ -40,13 +40,13 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
            stream: TextIO = sys.stdout) -> bool:
   """Runs the sweep to the end; True when every run reached a final state (not interrupted)."""
   check_backend(backend)
-  sweep_dir = pathlib.Path(sweep_dir).resolve()
-  planned = runs.plan(sweep, sweep_dir)
-  runs.materialize(planned, sweep_dir, sweep.name)
   settings = sweep.launch
   max_parallel = max_parallel or settings.max_parallel
   if max_parallel < 1:
     raise ValueError(f"--max_parallel={max_parallel} must be at least 1")
+  sweep_dir = pathlib.Path(sweep_dir).resolve()
+  planned = runs.plan(sweep, sweep_dir)
+  runs.materialize(planned, sweep_dir, sweep.name)
   to_run = []
   for run in planned:
     state = rundir.read_state(run.run_dir, settings.lease_stale_seconds).state

@@ -1,0 +1,122 @@
+"""The launcher on the local backend with a fake trainer: failures, relaunch, dry run, errors."""
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from configs.sweeps import tiny
+from scaling import estimate, launch, rundir, runner, runs, status
+
+
+def _sweep():
+  sweep = tiny.get_config("quick")
+  sweep.launch.update(max_retries=1, heartbeat_seconds=0.2)
+  return sweep
+
+
+def _attempts(planned):
+  return {run.run_id: int((run.run_dir / "fake_attempts").read_text())
+          if (run.run_dir / "fake_attempts").exists() else 0 for run in planned}
+
+
+def test_failures_do_not_stop_the_sweep_and_relaunch_skips_finished(tmp_path, fake_trainer):
+  sweep = _sweep()
+  planned = runs.plan(sweep, tmp_path)
+  runs.materialize(planned, tmp_path, "tiny")
+  (planned[0].run_dir / "fake.json").write_text(json.dumps({"crash_attempts": 99}))
+  (planned[1].run_dir / "fake.json").write_text(json.dumps({"diverge": True}))
+  (planned[2].run_dir / "fake.json").write_text(json.dumps({"crash_attempts": 1}))
+  output = io.StringIO()
+  assert launch.launch(sweep, tmp_path, trainer=fake_trainer, stream=output)
+  assert "6 runs, 0 already finished, 6 to run" in output.getvalue()
+  states = [rundir.read_state(run.run_dir, 30) for run in planned]
+  assert [state.state for state in states] == ["failed", "diverged"] + ["done"] * 4
+  assert states[0].reason.startswith("RuntimeError: injected crash")
+  assert _attempts(planned) == dict(zip([run.run_id for run in planned], [2, 1, 2, 1, 1, 1]))
+  with open(tmp_path / "results.csv") as results:
+    rows = list(csv.DictReader(results))
+  assert sorted(row["run_id"] for row in rows) == sorted(run.run_id for run in planned[1:])
+
+  launch.launch(sweep, tmp_path, trainer=fake_trainer, retry_failed=False, stream=output)
+  assert _attempts(planned)[planned[0].run_id] == 2
+  assert sum(_attempts(planned).values()) == 8
+  (planned[0].run_dir / "fake.json").unlink()
+  launch.launch(sweep, tmp_path, trainer=fake_trainer, stream=output)
+  assert rundir.read_state(planned[0].run_dir, 30).state == "done"
+  assert sum(_attempts(planned).values()) == 9
+
+  table = io.StringIO()
+  status.print_status(tmp_path, stream=table)
+  assert table.getvalue().splitlines()[-1] == (
+      "6 runs: 0 pending, 0 running, 5 done, 1 diverged, 0 failed")
+
+
+def test_two_launchers_share_a_sweep(tmp_path, fake_trainer):
+  sweep = _sweep()
+  planned = runs.plan(sweep, tmp_path)
+  runs.materialize(planned, tmp_path, "tiny")
+  for run in planned:
+    (run.run_dir / "fake.json").write_text(json.dumps({"sleep": 0.5}))
+  script = ("import sys; from configs.sweeps import tiny; from scaling import launch; "
+            "sweep = tiny.get_config('quick'); sweep.launch.heartbeat_seconds = 0.2; "
+            f"sys.exit(0 if launch.launch(sweep, {str(tmp_path)!r}, trainer={str(fake_trainer)!r},"
+            " max_parallel=2) else 1)")
+  launchers = [subprocess.Popen([sys.executable, "-c", script], cwd=runner.PROJECT_ROOT,
+                                stdout=subprocess.DEVNULL) for _ in range(2)]
+  assert [process.wait(timeout=120) for process in launchers] == [0, 0]
+  assert set(_attempts(planned).values()) == {1}
+  assert all(rundir.read_state(run.run_dir, 30).state == "done" for run in planned)
+
+
+def test_dry_run_prints_the_table_and_starts_nothing(tmp_path):
+  output = io.StringIO()
+  launch.dry_run(_sweep(), tmp_path / "sweep", max_parallel=2, stream=output,
+                 throughput=estimate.Throughput(1e9, 10.0, "given"))
+  lines = output.getvalue().splitlines()
+  assert lines[0].split() == ["run_id", "shape", "N_non_emb", "N_total", "D", "FLOPs_6ND",
+                              "FLOPs_exact", "est_time"]
+  assert len(lines) == 8 and lines[1].startswith("n10k-16.4k-")
+  assert lines[-1].startswith("6 runs | total compute 2.13e+10 FLOPs (6ND)")
+  assert not (tmp_path / "sweep").exists()
+
+
+def test_throughput_from_finished_runs():
+  results = [dict(status="completed", tokens=1000, tokens_per_second=100.0, flops_exact=1e6,
+                  wall_seconds=25.0)] * 2
+  throughput = estimate.from_results(results + [dict(status="failed")])
+  assert (throughput.flops_per_second, throughput.overhead_seconds) == (1e5, 15.0)
+  assert throughput.seconds(2e5) == 17.0
+  assert estimate.from_results([]) is None
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(backend="slurm"), "--backend='slurm' is unknown; use one of local, ray"),
+    (dict(max_parallel=-1), "--max_parallel=-1 must be at least 1"),
+])
+def test_bad_launch_arguments(tmp_path, change, message):
+  with pytest.raises(ValueError, match=message):
+    launch.launch(_sweep(), tmp_path / "sweep", **change)
+  assert not (tmp_path / "sweep" / "runs").exists()
+
+
+@pytest.mark.entry
+def test_command_line(tmp_path):
+  def scaling(*arguments):
+    return subprocess.run([sys.executable, "-m", "scaling", *arguments], cwd=runner.PROJECT_ROOT,
+                          capture_output=True, text=True)
+  dry = scaling("--config=configs/sweeps/tiny.py:quick", f"--workdir={tmp_path}", "--dry_run",
+                "--throughput=1e9")
+  assert dry.returncode == 0 and "6 runs | total compute" in dry.stdout
+  bad = scaling("--config=configs/sweeps/tiny.py", f"--workdir={tmp_path}", "--backend=slurm")
+  assert bad.returncode != 0
+  assert bad.stderr.strip().splitlines()[-1] == (
+      "error: --backend='slurm' is unknown; use one of local, ray")
+  empty = scaling("--config=configs/sweeps/tiny.py", f"--workdir={tmp_path}",
+                  "--config.grid.sizes=()")
+  assert "sweep.grid.sizes is empty" in empty.stderr
+  missing = scaling("status", f"--workdir={tmp_path}")
+  assert "holds no sweep.json" in missing.stderr
+  assert not (tmp_path / "runs").exists()
