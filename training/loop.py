@@ -104,8 +104,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   mesh = mesh_lib.make_mesh(config.mesh, devices)
   preemption = preemption or preemption_lib.Preemption()
   with jax.set_mesh(mesh), nnx.logical_axis_rules(config.logical_axis_rules):
-    model = state_lib.init_model(
-        lambda: Transformer(model_config, rngs=nnx.Rngs(params=config.seed)), mesh)
+    with validate.config_errors():
+      model = state_lib.init_model(
+          lambda: Transformer(model_config, rngs=nnx.Rngs(params=config.seed)), mesh)
     tx = optimizer_lib.make_optimizer(config.optimizer, budget, model.params)
     opt_state, opt_sharding = state_lib.init_optimizer(tx, model.params, mesh)
     train_step = step_lib.make_train_step(model.graphdef, model.rest, tx,

@@ -6,6 +6,7 @@ so no device ever holds a full unsharded copy. The optimizer state gets the shar
 parameters it mirrors (AdamW moments) and replicated scalars (step counts).
 """
 import dataclasses
+import math
 from typing import Any, Callable
 
 import jax
@@ -27,6 +28,7 @@ def init_model(build_model: Callable[[], nnx.Module], mesh: jax.sharding.Mesh) -
   graphdef, abstract_params, abstract_rest = nnx.split(
       nnx.eval_shape(build_model), nnx.Param, ...)
   params_sharding = nnx.get_named_sharding(abstract_params, mesh)
+  check_divisible(abstract_params, params_sharding)
   rest_sharding = nnx.get_named_sharding(abstract_rest, mesh)
 
   def init() -> tuple[nnx.State, nnx.State]:
@@ -35,6 +37,24 @@ def init_model(build_model: Callable[[], nnx.Module], mesh: jax.sharding.Mesh) -
 
   params, rest = jax.jit(init, out_shardings=(params_sharding, rest_sharding))()
   return ShardedInit(graphdef, params, rest, params_sharding)
+
+
+def check_divisible(abstract_params: nnx.State, params_sharding: Any) -> None:
+  """Every sharded parameter dimension must split evenly over its mesh axes (ValueError)."""
+  is_variable = lambda x: isinstance(x, nnx.Variable)
+  variables = jax.tree.leaves_with_path(abstract_params, is_leaf=is_variable)
+  shardings = jax.tree.leaves(params_sharding, is_leaf=is_variable)
+  for (path, variable), sharding in zip(variables, shardings):
+    names = getattr(variable, "out_sharding", None) or (None,) * variable.ndim
+    spec = sharding.get_value().spec if is_variable(sharding) else sharding.spec
+    for dim, (size, axes) in enumerate(zip(variable.shape, spec)):
+      axes = () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
+      ways = math.prod(sharding.mesh.shape[axis] for axis in axes) if axes else 1
+      if size % ways:
+        name = "/".join(str(getattr(key, "key", key)) for key in path)
+        raise ValueError(
+            f"parameter {name} dimension {dim} (logical {names[dim]!r}, size {size}) does not "
+            f"split over mesh axes {axes} ({ways} ways); change config.model or config.mesh")
 
 
 def init_optimizer(tx: optax.GradientTransformation, params: nnx.State,

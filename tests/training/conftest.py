@@ -1,0 +1,48 @@
+"""A tiny run config for loop tests (d_model 32, 2 layers, seq 32, 8 steps of 256 tokens) and a
+session-wide persistent compilation cache, so runs of the same shapes compile once."""
+import jax
+import ml_collections
+import pytest
+
+from configs import base
+
+
+def tiny_run_config(prepared_dir: str) -> ml_collections.ConfigDict:
+  """8 steps of 8 x 32 tokens on the synthetic corpus; evals every 4 steps, checkpoints every 2."""
+  config = base.get_config()
+  config.model.update(vocab_size=64, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64,
+                      seq_len=32)
+  config.data.update(corpus="synthetic", synthetic_vocab=64, synthetic_states=8,
+                     synthetic_tokens=100_000, val_fraction=0.2, prepared_dir=prepared_dir)
+  config.train.update(batch_size=8, train_tokens=2048, warmup_tokens=512, eval_every_tokens=1024,
+                      eval_tokens=512, ckpt_every_tokens=512, keep_checkpoints=2,
+                      log_every_steps=4)
+  config.mesh.update(data=1, fsdp=1, tensor=1)
+  return config
+
+
+@pytest.fixture(scope="session")
+def prepared_dir(tmp_path_factory) -> str:
+  """One data cache for every loop test (the synthetic corpus is prepared once)."""
+  return str(tmp_path_factory.mktemp("prepared"))
+
+
+@pytest.fixture
+def tiny_config(prepared_dir, monkeypatch) -> ml_collections.ConfigDict:
+  """The tiny config; MFU uses a fixed peak so tests do not time matmuls."""
+  monkeypatch.setenv("SCALING_LAB_PEAK_FLOPS", "1e11")
+  return tiny_run_config(prepared_dir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+  """Caches every compiled program of this test session on disk, then restores the settings."""
+  names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+           "jax_persistent_cache_min_entry_size_bytes")
+  previous = {name: getattr(jax.config, name) for name in names}
+  jax.config.update(names[0], str(tmp_path_factory.mktemp("jax_cache")))
+  jax.config.update(names[1], 0.0)
+  jax.config.update(names[2], 0)
+  yield
+  for name, value in previous.items():
+    jax.config.update(name, value)

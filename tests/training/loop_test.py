@@ -1,0 +1,111 @@
+"""End-to-end tests of training/loop.py on the tiny config (8 fake CPU devices from conftest)."""
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+from tensorboard.backend.event_processing import event_accumulator
+
+from training import loop, preemption, step as step_lib
+
+RESULT_KEYS = {
+    "status", "final_eval_loss", "final_train_loss", "n_params_total", "n_params_embedding",
+    "n_params_non_embedding", "tokens", "flops_6nd", "flops_exact", "wall_seconds",
+    "tokens_per_second", "mfu", "config", "config_hash", "code_version", "versions", "epochs",
+    "eval_loss_by_position"}
+
+
+def _final_params(workdir) -> list[np.ndarray]:
+  manager = ocp.CheckpointManager(workdir / "checkpoints", item_names=("params",))
+  restored = manager.restore(manager.latest_step(),
+                             args=ocp.args.Composite(params=ocp.args.StandardRestore()))
+  manager.close()
+  return [np.asarray(leaf) for leaf in jax.tree.leaves(restored.params)]
+
+
+class _StopAt(preemption.Preemption):
+  """Asks to stop (checkpoint and return) once `step` optimizer steps are done."""
+
+  def __init__(self, step: int):
+    super().__init__()
+    self._step = step
+
+  def should_stop(self, step: int) -> bool:
+    return step >= self._step
+
+
+class _CrashAt(_StopAt):
+  """Dies at `step` without saving, like a killed process (the last periodic save survives)."""
+
+  def should_stop(self, step: int) -> bool:
+    if step >= self._step:
+      raise KeyboardInterrupt
+    return False
+
+
+def test_completed_run_writes_every_artifact(tiny_config, tmp_path):
+  result = loop.train_and_evaluate(tiny_config, tmp_path, devices=jax.devices()[:1])
+  on_disk = json.loads((tmp_path / "result.json").read_text())
+  assert RESULT_KEYS <= set(on_disk) and on_disk["status"] == "completed"
+  assert on_disk["final_eval_loss"] == pytest.approx(result["final_eval_loss"])
+  assert on_disk["final_eval_loss"] < math.log(64)  # better than uniform over the vocabulary
+  assert on_disk["tokens"] == 2048 and on_disk["flops_6nd"] < on_disk["flops_exact"]
+  assert on_disk["n_params_total"] == (on_disk["n_params_embedding"]
+                                       + on_disk["n_params_non_embedding"])
+  assert len(on_disk["eval_loss_by_position"]["loss"]) == 32
+  assert json.loads((tmp_path / "config.json").read_text()) == on_disk["config"]
+  curve = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [record["step"] for record in curve] == [4, 8]
+  assert curve[-1]["eval_loss"] == pytest.approx(on_disk["final_eval_loss"])
+  events = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"))
+  events.Reload()
+  assert {"train/loss", "train/learning_rate", "train/grad_norm", "eval/loss",
+          "perf/tokens_per_second", "perf/mfu"} <= set(events.Tags()["scalars"])
+  assert len(events.Scalars("train/loss")) == 8
+  assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()
+                if p.name.isdigit()) == [6, 8]
+
+
+def test_2x2x2_mesh_matches_one_device(tiny_config, tmp_path):
+  one = loop.train_and_evaluate(tiny_config, tmp_path / "one", devices=jax.devices()[:1])
+  tiny_config.mesh.update(data=2, fsdp=2, tensor=2)
+  eight = loop.train_and_evaluate(tiny_config, tmp_path / "eight")
+  assert eight["final_eval_loss"] == pytest.approx(one["final_eval_loss"], rel=1e-5)
+  assert eight["final_train_loss"] == pytest.approx(one["final_train_loss"], rel=1e-5)
+
+
+def test_preempted_and_killed_runs_resume_bit_identically(tiny_config, tmp_path):
+  devices = jax.devices()[:1]
+  straight = loop.train_and_evaluate(tiny_config, tmp_path / "straight", devices=devices)
+
+  preempted = loop.train_and_evaluate(tiny_config, tmp_path / "preempted", devices=devices,
+                                      preemption=_StopAt(3))
+  assert preempted == {"status": "preempted", "step": 3}
+  assert not (tmp_path / "preempted" / "result.json").exists()
+  resumed = loop.train_and_evaluate(tiny_config, tmp_path / "preempted", devices=devices)
+
+  with pytest.raises(KeyboardInterrupt):
+    loop.train_and_evaluate(tiny_config, tmp_path / "killed", devices=devices,
+                            preemption=_CrashAt(5))  # last save at step 4
+  recovered = loop.train_and_evaluate(tiny_config, tmp_path / "killed", devices=devices)
+
+  reference = _final_params(tmp_path / "straight")
+  for run, result in (("preempted", resumed), ("killed", recovered)):
+    assert result["final_eval_loss"] == straight["final_eval_loss"]
+    assert result["final_train_loss"] == straight["final_train_loss"]
+    for expected, actual in zip(reference, _final_params(tmp_path / run), strict=True):
+      np.testing.assert_array_equal(actual, expected)
+  curve = (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
+  assert [json.loads(line)["step"] for line in curve] == [4, 8]
+
+
+def test_nan_loss_ends_as_diverged(tiny_config, tmp_path, monkeypatch):
+  original = step_lib.mean_loss
+  monkeypatch.setattr(step_lib, "mean_loss", lambda *args: original(*args) * jnp.nan)
+  result = loop.train_and_evaluate(tiny_config, tmp_path, devices=jax.devices()[:1])
+  on_disk = json.loads((tmp_path / "result.json").read_text())
+  assert result["status"] == on_disk["status"] == "diverged"
+  assert on_disk["diverged_step"] == 1 and on_disk["final_eval_loss"] is None

@@ -1,0 +1,77 @@
+"""Every config/workdir validation error of issue item 10, each with its one-line message."""
+import json
+
+import pytest
+
+from training import run_config, validate
+
+
+def _check(config, devices=1):
+  validate.validate_config(config, device_count=devices)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("d_model", 30, r"model.d_model=30 is not divisible by model.n_heads=4"),
+    ("n_kv_heads", 3, r"model.n_kv_heads=3 does not divide model.n_heads=4"),
+])
+def test_model_shape_errors(tiny_config, field, value, message):
+  tiny_config.model.update(n_heads=4, n_kv_heads=2, d_model=32)
+  tiny_config.model[field] = value
+  with pytest.raises(validate.ConfigError, match=message):
+    _check(tiny_config)
+
+
+def test_mesh_product_must_equal_device_count(tiny_config):
+  tiny_config.mesh.update(data=2, fsdp=2, tensor=1)
+  with pytest.raises(validate.ConfigError, match=r"= 4 but there are 8 devices"):
+    _check(tiny_config, devices=8)
+
+
+def test_batch_must_divide_over_data_parallel(tiny_config):
+  tiny_config.mesh.update(data=-1, fsdp=1, tensor=1)
+  tiny_config.train.update(batch_size=12, train_tokens=12 * 32 * 4, warmup_tokens=0,
+                           eval_every_tokens=0, ckpt_every_tokens=0, eval_tokens=12 * 32)
+  with pytest.raises(validate.ConfigError, match=r"batch_size=12 is not divisible by the "
+                     r"data-parallel size 8"):
+    _check(tiny_config, devices=8)
+  tiny_config.train.update(batch_size=16, grad_accum_steps=4, train_tokens=16 * 32 * 4,
+                           eval_tokens=16 * 32)
+  with pytest.raises(validate.ConfigError, match=r"grad_accum_steps = 4 is not divisible"):
+    _check(tiny_config, devices=8)
+
+
+def test_token_budget_below_one_step(tiny_config):
+  tiny_config.train.train_tokens = 100
+  with pytest.raises(validate.ConfigError, match=r"train_tokens=100 is below one step of 256"):
+    _check(tiny_config)
+
+
+def test_unknown_config_keys(tiny_config):
+  with tiny_config.unlocked():
+    tiny_config.train.learning_rate = 1.0
+  with pytest.raises(validate.ConfigError, match=r"unknown config key\(s\) train.learning_rate"):
+    _check(tiny_config)
+
+
+def test_vocab_and_optimizer_errors(tiny_config):
+  tiny_config.model.vocab_size = 32
+  with pytest.raises(validate.ConfigError, match=r"vocab_size=32 is below the tokenizer's"):
+    _check(tiny_config)
+  tiny_config.model.vocab_size = 64
+  tiny_config.optimizer.peak_learning_rate = float("nan")
+  with pytest.raises(validate.ConfigError, match=r"peak_learning_rate=nan must be positive"):
+    _check(tiny_config)
+
+
+def test_workdir_holding_a_different_config(tiny_config, tmp_path):
+  assert not validate.check_workdir(tiny_config, tmp_path)
+  (tmp_path / "config.json").write_text(json.dumps(run_config.config_to_dict(tiny_config)))
+  assert validate.check_workdir(tiny_config, tmp_path)
+  tiny_config.train.batch_size = 16
+  with pytest.raises(validate.ConfigError, match=r"holds a different config .* use a new "
+                     r"--workdir"):
+    validate.check_workdir(tiny_config, tmp_path)
+
+
+def test_valid_config_passes(tiny_config):
+  _check(tiny_config)
