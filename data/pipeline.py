@@ -2,7 +2,8 @@
 
 A window is seq_len + 1 consecutive tokens (inputs are window[:-1], targets window[1:]). Training
 windows start every seq_len tokens, so each token is predicted once per epoch. Their order is a
-seeded shuffle that changes every epoch; the stream repeats forever and the training budget
+seeded shuffle of window indices that changes every epoch; each batch of indices is read with
+one gather from the memmapped tokens. The stream repeats forever and the training budget
 decides where it stops. Global batch k is windows [k * B, (k + 1) * B) of that stream; host p of
 h takes its rows [p * B / h, (p + 1) * B / h), so the hosts' rows together are the global batch.
 Validation is the first eval_tokens / seq_len windows of the validation split: the same tokens for
@@ -11,8 +12,8 @@ every run at a given seq_len.
 The train iterator is a grain `DatasetIterator`: `get_state()` returns a small JSON-able dict and
 `set_state(state)` resumes exactly where it was (orbax: `grain.checkpoint.CheckpointSave(it)`).
 """
-import grain
 from absl import logging
+import grain
 import numpy as np
 
 from data.preparation import Prepared
@@ -29,20 +30,17 @@ def window_count(tokens: np.ndarray, seq_len: int) -> int:
   return max(0, (len(tokens) - 1) // seq_len)
 
 
-class _Windows:
-  """Random access to the training windows of a token array, as int32 [seq_len + 1]."""
+class _GatherWindows:
+  """Maps window indices [B] to windows int32 [B, seq_len + 1] with one gather from the memmap."""
 
   def __init__(self, tokens: np.ndarray, seq_len: int):
     self._tokens = tokens
     self._seq_len = seq_len
-    self._count = window_count(tokens, seq_len)
+    self._offsets = np.arange(seq_len + 1)
 
-  def __len__(self) -> int:
-    return self._count
-
-  def __getitem__(self, index: int) -> np.ndarray:
-    start = int(index) * self._seq_len
-    return np.asarray(self._tokens[start:start + self._seq_len + 1], dtype=np.int32)
+  def __call__(self, window_indices: np.ndarray) -> np.ndarray:
+    starts = np.asarray(window_indices, dtype=np.int64) * self._seq_len
+    return np.asarray(self._tokens[starts[:, None] + self._offsets], dtype=np.int32)
 
 
 def _check_sharding(batch_size: int, process_index: int, process_count: int, field: str) -> int:
@@ -74,12 +72,13 @@ def train_iterator(prepared: Prepared, global_batch_size: int, seq_len: int, see
   """
   local_batch = _check_sharding(global_batch_size, process_index, process_count,
                                 "train.batch_size")
-  windows = _Windows(prepared.train_tokens, seq_len)
-  if len(windows) == 0:
+  windows = window_count(prepared.train_tokens, seq_len)
+  if windows == 0:
     raise ValueError(f"the training split has {len(prepared.train_tokens)} tokens, fewer than "
                      f"model.seq_len + 1 = {seq_len + 1}: shorten model.seq_len or add text")
-  dataset = (grain.MapDataset.source(windows).shuffle(seed=seed).repeat(None)
-             .batch(local_batch, drop_remainder=True)[process_index::process_count])
+  dataset = (grain.MapDataset.range(windows).shuffle(seed=seed).repeat(None)
+             .batch(local_batch, drop_remainder=True)[process_index::process_count]
+             .map(_GatherWindows(prepared.train_tokens, seq_len)))
   iterable = dataset.to_iter_dataset(
       grain.ReadOptions(num_threads=2, prefetch_buffer_size=max(1, prefetch)))
   if worker_count > 0:
@@ -122,8 +121,6 @@ def validation_batches(prepared: Prepared, batch_size: int, seq_len: int, eval_t
                      f"train.eval_tokens={eval_tokens} at seq_len {seq_len} (needs "
                      f"{windows * seq_len + 1}): lower train.eval_tokens or raise "
                      "data.val_fraction")
-  starts = np.arange(windows) * seq_len
-  all_windows = np.asarray(prepared.val_tokens[starts[:, None] + np.arange(seq_len + 1)],
-                           dtype=np.int32)
+  all_windows = _GatherWindows(prepared.val_tokens, seq_len)(np.arange(windows))
   rows = slice(process_index * local_batch, (process_index + 1) * local_batch)
   return [batch[rows] for batch in all_windows.reshape(-1, batch_size, seq_len + 1)]

@@ -44,8 +44,8 @@ def test_batches_are_windows_every_seq_len_tokens(prepared):
 
 def test_each_epoch_is_a_different_permutation_of_all_windows(prepared):
   windows = pipeline.window_count(prepared.train_tokens, SEQ_LEN)
-  source = pipeline._Windows(prepared.train_tokens, SEQ_LEN)
-  order = np.stack([source[i] for i in range(windows)])
+  tokens = np.asarray(prepared.train_tokens, dtype=np.int32)
+  order = np.stack([tokens[i * SEQ_LEN:i * SEQ_LEN + SEQ_LEN + 1] for i in range(windows)])
   index_of = {row.tobytes(): i for i, row in enumerate(order)}
   assert len(index_of) == windows
   iterator = pipeline.train_iterator(prepared, global_batch_size=16, seq_len=SEQ_LEN, seed=3)
