@@ -11,14 +11,15 @@ is irreducible and aperiodic, and its entropy rate is exact:
 with pi the stationary distribution. A model that has learnt the chain reaches a cross-entropy of
 H nats/token and no lower. Documents are independent chains started from pi, so the stream of
 tokens is stationary; only the first token of each document (one in `document_tokens`) is
-unpredictable from the token before it.
+unpredictable from the token before it (a
+fraction 1 / DOCUMENT_TOKENS of the stream).
 """
 import dataclasses
 from typing import Iterator
 
 import numpy as np
 
-DOCUMENT_TOKENS = 4096  # length of one synthetic document (an independent chain), in tokens
+DOCUMENT_TOKENS = 1024  # length of one synthetic document (an independent chain), in tokens
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,10 +100,14 @@ class SyntheticSource:
                 unigram_entropy_nats_per_token=self.chain.unigram_entropy)
 
   def token_documents(self) -> Iterator[tuple[str, np.ndarray]]:
-    """(key, int32 tokens) per document, in a stable order, generated in blocks of 64 chains."""
-    documents = self.total_tokens // DOCUMENT_TOKENS
+    """(key, int32 tokens) per document, in a stable order, generated in blocks of 256 chains.
+
+    Every document has DOCUMENT_TOKENS tokens except the last, which completes total_tokens.
+    """
+    documents = -(-self.total_tokens // DOCUMENT_TOKENS)
     rng = np.random.default_rng([self.seed, 1])
-    for start in range(0, documents, 64):
-      block = self.chain.sample(min(64, documents - start), DOCUMENT_TOKENS, rng)
+    for start in range(0, documents, 256):
+      block = self.chain.sample(min(256, documents - start), DOCUMENT_TOKENS, rng)
       for offset, tokens in enumerate(block):
-        yield f"chain-{start + offset}", tokens
+        index = start + offset
+        yield f"chain-{index}", tokens[:self.total_tokens - index * DOCUMENT_TOKENS]

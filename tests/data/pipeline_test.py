@@ -13,10 +13,10 @@ SEQ_LEN = 8
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-  """A small synthetic corpus: 12 documents of 4096 tokens, 1 of them for validation."""
+  """A small synthetic corpus: 48 documents of 1024 tokens, ~10 of them for validation."""
   data = base.get_config().data
   data.update(dict(corpus="synthetic", synthetic_vocab=50, synthetic_states=5,
-                   synthetic_tokens=12 * synthetic.DOCUMENT_TOKENS, val_fraction=0.2,
+                   synthetic_tokens=48 * synthetic.DOCUMENT_TOKENS, val_fraction=0.2,
                    prepared_dir=str(tmp_path_factory.mktemp("cache"))))
   return pipeline.prepare(data, seq_len=SEQ_LEN, progress=None)
 
@@ -61,8 +61,8 @@ def test_each_epoch_is_a_different_permutation_of_all_windows(prepared):
 @pytest.mark.parametrize("epochs_before_save", [0.01, 1.3])
 def test_restored_iterator_yields_the_same_batches(prepared, epochs_before_save):
   """Saves early in the first epoch and in the middle of the second."""
-  steps_before_save = int(
-      epochs_before_save * pipeline.window_count(prepared.train_tokens, SEQ_LEN) / 16)
+  steps_before_save = max(1, int(
+      epochs_before_save * pipeline.window_count(prepared.train_tokens, SEQ_LEN) / 16))
 
   def make():
     return pipeline.train_iterator(prepared, global_batch_size=16, seq_len=SEQ_LEN, seed=1)

@@ -122,13 +122,14 @@ def test_concurrent_preparations_agree(tmp_path, text_corpus):
 
 def test_synthetic_corpus(tmp_path):
   config = _config(tmp_path, corpus="synthetic", synthetic_vocab=32, synthetic_states=4,
-                   synthetic_tokens=40 * synthetic.DOCUMENT_TOKENS)
+                   synthetic_tokens=40 * synthetic.DOCUMENT_TOKENS + 7)
   prepared = preparation.prepare(config, seq_len=128, progress=None)
   manifest = prepared.manifest
   chain = synthetic.make_markov_chain(32, 4, seed=0)
   assert manifest["source"]["entropy_nats_per_token"] == pytest.approx(chain.entropy_rate)
-  assert manifest["train_tokens"] + manifest["val_tokens"] == 40 * synthetic.DOCUMENT_TOKENS
-  assert manifest["val_tokens"] % synthetic.DOCUMENT_TOKENS == 0 and manifest["val_tokens"] > 0
+  assert manifest["train_tokens"] + manifest["val_tokens"] == 40 * synthetic.DOCUMENT_TOKENS + 7
+  assert manifest["train_documents"] + manifest["val_documents"] == 41
+  assert manifest["val_tokens"] > 0
   assert int(prepared.train_tokens.max()) < 32
   assert prepared.bytes_per_token is None
 

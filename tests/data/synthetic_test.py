@@ -46,11 +46,13 @@ def test_zipf_rows_and_single_context():
 
 
 def test_source_is_seeded_and_reports_entropy():
-  first = synthetic.SyntheticSource(32, 4, 3 * synthetic.DOCUMENT_TOKENS, seed=5)
-  again = synthetic.SyntheticSource(32, 4, 3 * synthetic.DOCUMENT_TOKENS, seed=5)
-  other = synthetic.SyntheticSource(32, 4, 3 * synthetic.DOCUMENT_TOKENS, seed=6)
+  total = 2 * synthetic.DOCUMENT_TOKENS + 5
+  first = synthetic.SyntheticSource(32, 4, total, seed=5)
+  again = synthetic.SyntheticSource(32, 4, total, seed=5)
+  other = synthetic.SyntheticSource(32, 4, total, seed=6)
   documents = list(first.token_documents())
   assert [key for key, _ in documents] == ["chain-0", "chain-1", "chain-2"]
+  assert [len(tokens) for _, tokens in documents] == [synthetic.DOCUMENT_TOKENS] * 2 + [5]
   for (_, a), (_, b) in zip(documents, again.token_documents()):
     np.testing.assert_array_equal(a, b)
   assert not np.array_equal(documents[0][1], next(other.token_documents())[1])
