@@ -3,14 +3,18 @@
   python -m scaling --config=configs/sweeps/<name>.py --workdir=SWEEP [--backend=local|ray]
       [--max_parallel=K] [--dry_run] [--ray_address=HOST:PORT]
   python -m scaling status --workdir=SWEEP
+  python -m scaling export RUNDIR --out=DIR
+  python -m scaling sample RUNDIR|SWEEP --prompt="..."
 
-`run` is the default command. See scaling/launch.py (run), scaling/status.py (status).
+`run` is the default command. See scaling/launch.py (run), scaling/status.py (status),
+export/cli.py (export, sample).
 """
 import pathlib
 
 from absl import app, flags
 from ml_collections import config_flags
 
+from export import cli as export_cli
 from scaling import estimate, launch, status
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Sweep config (configs/sweeps/*.py).")
@@ -53,6 +57,8 @@ COMMANDS = {"run": _run, "status": _status}
 
 def main(argv: list[str]) -> int:
   command = argv[1] if len(argv) > 1 else "run"
+  if command in export_cli.COMMANDS:
+    return export_cli.main(argv[1:])
   if command not in COMMANDS or len(argv) > 2:
     raise app.UsageError(f"unknown command {argv[1:]}; commands: {', '.join(COMMANDS)}")
   if not _WORKDIR.value:
