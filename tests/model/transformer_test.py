@@ -186,3 +186,14 @@ def test_tree_mode_split_merge_round_trip():
     graphdef, state = nnx.split(model)
     logits = jax.jit(lambda state, tokens: nnx.merge(graphdef, state)(tokens))(state, _tokens())
   np.testing.assert_allclose(logits, _jitted_logits(model, _tokens()), rtol=1e-5, atol=1e-6)
+
+
+def test_layers_are_scanned_so_the_program_does_not_grow_with_depth():
+  def program_size(n_layers):
+    model = nnx.eval_shape(lambda: _model(n_layers=n_layers))
+    graphdef, state = nnx.split(model)
+    jaxpr = jax.make_jaxpr(lambda state: nnx.merge(graphdef, state)(_tokens()))(state)
+    return len(str(jaxpr).splitlines()), [eqn.primitive.name for eqn in jaxpr.jaxpr.eqns].count("scan")
+
+  assert program_size(2) == program_size(12)
+  assert program_size(2)[1] == 1
