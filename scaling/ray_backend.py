@@ -56,14 +56,15 @@ class RayExecutor:
       ray.init(address=address or "auto", logging_level="WARNING")
     self.arguments = [f"--max_retries={max_retries}", f"--stale_seconds={stale_seconds}",
                       f"--heartbeat_seconds={heartbeat_seconds}", f"--trainer={trainer}"]
-    self.task = ray.remote(_run_on_worker).options(
-        num_cpus=num_cpus, num_gpus=num_gpus, resources=resources or None,
-        max_retries=NODE_LOSS_RETRIES, retry_exceptions=False)
+    self.task = ray.remote(_run_on_worker)
+    self.task_options = dict(num_cpus=num_cpus, num_gpus=num_gpus, resources=resources or None,
+                             max_retries=NODE_LOSS_RETRIES, retry_exceptions=False)
 
   def start(self, run_dir: pathlib.Path) -> ray.ObjectRef:
     """Submits the run's task."""
     run_dir = pathlib.Path(run_dir).resolve()
-    return self.task.options(name=f"run:{run_dir.name}").remote(str(run_dir), self.arguments)
+    return self.task.options(name=f"run:{run_dir.name}", **self.task_options).remote(
+        str(run_dir), self.arguments)
 
   def poll(self, handle: ray.ObjectRef) -> int | None:
     """The runner's exit code, None while the task runs, -1 when the task itself failed."""

@@ -1,0 +1,168 @@
+"""Acceptance: real train.py sweeps on the local and Ray backends, SIGKILL recovery, two launchers.
+
+Every sweep here is `configs/sweeps/tiny.py` or a subset of its grid (same runs, same ids), so
+each run's final eval loss must equal the uninterrupted reference sweep's.
+"""
+import csv
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from configs.sweeps import tiny
+from scaling import collect, launch, rundir, runner
+
+pytestmark = [pytest.mark.slow, pytest.mark.entry]
+
+
+def _environment() -> dict[str, str]:
+  """One CPU device per run (no fake devices) and no matmul-peak measurement per run."""
+  environment = dict(os.environ)
+  environment.pop("XLA_FLAGS", None)
+  environment["SCALING_LAB_PEAK_FLOPS"] = "1e11"
+  return environment
+
+
+def _launcher(workdir: pathlib.Path, *flags: str) -> subprocess.Popen:
+  return subprocess.Popen(
+      [sys.executable, "-m", "scaling", "--config=configs/sweeps/tiny.py",
+       f"--workdir={workdir}", *flags], cwd=runner.PROJECT_ROOT, env=_environment(),
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _losses(workdir: pathlib.Path) -> dict[str, float]:
+  with open(workdir / collect.RESULTS_FILE) as results:
+    return {row["run_id"]: float(row["final_eval_loss"]) for row in csv.DictReader(results)}
+
+
+def _attempts(run_dir: pathlib.Path) -> int:
+  log = run_dir / rundir.RUNNER_LOG
+  return log.read_text().count(": attempt ") if log.exists() else 0
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[str, float]:
+  """The uninterrupted tiny sweep: final eval loss per run id."""
+  workdir = tmp_path_factory.mktemp("reference")
+  start = time.time()
+  launcher = _launcher(workdir)
+  output, _ = launcher.communicate(timeout=600)
+  assert launcher.returncode == 0, output
+  assert time.time() - start < 300
+  return _losses(workdir)
+
+
+def test_tiny_sweep_fills_results_csv(reference):
+  assert len(reference) == 6
+  assert all(2.0 < loss < 5.0 for loss in reference.values())
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  return open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def _checkpointed_and_running(run_dir: pathlib.Path) -> bool:
+  checkpoints = run_dir / "checkpoints"
+  return ((run_dir / "lease.json").exists() and not (run_dir / "result.json").exists()
+          and checkpoints.is_dir() and any(path.name.isdigit() for path in checkpoints.iterdir()))
+
+
+def test_sigkill_and_relaunch_finishes_every_run_once(tmp_path, reference):
+  subset = "--config.grid.sizes=(10000,20000)"
+  launcher = _launcher(tmp_path, subset)
+  runs_dir = tmp_path / "runs"
+  deadline = time.time() + 300
+  while time.time() < deadline:
+    run_dirs = list(runs_dir.glob("*/")) if runs_dir.exists() else []
+    done = [path for path in run_dirs if (path / "result.json").exists()]
+    caught = [path for path in run_dirs if _checkpointed_and_running(path)]
+    if done and caught:
+      break
+    time.sleep(0.05)
+  launcher.send_signal(signal.SIGKILL)
+  launcher.wait()
+  assert done and caught, "no run was caught between a checkpoint and its end"
+  finished_before = {path.name: (path / "result.json").stat().st_mtime_ns for path in done}
+  leases = [json.loads((path / "lease.json").read_text()) for path in run_dirs
+            if (path / "lease.json").exists()]
+  orphans = [pid for info in leases for pid in (info["pid"], info.get("trainer_pid")) if pid]
+  time.sleep(2.0)
+  assert not [pid for pid in orphans if _alive(pid)], "processes survived the launcher"
+
+  relaunched = _launcher(tmp_path, subset)
+  output, _ = relaunched.communicate(timeout=600)
+  assert relaunched.returncode == 0, output
+  assert f"4 runs, {len(finished_before)} already finished" in output
+  losses = _losses(tmp_path)
+  assert len(losses) == 4
+  assert losses == pytest.approx({key: reference[key] for key in losses}, rel=1e-6)
+  for path in (tmp_path / "runs").glob("*/"):
+    if path.name in finished_before:
+      assert (path / "result.json").stat().st_mtime_ns == finished_before[path.name]
+      assert _attempts(path) == 1
+  for path in caught:
+    assert _attempts(path) == 2
+    assert "resumed from the checkpoint" in (path / rundir.TRAIN_LOG).read_text()
+
+
+def test_two_launchers_at_once_run_each_run_once(tmp_path, reference):
+  subset = ("--config.grid.sizes=(10000,)",)
+  launchers = [_launcher(tmp_path, *subset) for _ in range(2)]
+  for process in launchers:
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output
+  losses = _losses(tmp_path)
+  assert len(losses) == 2
+  assert losses == pytest.approx({key: reference[key] for key in losses}, rel=1e-6)
+  assert [_attempts(path) for path in (tmp_path / "runs").glob("*/")] == [1, 1]
+  for path in (tmp_path / "runs").glob("*/"):
+    assert (path / rundir.TRAIN_LOG).read_text().count("resumed from the checkpoint") == 0
+
+
+def test_ray_backend_survives_a_killed_worker(tmp_path, reference):
+  ray = pytest.importorskip("ray")
+  saved = dict(os.environ)
+  os.environ.clear()
+  os.environ.update(_environment())
+  ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False,
+           logging_level="WARNING")
+  killed = []
+
+  def kill_one_worker() -> None:
+    deadline = time.time() + 300
+    while time.time() < deadline and not killed:
+      for run_dir in (tmp_path / "runs").glob("*/"):
+        if _checkpointed_and_running(run_dir):
+          runner_pid = json.loads((run_dir / "lease.json").read_text())["pid"]
+          worker_pid = int(open(f"/proc/{runner_pid}/stat").read().rpartition(")")[2].split()[1])
+          os.kill(worker_pid, signal.SIGKILL)
+          killed.append(run_dir)
+          return
+      time.sleep(0.05)
+
+  killer = threading.Thread(target=kill_one_worker, daemon=True)
+  killer.start()
+  try:
+    sweep = tiny.get_config()
+    sweep.grid.sizes = (20_000,)
+    assert launch.launch(sweep, tmp_path, backend="ray")
+  finally:
+    ray.shutdown()
+    os.environ.clear()
+    os.environ.update(saved)
+  killer.join(timeout=1)
+  assert killed, "no Ray worker was caught mid-run"
+  losses = _losses(tmp_path)
+  assert len(losses) == 2
+  assert losses == pytest.approx({key: reference[key] for key in losses}, rel=1e-6)
+  assert _attempts(killed[0]) == 2
