@@ -46,7 +46,7 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
     raise ValueError(f"--max_parallel={max_parallel} must be at least 1")
   sweep_dir = pathlib.Path(sweep_dir).resolve()
   planned = runs.plan(sweep, sweep_dir)
-  runs.materialize(planned, sweep_dir, sweep.name)
+  runs.materialize(planned, sweep_dir, sweep.name, settings.lease_stale_seconds)
   to_run = []
   for run in planned:
     state = rundir.read_state(run.run_dir, settings.lease_stale_seconds).state

@@ -68,8 +68,12 @@ def config_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
   return run_config.config_to_dict(config)
 
 
-def materialize(planned: list[PlannedRun], sweep_dir: pathlib.Path, sweep_name: str) -> None:
-  """Creates each run directory with its config.json (kept if present) and updates sweep.json."""
+def materialize(planned: list[PlannedRun], sweep_dir: pathlib.Path, sweep_name: str,
+                lease_stale_seconds: float = 60.0) -> None:
+  """Creates each run directory with its config.json (kept if present) and updates sweep.json.
+
+  sweep.json also records the lease timeout, so that `status` judges leases as the launcher does.
+  """
   sweep_dir = pathlib.Path(sweep_dir)
   for run in planned:
     run.run_dir.mkdir(parents=True, exist_ok=True)
@@ -80,6 +84,7 @@ def materialize(planned: list[PlannedRun], sweep_dir: pathlib.Path, sweep_name: 
   rows = {row["run_id"]: row for row in table["runs"]}
   for run in planned:
     rows.setdefault(run.run_id, run.row())
-  rundir.write_json_atomic(sweep_dir / SWEEP_FILE,
-                           {"name": sweep_name, "runs": list(rows.values())})
+  rundir.write_json_atomic(sweep_dir / SWEEP_FILE, {
+      "name": sweep_name, "lease_stale_seconds": lease_stale_seconds,
+      "runs": list(rows.values())})
 

@@ -6,15 +6,15 @@ from typing import TextIO
 from scaling import rundir, tables
 
 
-def states(sweep_dir: pathlib.Path, stale_seconds: float) -> tuple[list[dict], list]:
+def states(sweep_dir: pathlib.Path) -> tuple[list[dict], list[rundir.RunState]]:
   """The run table (sweep.json rows) and each run's `rundir.RunState`."""
   sweep_dir = pathlib.Path(sweep_dir)
   rows = rundir.read_table(sweep_dir)
+  stale_seconds = rundir.read_json(sweep_dir / rundir.SWEEP_FILE).get("lease_stale_seconds", 60.0)
   return rows, [rundir.read_state(sweep_dir / row["run_dir"], stale_seconds) for row in rows]
 
 
-def print_status(sweep_dir: pathlib.Path, stale_seconds: float = 60.0,
-                 stream: TextIO = sys.stdout) -> None:
+def print_status(sweep_dir: pathlib.Path, stream: TextIO = sys.stdout) -> None:
   """Prints the status table of the sweep in `sweep_dir`."""
-  rows, run_states = states(sweep_dir, stale_seconds)
+  rows, run_states = states(sweep_dir)
   print(tables.status_table(rows, run_states), file=stream)

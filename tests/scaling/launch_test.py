@@ -2,8 +2,11 @@
 import csv
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -120,3 +123,29 @@ def test_command_line(tmp_path):
   missing = scaling("status", f"--workdir={tmp_path}")
   assert "holds no sweep.json" in missing.stderr
   assert not (tmp_path / "runs").exists()
+
+
+def test_sigterm_stops_the_launcher_and_leaves_runs_resumable(tmp_path, fake_trainer):
+  sweep = _sweep()
+  planned = runs.plan(sweep, tmp_path)
+  runs.materialize(planned, tmp_path, "tiny")
+  for run in planned:
+    (run.run_dir / "fake.json").write_text(json.dumps({"sleep": 60}))
+  script = ("import sys; from configs.sweeps import tiny; from scaling import launch; "
+            f"sys.exit(0 if launch.launch(tiny.get_config('quick'), {str(tmp_path)!r}, "
+            f"trainer={str(fake_trainer)!r}, max_parallel=2) else 75)")
+  launcher = subprocess.Popen([sys.executable, "-c", script], cwd=runner.PROJECT_ROOT,
+                              stdout=subprocess.DEVNULL)
+  deadline = time.time() + 60
+  while sum((run.run_dir / "fake_pids").exists() for run in planned) < 2:
+    assert time.time() < deadline
+    time.sleep(0.1)
+  trainer_pids = [int((run.run_dir / "fake_pids").read_text()) for run in planned
+                  if (run.run_dir / "fake_pids").exists()]
+  launcher.send_signal(signal.SIGTERM)
+  assert launcher.wait(timeout=30) == 75
+  assert [rundir.read_state(run.run_dir, 30).state for run in planned] == ["pending"] * 6
+  assert not list(tmp_path.glob("runs/*/lease.json"))
+  for pid in trainer_pids:
+    with pytest.raises(ProcessLookupError):
+      os.kill(pid, 0)
