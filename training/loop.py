@@ -72,8 +72,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   `devices` (default: all) are the devices the mesh spans. Raises validate.ConfigError (a
   ValueError) for an invalid config, before anything compiles.
   """
+  preemption = preemption or preemption_lib.Preemption()
+  with preemption.on_sigterm():  # from the start: a SIGTERM during compilation counts too
+    return _setup_and_run(config, pathlib.Path(workdir), preemption, devices)
+
+
+def _setup_and_run(config: ml_collections.ConfigDict, workdir: pathlib.Path,
+                   preemption: preemption_lib.Preemption,
+                   devices: Sequence[jax.Device] | None) -> dict[str, Any]:
+  """Builds everything the loop needs (see `train_and_evaluate`), then runs it."""
   launch_start = time.time()
-  workdir = pathlib.Path(workdir)
   devices = jax.devices() if devices is None else list(devices)
   validate.validate_config(config, len(devices), jax.process_count())
   is_writer = jax.process_index() == 0
@@ -102,7 +110,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         process_count=jax.process_count())
 
   mesh = mesh_lib.make_mesh(config.mesh, devices)
-  preemption = preemption or preemption_lib.Preemption()
   with jax.set_mesh(mesh), nnx.logical_axis_rules(config.logical_axis_rules):
     with validate.config_errors():
       model = state_lib.init_model(
@@ -119,10 +126,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                                                config.train.keep_checkpoints)
     writer = metrics_lib.MetricsWriter(workdir, enabled=is_writer)
     try:
-      with preemption.on_sigterm():
-        return _run(config, workdir, budget, model, opt_state, train_step, eval_step,
-                    train_iterator, validation, batch_sharding, checkpointer, writer,
-                    preemption, prepared, param_counts, flops_per_token, launch_start)
+      return _run(config, workdir, budget, model, opt_state, train_step, eval_step,
+                  train_iterator, validation, batch_sharding, checkpointer, writer,
+                  preemption, prepared, param_counts, flops_per_token, launch_start)
     finally:
       checkpointer.close()
       writer.close()
