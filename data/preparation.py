@@ -36,6 +36,7 @@ DEFAULT_CACHE = pathlib.Path("~/.cache/scaling-lab/data")
 _CHUNK_BYTES = 1 << 20  # text per encoding task sent to a worker process
 
 ProgressFn = Callable[[float, int], None]  # (fraction of the corpus done, tokens so far)
+Source = corpora.TextCorpus | synthetic.SyntheticSource | token_files.TokenFiles
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,7 +205,7 @@ def _log_progress(fraction: float, tokens: int) -> None:
                               100 * fraction, tokens)
 
 
-def _source_and_identity(data_config: ml_collections.ConfigDict):
+def _source_and_identity(data_config: ml_collections.ConfigDict) -> tuple[Source, dict, dict]:
   """(corpus object, its manifest, the identity dict that names the prepared directory)."""
   if not 0.0 < data_config.val_fraction < 1.0:
     raise ValueError(f"data.val_fraction={data_config.val_fraction}: use a fraction in (0, 1)")
@@ -247,8 +248,9 @@ def _check_counts(manifest: dict, data_config: ml_collections.ConfigDict) -> Non
                      f"{data_config.val_fraction}) or add documents")
 
 
-def _build(corpus, source_manifest: dict, identity: dict, data_config: ml_collections.ConfigDict,
-           final: pathlib.Path, workers: int, progress: ProgressFn) -> None:
+def _build(corpus: Source, source_manifest: dict, identity: dict,
+           data_config: ml_collections.ConfigDict, final: pathlib.Path, workers: int,
+           progress: ProgressFn | None) -> None:
   """Writes the prepared directory under a temporary name and renames it to `final`."""
   temporary = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
   temporary.mkdir(parents=True)

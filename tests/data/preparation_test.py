@@ -97,6 +97,17 @@ def test_half_written_preparation_is_not_used(tmp_path, text_corpus):
   np.testing.assert_array_equal(again.train_tokens, np.fromfile(partial / "train.bin", np.uint16))
 
 
+def test_loser_of_the_rename_keeps_the_winners_result(tmp_path, text_corpus):
+  config = _config(tmp_path)
+  winner = preparation.prepare(config, progress=None)
+  modified = (winner.directory / "train.bin").stat().st_mtime_ns
+  corpus, source_manifest, identity = preparation._source_and_identity(config)
+  preparation._build(corpus, source_manifest, identity, config, winner.directory, workers=1,
+                     progress=None)
+  assert (winner.directory / "train.bin").stat().st_mtime_ns == modified
+  assert [p.name for p in (tmp_path / "cache").iterdir()] == [winner.directory.name]
+
+
 def test_concurrent_preparations_agree(tmp_path, text_corpus):
   script = (
       "import json, sys\n"
@@ -105,7 +116,7 @@ def test_concurrent_preparations_agree(tmp_path, text_corpus):
       "if __name__ == '__main__':\n"
       "  data = base.get_config().data\n"
       "  data.update(json.loads(sys.argv[1]))\n"
-      "  prepared = pipeline.prepare(data, workers=2, progress=None)\n"
+      "  prepared = pipeline.prepare(data, progress=None)\n"
       "  print(prepared.directory, prepared.manifest['train_tokens'])\n")
   overrides = json.dumps(dict(corpus="files", path=str(tmp_path / "corpus"), val_fraction=0.2,
                               prepared_dir=str(tmp_path / "cache")))
@@ -118,6 +129,16 @@ def test_concurrent_preparations_agree(tmp_path, text_corpus):
   assert outputs[0] == f"{single.directory} {single.manifest['train_tokens']}"
   assert single.manifest["already_prepared"]
   assert [p.name for p in (tmp_path / "cache").iterdir()] == [single.directory.name]
+
+
+def test_encoding_processes_give_the_same_tokens(tmp_path, text_corpus):
+  config = _config(tmp_path, tokenizer="sentencepiece", tokenizer_vocab_size=500)
+  in_process = preparation.prepare(config, progress=None)
+  config.prepared_dir = str(tmp_path / "cache_workers")
+  with_workers = preparation.prepare(config, workers=2, progress=None)
+  for name in ("train.bin", "val.bin"):
+    expected = (in_process.directory / name).read_bytes()
+    assert (with_workers.directory / name).read_bytes() == expected
 
 
 def test_synthetic_corpus(tmp_path):
