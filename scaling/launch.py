@@ -44,6 +44,10 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
   max_parallel = max_parallel or settings.max_parallel
   if max_parallel < 1:
     raise ValueError(f"--max_parallel={max_parallel} must be at least 1")
+  groups = None
+  if backend == "local" and settings.gpus_per_run > 0:
+    groups = local.gpu_groups(settings.gpus_per_run)
+    max_parallel = min(max_parallel, len(groups))
   sweep_dir = pathlib.Path(sweep_dir).resolve()
   planned = runs.plan(sweep, sweep_dir)
   runs.materialize(planned, sweep_dir, sweep.name, settings.lease_stale_seconds)
@@ -59,7 +63,7 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
                          stale_seconds=settings.lease_stale_seconds,
                          heartbeat_seconds=settings.heartbeat_seconds, trainer=trainer)
   if backend == "local":
-    executor = local.LocalExecutor(**runner_settings)
+    executor = local.LocalExecutor(device_groups=groups, **runner_settings)
   else:
     from scaling import ray_backend  # pylint: disable=import-outside-toplevel
     executor = ray_backend.RayExecutor(

@@ -2,8 +2,10 @@
 
 Every runner is the leader of its own session (process group), so a signal to the launcher's
 terminal does not reach the trainers directly, and stopping a run signals its whole group.
-The runner dies with the launcher (Linux parent-death signal; see `scaling.runner`). All runs
-see all local devices; `--max_parallel` runs share them.
+The runner dies with the launcher (Linux parent-death signal; see `scaling.runner`). With
+`gpus_per_run = 0` every run sees all local devices and `--max_parallel` runs share them; with
+`gpus_per_run = k` the visible GPUs are split into disjoint groups of k and each run gets one
+group through CUDA_VISIBLE_DEVICES (at most one run per group at a time).
 """
 import os
 import pathlib
@@ -14,26 +16,64 @@ import sys
 from scaling import rundir, runner
 
 
+def gpu_groups(gpus_per_run: int, visible: str | None = None) -> list[str]:
+  """Disjoint comma-separated groups of `gpus_per_run` GPU ids for CUDA_VISIBLE_DEVICES.
+
+  The GPUs are `visible` (a CUDA_VISIBLE_DEVICES value), else $CUDA_VISIBLE_DEVICES, else the
+  indices `nvidia-smi` lists; GPUs left over after the last full group are not used.
+  """
+  if visible is None:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+  if visible is None:
+    try:
+      visible = ",".join(subprocess.run(
+          ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+          text=True, check=True).stdout.split())
+    except (OSError, subprocess.CalledProcessError):
+      visible = ""
+  ids = [gpu for gpu in visible.split(",") if gpu.strip()]
+  if len(ids) < gpus_per_run:
+    raise ValueError(
+        f"sweep.launch.gpus_per_run={gpus_per_run} but {len(ids)} GPUs are visible; lower it "
+        f"or set it to 0 (every run sees all devices)")
+  return [",".join(ids[start:start + gpus_per_run])
+          for start in range(0, len(ids) - gpus_per_run + 1, gpus_per_run)]
+
+
 class LocalExecutor:
   """Starts `python -m scaling.runner RUNDIR` processes; logs go to RUNDIR/runner.log."""
 
   def __init__(self, *, max_retries: int, stale_seconds: float, heartbeat_seconds: float,
-               trainer: pathlib.Path = runner.DEFAULT_TRAINER):
+               trainer: pathlib.Path = runner.DEFAULT_TRAINER,
+               device_groups: list[str] | None = None):
     self.arguments = [f"--max_retries={max_retries}", f"--stale_seconds={stale_seconds}",
                       f"--heartbeat_seconds={heartbeat_seconds}", f"--trainer={trainer}"]
+    self.free_groups = list(device_groups or [])
+    self.uses_groups = bool(device_groups)
+    self.group_of: dict[int, str] = {}
 
   def start(self, run_dir: pathlib.Path) -> subprocess.Popen:
-    """Starts the runner of `run_dir` in a new session."""
+    """Starts the runner of `run_dir` in a new session (on a free GPU group, if any)."""
+    environment = dict(os.environ)
+    if self.uses_groups:
+      group = self.free_groups.pop(0)
+      environment["CUDA_VISIBLE_DEVICES"] = group
     with open(pathlib.Path(run_dir) / rundir.RUNNER_LOG, "ab") as log_file:
-      return subprocess.Popen(
+      process = subprocess.Popen(
           [sys.executable, "-m", "scaling.runner", str(pathlib.Path(run_dir).resolve()),
            f"--parent_pid={os.getpid()}", *self.arguments],
           cwd=runner.PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
-          start_new_session=True)
+          start_new_session=True, env=environment)
+    if self.uses_groups:
+      self.group_of[process.pid] = group
+    return process
 
   def poll(self, handle: subprocess.Popen) -> int | None:
-    """The runner's exit code, or None while it runs."""
-    return handle.poll()
+    """The runner's exit code, or None while it runs; an ended runner frees its GPU group."""
+    exit_code = handle.poll()
+    if exit_code is not None and handle.pid in self.group_of:
+      self.free_groups.append(self.group_of.pop(handle.pid))
+    return exit_code
 
   def stop(self, handle: subprocess.Popen) -> None:
     """SIGTERM to the runner's process group (runner and trainer)."""

@@ -72,6 +72,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   sweep.launch = ml_collections.ConfigDict(dict(
       max_parallel=1,                  # local backend: runs at a time (--max_parallel overrides)
+      gpus_per_run=0,                  # local backend: >0 gives each run its own GPUs
       max_retries=2,                   # relaunches of a crashed run (divergence is never retried)
       lease_stale_seconds=60.0,        # a lease without heartbeat for this long is taken over
       heartbeat_seconds=5.0,

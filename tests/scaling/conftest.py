@@ -22,7 +22,10 @@ FAKE_TRAINER = textwrap.dedent('''
     attempts_path.write_text(str(attempt + 1))
     with open(workdir / "fake_pids", "a") as pids:
       pids.write(f"{os.getpid()}\\n")
+    started = time.time()
     time.sleep(control.get("sleep", 0.0))
+    (workdir / "fake_devices").write_text(json.dumps(
+        [os.environ.get("CUDA_VISIBLE_DEVICES"), started, time.time()]))
     if attempt < control.get("crash_attempts", 0):
       print("RuntimeError: injected crash", flush=True)
       sys.exit(1)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from configs.sweeps import tiny
-from scaling import estimate, launch, rundir, runner, runs, status
+from scaling import estimate, launch, local, rundir, runner, runs, status
 
 
 def _sweep():
@@ -149,3 +149,28 @@ def test_sigterm_stops_the_launcher_and_leaves_runs_resumable(tmp_path, fake_tra
   for pid in trainer_pids:
     with pytest.raises(ProcessLookupError):
       os.kill(pid, 0)
+
+
+def test_gpu_groups():
+  assert local.gpu_groups(2, visible="0,1,2,3,4") == ["0,1", "2,3"]
+  assert local.gpu_groups(1, visible="3,5") == ["3", "5"]
+  with pytest.raises(ValueError, match="gpus_per_run=2 but 1 GPUs are visible"):
+    local.gpu_groups(2, visible="0")
+
+
+def test_runs_get_disjoint_gpus(tmp_path, fake_trainer, monkeypatch):
+  monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,7")
+  sweep = _sweep()
+  sweep.launch.gpus_per_run = 1
+  planned = runs.plan(sweep, tmp_path)
+  runs.materialize(planned, tmp_path, "tiny")
+  for run in planned:
+    (run.run_dir / "fake.json").write_text(json.dumps({"sleep": 0.3}))
+  assert launch.launch(sweep, tmp_path, trainer=fake_trainer, max_parallel=4,
+                       stream=io.StringIO())
+  used = [json.loads((run.run_dir / "fake_devices").read_text()) for run in planned]
+  assert {device for device, _, _ in used} == {"4", "7"}
+  for index, (device, start, end) in enumerate(used):
+    for other_device, other_start, other_end in used[index + 1:]:
+      if other_device == device:
+        assert other_end <= start or end <= other_start
