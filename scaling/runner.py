@@ -147,7 +147,7 @@ class _Runner:
 
   def _attempts(self) -> int:
     attempt = 0
-    while True:
+    while not self.stopping:
       result = rundir.read_json(self.run_dir / rundir.RESULT_FILE)
       if result is not None and result.get("status") in ("completed", "diverged"):
         return EXIT_FINISHED
@@ -173,6 +173,7 @@ class _Runner:
       if attempt > self.max_retries:
         self._finish("failed", exit_code, f"{reason} (after {attempt} attempts)")
         return EXIT_FINISHED
+    return EXIT_STOPPED
 
 
 def run_one(run_dir: pathlib.Path, *, max_retries: int, stale_seconds: float,

@@ -4,6 +4,7 @@ Every sweep here is `configs/sweeps/tiny.py` or a subset of its grid (same runs,
 each run's final eval loss must equal the uninterrupted reference sweep's.
 """
 import csv
+import io
 import json
 import os
 import pathlib
@@ -47,20 +48,37 @@ def _attempts(run_dir: pathlib.Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict[str, float]:
-  """The uninterrupted tiny sweep: final eval loss per run id."""
+def reference_dir(tmp_path_factory) -> pathlib.Path:
+  """The sweep directory of the uninterrupted tiny sweep."""
   workdir = tmp_path_factory.mktemp("reference")
   start = time.time()
   launcher = _launcher(workdir)
   output, _ = launcher.communicate(timeout=600)
   assert launcher.returncode == 0, output
   assert time.time() - start < 300
-  return _losses(workdir)
+  return workdir
 
 
-def test_tiny_sweep_fills_results_csv(reference):
+@pytest.fixture(scope="module")
+def reference(reference_dir) -> dict[str, float]:
+  """Final eval loss per run id of the uninterrupted tiny sweep."""
+  return _losses(reference_dir)
+
+
+def test_tiny_sweep_fills_results_csv(reference_dir, reference):
   assert len(reference) == 6
   assert all(2.0 < loss < 5.0 for loss in reference.values())
+  with open(reference_dir / collect.RESULTS_FILE) as results:
+    rows = list(csv.DictReader(results))
+  for row in rows:
+    assert row["status"] == "completed"
+    assert int(row["n_params_non_embedding"]) * int(row["tokens"]) * 6 == int(row["flops_6nd"])
+    eval_tokens = [json.loads(line)["tokens"] for line in open(row["curve_path"])
+                   if "eval_loss" in line]
+    assert eval_tokens[-1] == int(row["tokens"])
+  table = io.StringIO()
+  launch.dry_run(tiny.get_config(), reference_dir, max_parallel=2, stream=table)
+  assert "(throughput: median of 6 finished runs)" in table.getvalue()
 
 
 def _alive(pid: int) -> bool:
