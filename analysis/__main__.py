@@ -1,0 +1,91 @@
+"""Fit scaling laws to a sweep or a published table and write fits.json, figures and a report.
+
+  python -m analysis fit --results=SWEEP/results.csv --out=DIR
+  python -m analysis fit --data=FILE.csv --columns=n:COL,d:COL,loss:COL --out=DIR
+  python -m analysis fit --data=svg_extracted_data.csv \\
+      --columns="n:Model Size,c:Training FLOP,loss:loss" --drop_highest=5 --out=DIR
+
+`c:COL` instead of `d:COL` derives D = C / (6 N); `budget:COL` names each run's IsoFLOP budget.
+"""
+import pathlib
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+
+from analysis import observations
+from analysis import report
+
+_DATA = flags.DEFINE_string("data", None, "any CSV of runs; needs --columns")
+_COLUMNS = flags.DEFINE_string(
+    "columns", None, "field:COLUMN pairs: n (or n_total and n_non_embedding), d or c, loss; "
+    "optional run_id, seed, status, budget")
+_RESULTS = flags.DEFINE_string("results", None, "a sweep's results.csv")
+_OUT = flags.DEFINE_string("out", None, "output folder for fits.json, PNGs and report.md")
+_N_CONVENTION = flags.DEFINE_enum("n_convention", "non_embedding",
+                                  list(observations.N_CONVENTIONS), "parameter count used as N")
+_C_CONVENTION = flags.DEFINE_enum("c_convention", "6nd", list(observations.C_CONVENTIONS),
+                                  "compute: 6 N D, or the sweep's exact FLOPs")
+_BOOTSTRAP = flags.DEFINE_integer("bootstrap", 1000, "bootstrap resamples (each a full refit)")
+_LEVEL = flags.DEFINE_float("level", 0.95, "interval level")
+_HOLDOUT = flags.DEFINE_float(
+    "holdout_flops", None, "fit runs below this compute (FLOPs), predict those above; default: "
+    "the largest budget when there are >= 3")
+_DROP_HIGHEST = flags.DEFINE_integer("drop_highest", 0,
+                                     "drop the K highest-loss runs (Besiroglu et al. drop 5)")
+_BUDGETS = flags.DEFINE_list("budgets", None, "nominal IsoFLOP budgets in FLOPs (1e19,3e19,...)")
+_TOLERANCE = flags.DEFINE_float("budget_tolerance", 0.05,
+                                "IsoFLOP grouping tolerance, decades of C")
+_TABLE_FLOPS = flags.DEFINE_list("table_flops", None,
+                                 "budgets (FLOPs) for the allocation table; default: the "
+                                 "largest observed C times 1, 10, 100, 1000")
+_KAPLAN = flags.DEFINE_bool("kaplan", True, "also fit Kaplan et al.'s L(N, D) (Eq. 1.5)")
+_SINGLE_VARIABLE = flags.DEFINE_bool("single_variable", True,
+                                     "also fit L(N), L(D), L(C) on the loss frontiers")
+_SEED = flags.DEFINE_integer("seed", 0, "bootstrap seed")
+_COMPILATION_CACHE = flags.DEFINE_string(
+    "compilation_cache", "~/.cache/scaling-lab/jax",
+    "folder for XLA's persistent compilation cache (repeat fits start faster); '' disables")
+
+
+def _load() -> observations.Observations:
+  if (_DATA.value is None) == (_RESULTS.value is None):
+    raise app.UsageError("pass exactly one of --data=FILE.csv (with --columns) or "
+                         "--results=SWEEP/results.csv")
+  if _RESULTS.value is not None:
+    return observations.Observations.from_results_csv(_RESULTS.value)
+  if not _COLUMNS.value:
+    raise app.UsageError("--data needs --columns=n:COL,d:COL,loss:COL (or c:COL for FLOPs)")
+  return observations.Observations.from_csv(_DATA.value,
+                                            observations.parse_columns(_COLUMNS.value))
+
+
+def main(argv: list[str]) -> None:
+  if argv[1:] != ["fit"]:
+    raise app.UsageError(f"usage: python -m analysis fit --out=DIR ...; got {argv[1:]}")
+  if not _OUT.value:
+    raise app.UsageError("--out=DIR is required")
+  if _COMPILATION_CACHE.value:
+    jax.config.update("jax_compilation_cache_dir",
+                      str(pathlib.Path(_COMPILATION_CACHE.value).expanduser()))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+  table = _load().drop_highest(_DROP_HIGHEST.value)
+  logging.info("fitting %d runs from %s", len(table), table.source)
+  summary = report.build(
+      table, _OUT.value, n_convention=_N_CONVENTION.value, c_convention=_C_CONVENTION.value,
+      n_resamples=_BOOTSTRAP.value, level=_LEVEL.value, holdout_flops=_HOLDOUT.value,
+      nominal_budgets=[float(b) for b in _BUDGETS.value] if _BUDGETS.value else None,
+      tolerance_decades=_TOLERANCE.value,
+      table_flops=[float(c) for c in _TABLE_FLOPS.value] if _TABLE_FLOPS.value else None,
+      kaplan=_KAPLAN.value, single_variable=_SINGLE_VARIABLE.value, seed=_SEED.value)
+  params = summary["approach3"]["params"]
+  print("approach 3:", ", ".join(f"{k}={v:.4g}" for k, v in params.items()))
+  for warning in summary["warnings"]:
+    print("warning:", warning)
+  print(f"wrote {_OUT.value}/fits.json, {_OUT.value}/report.md and "
+        f"{len(summary['figures'])} figures")
+
+
+if __name__ == "__main__":
+  app.run(main)

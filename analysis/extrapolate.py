@@ -1,0 +1,131 @@
+"""Held-out extrapolation: fit on runs below a compute threshold, predict the runs above it.
+
+Reports, per held-out run, the predicted loss (nats/token), the relative error
+(predicted - actual) / actual, and whether two bootstrap intervals at `level` cover the truth:
+  * the parameter interval: spread of the predicted mean loss over bootstrap refits;
+  * the prediction interval: each refit's prediction times exp(a residual drawn from the
+    training fit's log residuals), which adds the run-to-run noise the data show.
+"""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from analysis import bootstrap
+from analysis import fit
+from analysis import isoflop
+from analysis import powerlaw
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtrapolationResult:
+  """Held-out predictions; intervals have shape (2, held-out runs) (low, high)."""
+  threshold_flops: float
+  n_train: int
+  heldout_index: np.ndarray
+  actual: np.ndarray
+  predicted: np.ndarray
+  parameter_interval: np.ndarray
+  prediction_interval: np.ndarray
+  level: float
+  fit: fit.FitResult
+
+  @property
+  def relative_error(self) -> np.ndarray:
+    return (self.predicted - self.actual) / self.actual
+
+  @property
+  def covered(self) -> np.ndarray:
+    """Whether the prediction interval holds the actual loss, per held-out run."""
+    return ((self.prediction_interval[0] <= self.actual)
+            & (self.actual <= self.prediction_interval[1]))
+
+  def to_json(self) -> dict:
+    parameter_covered = ((self.parameter_interval[0] <= self.actual)
+                         & (self.actual <= self.parameter_interval[1]))
+    return dict(
+        threshold_flops=self.threshold_flops, n_train=self.n_train,
+        n_heldout=len(self.actual), level=self.level,
+        mean_abs_relative_error=float(np.mean(np.abs(self.relative_error))),
+        max_abs_relative_error=float(np.max(np.abs(self.relative_error))),
+        prediction_interval_coverage=float(np.mean(self.covered)),
+        parameter_interval_coverage=float(np.mean(parameter_covered)),
+        fit=self.fit.to_json(),
+        runs=[dict(index=int(i), actual=float(a), predicted=float(p), relative_error=float(r),
+                   prediction_low=float(lo), prediction_high=float(hi), covered=bool(c))
+              for i, a, p, r, lo, hi, c in zip(
+                  self.heldout_index, self.actual, self.predicted, self.relative_error,
+                  self.prediction_interval[0], self.prediction_interval[1], self.covered)])
+
+
+def default_threshold(flops: np.ndarray, *, min_budgets: int = 3) -> float | None:
+  """The lowest compute of the largest IsoFLOP budget when there are >= `min_budgets` budgets.
+
+  Runs at or above it are held out; None when the runs form fewer budgets.
+  """
+  labels, budgets = isoflop.group_budgets(flops)
+  if len(budgets) < min_budgets:
+    return None
+  return float(np.min(flops[labels == len(budgets) - 1]))
+
+
+def extrapolate(form, inputs: dict[str, np.ndarray], loss: np.ndarray, flops: np.ndarray,
+                threshold_flops: float, *, n_resamples: int = 1000, level: float = 0.95,
+                seed: int = 0) -> ExtrapolationResult:
+  """Fits `form` on runs with C < threshold (FLOPs) and predicts those with C >= threshold.
+
+  `inputs` holds the form's inputs per run (e.g. n parameters, d tokens); `flops` is C per run
+  under the caller's convention. Raises ValueError when either side is too small to use.
+  """
+  loss = np.asarray(loss, dtype=np.float64)
+  train = np.asarray(flops) < threshold_flops
+  heldout = np.flatnonzero(~train)
+  n_params = len(form.param_names)
+  if len(heldout) == 0:
+    raise ValueError(f"holdout_flops={threshold_flops:.3g}: no run at or above it; lower it")
+  if train.sum() <= n_params:
+    raise ValueError(f"holdout_flops={threshold_flops:.3g} leaves {int(train.sum())} runs to "
+                     f"fit {n_params} parameters; raise it")
+  train_inputs = {name: np.asarray(values)[train] for name, values in inputs.items()}
+  heldout_inputs = {name: np.asarray(values)[heldout] for name, values in inputs.items()}
+  # Zero weights on the held-out runs: the same fit as on the subset, with the shapes (and so
+  # the compiled search) of a fit to all runs.
+  fitted = fit.fit(form, inputs, loss, weights=train.astype(np.float64))
+  predicted = np.asarray(form.predict(fitted.params, **heldout_inputs), dtype=np.float64)
+  resampled = bootstrap.bootstrap(form, train_inputs, loss[train], n_resamples=n_resamples,
+                                  level=level, seed=seed)
+  sample_predictions = predict_samples(form, resampled.samples, heldout_inputs)
+  train_predictions = np.asarray(form.predict(fitted.params, **train_inputs), dtype=np.float64)
+  log_residuals = np.log(loss[train]) - np.log(train_predictions)
+  rng = np.random.default_rng(seed)
+  noise = rng.choice(log_residuals, size=sample_predictions.shape)
+  return ExtrapolationResult(
+      threshold_flops=float(threshold_flops), n_train=int(train.sum()), heldout_index=heldout,
+      actual=loss[heldout], predicted=predicted,
+      parameter_interval=_columns_interval(sample_predictions, level),
+      prediction_interval=_columns_interval(sample_predictions * np.exp(noise), level),
+      level=level, fit=fitted)
+
+
+def predict_samples(form, samples: dict[str, np.ndarray],
+                    inputs: dict[str, np.ndarray]) -> np.ndarray:
+  """Loss (nats/token) for every parameter sample and every run: shape (samples, runs).
+
+  Evaluates the form's log-space predictor once, broadcasting samples against runs.
+  """
+  with jax.enable_x64(True):
+    raw = {}
+    for parameter in form.parameters:
+      values = np.asarray(samples[parameter.name], dtype=np.float64)
+      with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.log(values) if parameter.log_scale else values
+      raw[parameter.raw_name] = jnp.asarray(values)[:, None]
+    log_inputs = {name: jnp.log(jnp.asarray(inputs[name], jnp.float64))[None]
+                  for name in form.inputs}
+    return np.exp(np.asarray(form.log_predict(raw, log_inputs), dtype=np.float64))
+
+
+def _columns_interval(samples_SxM: np.ndarray, level: float) -> np.ndarray:
+  return np.array([powerlaw.percentile_interval(column, level)
+                   for column in samples_SxM.T]).T

@@ -1,0 +1,263 @@
+"""The fit report: DIR/fits.json, PNG figures and DIR/report.md for one set of observations.
+
+`build` is the library entry point used by the CLI (`python -m analysis fit`) and the sweep
+launcher. Numbers: parameters (count), tokens, FLOPs, loss in nats/token; every section names the
+N and C conventions it was computed under.
+"""
+import json
+import math
+import pathlib
+
+import numpy as np
+
+from analysis import envelope
+from analysis import observations as observations_lib
+from analysis import pipeline
+from analysis import plots
+from analysis import published
+
+FIGURES = ("loss_vs_compute", "isoflop_profiles", "law_fit", "optimal_size", "residuals",
+           "extrapolation")
+
+
+def build(observations: observations_lib.Observations, out_dir: str | pathlib.Path,
+          **options) -> dict:
+  """Runs the whole analysis and writes fits.json, the figures and report.md into `out_dir`.
+
+  `options` are those of `pipeline.analyse` (conventions, n_resamples, level, holdout_flops,
+  nominal_budgets, tolerance_decades, table_flops, seed). Returns the fits.json content.
+  """
+  out_dir = pathlib.Path(out_dir)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  analysis = pipeline.analyse(observations, **options)
+  analysis.summary["figures"] = {name: str(path.name)
+                                 for name, path in _figures(analysis, out_dir).items()}
+  with open(out_dir / "fits.json", "w") as handle:
+    json.dump(_jsonable(analysis.summary), handle, indent=1, allow_nan=False)
+  (out_dir / "report.md").write_text(_markdown(analysis.summary))
+  return analysis.summary
+
+
+def _figures(analysis: pipeline.Analysis, out_dir: pathlib.Path) -> dict[str, pathlib.Path]:
+  runs = analysis.runs
+  label = pipeline.convention_label(analysis.conventions)
+  n_label, c_label = label.split(", ")
+  form = analysis.approach3.form
+
+  def predict(n, d):
+    return np.asarray(form.predict(analysis.approach3.params, n=n, d=d), dtype=np.float64)
+
+  figures = {}
+  frontier_fit = analysis.single_variable.get("c")
+  frontier_law = None
+  if frontier_fit is not None:
+    def frontier_law(flops):
+      return np.asarray(frontier_fit.form.predict(frontier_fit.params, c=flops))
+  envelope_curve = None
+  if analysis.approach1 is not None:
+    envelope_curve = (analysis.approach1.flops, analysis.approach1.envelope_loss)
+  figures["loss_vs_compute"] = plots.loss_vs_compute(
+      out_dir / "loss_vs_compute.png", runs["c"], runs["loss"],
+      envelope.lower_envelope(runs["c"], runs["loss"]), frontier_law=frontier_law,
+      envelope=envelope_curve, c_label=c_label)
+  if analysis.approach2 is not None:
+    figures["isoflop_profiles"] = plots.isoflop_profiles(
+        out_dir / "isoflop_profiles.png", analysis.approach2, n_label=n_label)
+  figures["law_fit"] = plots.law_fit(out_dir / "law_fit.png", runs["n"], runs["d"], runs["c"],
+                                     runs["loss"], predict, n_label=n_label)
+  figures["optimal_size"] = _optimal_size_figure(analysis, out_dir)
+  figures["residuals"] = plots.residuals(out_dir / "residuals.png", runs["c"], runs["loss"],
+                                         predict(runs["n"], runs["d"]), c_label=c_label)
+  if analysis.extrapolation is not None:
+    result = analysis.extrapolation
+    figures["extrapolation"] = plots.extrapolation(
+        out_dir / "extrapolation.png", result.actual, result.predicted,
+        result.prediction_interval, level=result.level)
+  return figures
+
+
+def _optimal_size_figure(analysis: pipeline.Analysis, out_dir: pathlib.Path) -> pathlib.Path:
+  """N_opt(C) curves from the smallest observed budget to the largest table budget."""
+  runs = analysis.runs
+  top = max(row["flops"] for row in analysis.summary["optimal_allocation"]["rows"])
+  curves = analysis.allocations_at(np.geomspace(runs["c"].min(), top, 60))
+  points = None
+  if analysis.approach2 is not None:
+    points = (np.array([b.flops for b in analysis.approach2.budgets]),
+              np.array([b.n_opt for b in analysis.approach2.budgets]))
+  return plots.optimal_size(out_dir / "optimal_size.png", curves, points=points,
+                            observed_range=(float(runs["c"].min()), float(runs["c"].max())))
+
+
+def _jsonable(value):
+  """Plain JSON types; non-finite floats become null (fits.json stays strict JSON)."""
+  if isinstance(value, dict):
+    return {str(k): _jsonable(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple, np.ndarray)):
+    return [_jsonable(v) for v in value]
+  if isinstance(value, (bool, np.bool_)):
+    return bool(value)
+  if isinstance(value, (int, np.integer)):
+    return int(value)
+  if isinstance(value, (float, np.floating)):
+    return float(value) if math.isfinite(value) else None
+  return value
+
+
+def _number(value, digits: int = 4) -> str:
+  if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    return "-"
+  return f"{value:.{digits}g}"
+
+
+def _interval(pair) -> str:
+  if not pair or any(v is None or not math.isfinite(v) for v in pair):
+    return "-"
+  return f"({_number(pair[0])}, {_number(pair[1])})"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+  lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+  lines += ["| " + " | ".join(row) + " |" for row in rows]
+  return "\n".join(lines)
+
+
+def _markdown(summary: dict) -> str:
+  conventions = summary["conventions"]
+  label = pipeline.convention_label(conventions)
+  parts = [
+      "# Scaling-law fit report", "",
+      f"Data: `{summary['data']['source']}`: {summary['data']['n_used']} of "
+      f"{summary['data']['n_runs']} runs used. Conventions: **{label}**. Loss in nats/token, "
+      "N in parameters, D in tokens, C in FLOPs.", ""]
+  if summary["data"]["one_parameter_count"]:
+    parts += ["The data give one parameter count per run, so both N conventions use it as "
+              "given (the source's own convention).", ""]
+  parts += ["## Warnings", ""]
+  parts += [f"- {w}" for w in summary["warnings"]] or ["- none"]
+  parts += ["", *_approach3_section(summary), "", *_approaches_section(summary), "",
+            *_single_variable_section(summary), "", *_kaplan_section(summary), "",
+            *_allocation_section(summary), "",
+            *_extrapolation_section(summary), "", "## Figures", ""]
+  titles = dict(loss_vs_compute="Loss against compute with the frontier",
+                isoflop_profiles="IsoFLOP profiles with their parabolas",
+                law_fit="Fitted L(N, D) against the runs", optimal_size="N_opt(C) against the "
+                "published laws", residuals="Residuals of the L(N, D) fit",
+                extrapolation="Predicted against actual for held-out runs")
+  for name in FIGURES:
+    if name in summary["figures"]:
+      parts += [f"### {titles[name]}", "", f"![{titles[name]}]({summary['figures'][name]})", ""]
+  return "\n".join(parts) + "\n"
+
+
+def _approach3_section(summary: dict) -> list[str]:
+  block = summary["approach3"]
+  epoch = published.LAWS["besiroglu2024"]
+  hoffmann = published.LAWS["hoffmann2022_approach3_rounded"]
+  rows = [[name, _number(block["params"][name]), _interval(block["ci"].get(name)),
+           _number(hoffmann.params[name]), _number(epoch.params[name]),
+           _interval(epoch.ci.get(name))] for name in ("E", "A", "B", "alpha", "beta")]
+  status = "converged" if block.get("converged") else "NOT converged"
+  return [
+      "## Approach 3: L(N, D) = E + A/N^alpha + B/D^beta", "",
+      f"Huber loss on log L, L-BFGS from {block.get('n_starts', '?')} starts: objective "
+      f"{_number(block.get('objective'), 6)}, {status}. Intervals: {block['level']:.0%} "
+      f"bootstrap over runs ({block['n_resamples']} resamples, {block['n_failed']} failed). "
+      f"Conventions: {pipeline.convention_label(block['conventions'])}.", "",
+      _table(["param", "this fit", f"{block['level']:.0%} interval", "Hoffmann 2022 (Eq. 10)",
+              "Besiroglu 2024", "Besiroglu 95% interval"], rows), "",
+      f"Compute-optimal exponents: a = {_number(block.get('a'))} "
+      f"{_interval(block['ci'].get('a'))}, b = {_number(block.get('b'))} "
+      f"{_interval(block['ci'].get('b'))}."]
+
+
+def _approaches_section(summary: dict) -> list[str]:
+  rows = []
+  for name, key in (("Approach 1 (envelope)", "approach1"), ("Approach 2 (IsoFLOP)",
+                                                             "approach2")):
+    block = summary[key]
+    if "skipped" in block:
+      rows.append([name, "skipped: " + block["skipped"], "", "", ""])
+    else:
+      rows.append([name, _number(block["a"], 3), _interval(block["ci"]["a"]),
+                   _number(block["b"], 3), _interval(block["ci"]["b"])])
+  block = summary["approach3"]
+  rows.append(["Approach 3 (this fit)", _number(block.get("a"), 3),
+               _interval(block["ci"].get("a")), _number(block.get("b"), 3),
+               _interval(block["ci"].get("b"))])
+  for law in published.LAWS.values():
+    if law.key.startswith("kaplan2020") and law.key != "kaplan2020_compute":
+      continue
+    rows.append([f"{law.label} [{law.source}]", _number(law.a, 3), _interval(law.ci.get("a")),
+                 _number(law.b, 3), _interval(law.ci.get("b"))])
+  return ["## Compute-optimal exponents: N_opt ~ C^a, D_opt ~ C^b", "",
+          f"Conventions: {pipeline.convention_label(summary['conventions'])}. Published "
+          "intervals are at the level each paper states.", "",
+          _table(["source", "a", "interval", "b", "interval"], rows)]
+
+
+def _single_variable_section(summary: dict) -> list[str]:
+  if not summary["single_variable"]:
+    return []
+  rows = []
+  for variable, block in summary["single_variable"].items():
+    if "skipped" in block:
+      rows.append([f"L({variable})", "skipped: " + block["skipped"], "", "", ""])
+      continue
+    params = block["params"]
+    rows.append([f"L({variable}) = E + A {variable}^-alpha"] + [
+        f"{_number(params[k])} {_interval(block['ci'].get(k))}" for k in ("E", "A", "alpha")] + [
+        "yes" if block.get("converged") else "NO"])
+  return ["## Single-variable laws (fitted on the lower envelope of final losses)", "",
+          _table(["law", "E", "A", "alpha", "converged"], rows)]
+
+
+def _kaplan_section(summary: dict) -> list[str]:
+  if "kaplan_nd" not in summary:
+    return []
+  block = summary["kaplan_nd"]
+  title = "## Kaplan et al. 2020 form: L(N, D) = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D"
+  if "skipped" in block:
+    return [title, "", "Skipped: " + block["skipped"]]
+  law = published.LAWS["kaplan2020_nd"]
+  rows = [[name, _number(block["params"][name]), _interval(block["ci"].get(name)),
+           _number(law.params[name])] for name in ("N_c", "D_c", "alpha_N", "alpha_D")]
+  return [title, "",
+          f"Fitted to the same runs ({'converged' if block['converged'] else 'NOT converged'}, "
+          f"objective {_number(block['objective'], 6)}). Kaplan et al. fitted WebText2 losses "
+          "with non-embedding N: compare exponents, not constants.", "",
+          _table(["param", "this fit", f"{block['level']:.0%} interval",
+                  f"{law.label} [{law.source}]"], rows)]
+
+
+def _allocation_section(summary: dict) -> list[str]:
+  block = summary["optimal_allocation"]
+  rows = [[row["source"], _number(row["flops"], 3), _number(row["n_opt"], 3),
+           _interval((row["n_low"], row["n_high"])), _number(row["d_opt"], 3),
+           _interval((row["d_low"], row["d_high"])), _number(row["tokens_per_parameter"], 3),
+           row["convention"]] for row in block["rows"]]
+  return ["## Compute-optimal allocation", "",
+          f"Closed forms assume {block['closed_form_assumes']}; published laws are in their "
+          "own conventions (last column).", "",
+          _table(["source", "C (FLOPs)", "N_opt", "interval", "D_opt (tokens)", "interval",
+                  "D/N", "conventions"], rows)]
+
+
+def _extrapolation_section(summary: dict) -> list[str]:
+  block = summary["extrapolation"]
+  if "skipped" in block:
+    return ["## Held-out extrapolation", "", "Skipped: " + block["skipped"]]
+  rows = [[run["run_id"], _number(run["actual"]), _number(run["predicted"]),
+           f"{100 * run['relative_error']:+.2f}%",
+           _interval((run["prediction_low"], run["prediction_high"])),
+           "yes" if run["covered"] else "no"] for run in block["runs"]]
+  return ["## Held-out extrapolation", "",
+          f"Fitted L(N, D) on the {block['n_train']} runs with C < "
+          f"{_number(block['threshold_flops'], 3)} FLOPs; predicted the {block['n_heldout']} "
+          f"above. Mean |relative error| {100 * block['mean_abs_relative_error']:.2f}%, "
+          f"{block['level']:.0%} prediction intervals cover "
+          f"{100 * block['prediction_interval_coverage']:.0f}% of held-out runs (parameter-only "
+          f"intervals: {100 * block['parameter_interval_coverage']:.0f}%). Conventions: "
+          f"{pipeline.convention_label(block['conventions'])}.", "",
+          _table(["run", "actual", "predicted", "rel. error", "prediction interval",
+                  "covered"], rows)]
