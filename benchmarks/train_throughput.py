@@ -1,0 +1,270 @@
+"""Training throughput (tokens/s) and MFU of the project's train step, per model size and dtype.
+
+  python benchmarks/train_throughput.py [--peer=torch] [--profile] [--sizes=d128,d256]
+
+Times the real train step (training/step.py: forward, backward, clipping, AdamW) on one device
+with random tokens. MFU is model FLOPs (counting.flops_per_token 'exact_no_embedding', the
+matmul work of a training step per token) x tokens/s over the fp32 matmul peak measured in the
+same process. `--peer=torch` also times the same architecture written in plain PyTorch (eager;
+`pip install -e .[bench]`) in the same process and prints our tokens/s over the peer's.
+`--profile` traces one timed window with jax.profiler and splits the step's device time into
+matmuls (dot / convolution ops) and everything else. Prints a markdown table for BENCHMARKS.md.
+"""
+import datetime
+import platform
+import subprocess
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from flax import nnx
+
+from configs import base
+from model import ModelConfig, Transformer, counting
+from training import budget as budget_lib
+from training import mesh as mesh_lib
+from training import metrics, optimizer, state, step
+
+SIZES = {  # name: (d_model, n_layers, n_heads)
+    "d128": (128, 2, 4),
+    "d256": (256, 4, 4),
+    "d384": (384, 4, 6),
+    "d512": (512, 4, 8),
+}
+
+_SIZES = flags.DEFINE_list("sizes", list(SIZES), f"Model sizes from {list(SIZES)}.")
+_DTYPES = flags.DEFINE_list("dtypes", ["float32", "bfloat16"], "Compute dtypes.")
+_BATCH = flags.DEFINE_integer("batch_size", 16, "Sequences per step.")
+_SEQ_LEN = flags.DEFINE_integer("seq_len", 256, "Tokens per sequence.")
+_VOCAB = flags.DEFINE_integer("vocab_size", 264, "Vocabulary (264: the byte tokenizer's).")
+_STEPS = flags.DEFINE_integer("steps", 8, "Steps per timed window.")
+_WINDOWS = flags.DEFINE_integer("windows", 3, "Timed windows per measurement; the best counts.")
+_PEER = flags.DEFINE_enum("peer", "", ["", "torch"], "Also time a peer implementation.")
+_PROFILE = flags.DEFINE_bool("profile", False, "Split device time into matmuls and the rest.")
+
+
+def run_config(size: str, dtype: str):
+  """The base run config at one benchmark size (d_ff = 3 d_model, as in configs/base.py)."""
+  d_model, n_layers, n_heads = SIZES[size]
+  config = base.get_config()
+  config.model.update(vocab_size=_VOCAB.value, d_model=d_model, n_layers=n_layers,
+                      n_heads=n_heads, n_kv_heads=n_heads, d_ff=3 * d_model,
+                      seq_len=_SEQ_LEN.value, dtype=dtype)
+  tokens_per_step = _BATCH.value * _SEQ_LEN.value
+  config.train.update(batch_size=_BATCH.value, train_tokens=1000 * tokens_per_step,
+                      warmup_tokens=10 * tokens_per_step, eval_every_tokens=0,
+                      ckpt_every_tokens=0, eval_tokens=tokens_per_step)
+  config.mesh.update(data=1, fsdp=1, tensor=1)
+  return config
+
+
+def best_seconds_per_step(run_steps, windows: int, steps: int) -> float:
+  """Best (least noisy) mean step time over `windows` windows of `steps` steps."""
+  run_steps(2)  # compile and warm up
+  best = float("inf")
+  for _ in range(windows):
+    start = time.perf_counter()
+    run_steps(steps)
+    best = min(best, (time.perf_counter() - start) / steps)
+  return best
+
+
+def jax_runner(config, batch_BxT: np.ndarray):
+  """A closure running n train steps of the project's step on one device."""
+  mesh = mesh_lib.make_mesh(config.mesh, jax.devices()[:1])
+  model_config = ModelConfig.from_config_dict(config.model)
+  budget = budget_lib.compute_budget(config)
+  with jax.set_mesh(mesh), nnx.logical_axis_rules(config.logical_axis_rules):
+    model = state.init_model(lambda: Transformer(model_config, rngs=nnx.Rngs(params=0)), mesh)
+    tx = optimizer.make_optimizer(config.optimizer, budget, model.params)
+    opt_state, opt_sharding = state.init_optimizer(tx, model.params, mesh)
+    train_step = step.make_train_step(model.graphdef, model.rest, tx, 1, model.params_sharding,
+                                      opt_sharding)
+    batch = jax.device_put(jnp.asarray(batch_BxT), mesh_lib.batch_sharding(mesh))
+  carry = {"params": model.params, "opt_state": opt_state}
+
+  def run_steps(count: int) -> None:
+    with jax.set_mesh(mesh), nnx.logical_axis_rules(config.logical_axis_rules):
+      for _ in range(count):
+        carry["params"], carry["opt_state"], step_metrics = train_step(
+            carry["params"], carry["opt_state"], batch)
+      jax.block_until_ready(step_metrics["loss"])
+
+  return run_steps
+
+
+def torch_version() -> str:
+  import torch  # pylint: disable=g-import-not-at-top  (optional 'bench' extra)
+  return torch.__version__
+
+
+def torch_runner(model_config: ModelConfig, optimizer_config, batch_BxT: np.ndarray):
+  """The same architecture in plain PyTorch (eager): tied embedding, pre-norm blocks with RMSNorm,
+  rotary multi-head attention (scaled_dot_product_attention, causal), SwiGLU; AdamW with the
+  same weight-decay split and gradient clipping. Returns a closure running n train steps."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  from torch.nn import functional  # pylint: disable=g-import-not-at-top
+
+  cfg = model_config
+  head_dim = cfg.head_dim
+  exponents = torch.arange(0, head_dim // 2, dtype=torch.float32) * (2.0 / head_dim)
+  angles = torch.arange(cfg.seq_len, dtype=torch.float32)[:, None] * cfg.rope_theta**-exponents
+  sin, cos = torch.sin(angles)[None, :, None, :], torch.cos(angles)[None, :, None, :]
+
+  def rope(x):
+    first, second = x.chunk(2, dim=-1)
+    return torch.cat([first * cos - second * sin, second * cos + first * sin], dim=-1)
+
+  class Block(nn.Module):
+
+    def __init__(self):
+      super().__init__()
+      self.attention_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+      self.query = nn.Linear(cfg.d_model, cfg.n_heads * head_dim, bias=False)
+      self.key = nn.Linear(cfg.d_model, cfg.n_kv_heads * head_dim, bias=False)
+      self.value = nn.Linear(cfg.d_model, cfg.n_kv_heads * head_dim, bias=False)
+      self.output = nn.Linear(cfg.n_heads * head_dim, cfg.d_model, bias=False)
+      self.mlp_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+      self.gate = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+      self.up = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+      self.down = nn.Linear(cfg.d_ff, cfg.d_model, bias=False)
+
+    def forward(self, x):
+      batch, length, _ = x.shape
+      normed = self.attention_norm(x)
+      query = rope(self.query(normed).view(batch, length, cfg.n_heads, head_dim))
+      key = rope(self.key(normed).view(batch, length, cfg.n_kv_heads, head_dim))
+      value = self.value(normed).view(batch, length, cfg.n_kv_heads, head_dim)
+      attended = functional.scaled_dot_product_attention(
+          query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), is_causal=True,
+          enable_gqa=cfg.n_kv_heads != cfg.n_heads)
+      x = x + self.output(attended.transpose(1, 2).reshape(batch, length, -1))
+      normed = self.mlp_norm(x)
+      return x + self.down(functional.silu(self.gate(normed)) * self.up(normed))
+
+  class Model(nn.Module):
+
+    def __init__(self):
+      super().__init__()
+      self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+      self.blocks = nn.ModuleList([Block() for _ in range(cfg.n_layers)])
+      self.final_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+
+    def forward(self, tokens):
+      x = self.embed(tokens)
+      for block in self.blocks:
+        x = block(x)
+      return self.final_norm(x) @ self.embed.weight.T
+
+  torch.manual_seed(0)
+  model = Model()
+  decayed = [p for p in model.parameters() if p.ndim >= 2]
+  others = [p for p in model.parameters() if p.ndim < 2]
+  adamw = torch.optim.AdamW(
+      [{"params": decayed, "weight_decay": optimizer_config.weight_decay},
+       {"params": others, "weight_decay": 0.0}],
+      lr=optimizer_config.peak_learning_rate, betas=(optimizer_config.b1, optimizer_config.b2),
+      eps=optimizer_config.eps)
+  tokens = torch.from_numpy(np.asarray(batch_BxT, np.int64))
+  inputs, targets = tokens[:, :-1], tokens[:, 1:]
+  autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.dtype == "bfloat16")
+
+  def run_steps(count: int) -> None:
+    for _ in range(count):
+      with autocast:
+        logits = model(inputs)
+      loss = functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+      adamw.zero_grad(set_to_none=True)
+      loss.backward()
+      torch.nn.utils.clip_grad_norm_(model.parameters(), optimizer_config.grad_clip_norm)
+      adamw.step()
+    float(loss.detach())
+
+  return run_steps
+
+
+_WRAPPER_EVENTS = ("ThunkExecutor", "SlinkyThreadPool", "ThreadpoolListener", "end:")
+_MATMUL_EVENTS = ("ynn_fusion", "dot", "convolution")  # XLA:CPU dot thunks (YNNPACK fusions)
+
+
+def op_breakdown(run_window) -> tuple[float, str]:
+  """Traces one window with jax.profiler; returns the matmul share of XLA's op time on the CPU
+  worker threads and the two largest other op kinds with their shares."""
+  import collections  # pylint: disable=g-import-not-at-top
+  import pathlib  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as directory:
+    jax.profiler.start_trace(directory)
+    run_window()
+    jax.profiler.stop_trace()
+    trace = next(pathlib.Path(directory).rglob("*.xplane.pb"))
+    profile = jax.profiler.ProfileData.from_file(str(trace))
+  by_kind = collections.Counter()
+  for plane in profile.planes:
+    for line in plane.lines:
+      if not line.name.startswith("tf_XLAEigen"):
+        continue
+      for event in line.events:
+        if not event.name.startswith(_WRAPPER_EVENTS):
+          by_kind[event.name.split(".")[0]] += event.duration_ns
+  total = sum(by_kind.values())
+  if not total:
+    return float("nan"), "no XLA ops traced"
+  matmul = sum(value for kind, value in by_kind.items() if kind.startswith(_MATMUL_EVENTS))
+  others = [(kind, value) for kind, value in by_kind.most_common()
+            if not kind.startswith(_MATMUL_EVENTS)][:2]
+  return matmul / total, ", ".join(f"{kind} {100 * value / total:.0f}%" for kind, value in others)
+
+
+def _machine() -> str:
+  lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+  fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+  model = fields.get("Model name", platform.processor()).strip()
+  family = fields.get("CPU family", "?").strip()
+  return f"{model} (CPU family {family}), {fields.get('CPU(s)', '?').strip()} CPUs"
+
+
+def main(argv: list[str]) -> None:
+  del argv
+  peak = metrics.measured_matmul_peak()
+  versions = f"jax {jax.__version__}"
+  if _PEER.value == "torch":
+    versions += f", torch {torch_version()}"
+  print(f"### {datetime.date.today()} - {_machine()} - {versions}\n")
+  print(f"fp32 matmul peak measured in this run: {peak / 1e9:.0f} GFLOP/s. Batch {_BATCH.value} "
+        f"x seq {_SEQ_LEN.value}, vocab {_VOCAB.value}, AdamW, best of {_WINDOWS.value} "
+        f"windows of {_STEPS.value} steps.\n")
+  header = "| size | N non-emb | dtype | tokens/s | MFU |"
+  if _PEER.value:
+    header += " peer tokens/s | ours / peer |"
+  if _PROFILE.value:
+    header += " matmul share of op time | largest other ops |"
+  print(header)
+  print("|" + "---|" * (header.count("|") - 1))
+  rng = np.random.default_rng(0)
+  for size in _SIZES.value:
+    for dtype in _DTYPES.value:
+      config = run_config(size, dtype)
+      model_config = ModelConfig.from_config_dict(config.model)
+      flops = counting.flops_per_token(model_config)["exact_no_embedding"]
+      batch = rng.integers(0, _VOCAB.value, (_BATCH.value, _SEQ_LEN.value + 1), np.int32)
+      tokens = _BATCH.value * _SEQ_LEN.value
+      run_steps = jax_runner(config, batch)
+      ours = tokens / best_seconds_per_step(run_steps, _WINDOWS.value, _STEPS.value)
+      row = (f"| {size} | {counting.param_counts(model_config)['non_embedding']:,} | {dtype} | "
+             f"{ours:,.0f} | {100 * flops * ours / peak:.1f}% |")
+      if _PEER.value == "torch":
+        peer_steps = torch_runner(model_config, config.optimizer, batch)
+        peer = tokens / best_seconds_per_step(peer_steps, _WINDOWS.value, _STEPS.value)
+        row += f" {peer:,.0f} | {ours / peer:.2f} |"
+      if _PROFILE.value:
+        share, others = op_breakdown(lambda: run_steps(_STEPS.value))
+        row += f" {100 * share:.0f}% | {others} |"
+      print(row, flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
