@@ -27,13 +27,16 @@ def rope_tables(positions_L: jax.Array, head_dim: int, theta: float
 
 
 def apply_rope(x_BxLxNxH: jax.Array, sin_LxH2: jax.Array, cos_LxH2: jax.Array) -> jax.Array:
-  """Rotates feature pairs (i, i + H/2) of every head by the position's angle; keeps x's dtype."""
-  sin = sin_LxH2[None, :, None, :].astype(x_BxLxNxH.dtype)
-  cos = cos_LxH2[None, :, None, :].astype(x_BxLxNxH.dtype)
-  first_BxLxNxH2, second_BxLxNxH2 = jnp.split(x_BxLxNxH, 2, axis=-1)
-  return jnp.concatenate(
+  """Rotates feature pairs (i, i + H/2) of every head by the position's angle.
+
+  The rotation is computed in float32 and the result cast back to x's dtype (no casts in fp32).
+  """
+  sin, cos = sin_LxH2[None, :, None, :], cos_LxH2[None, :, None, :]
+  first_BxLxNxH2, second_BxLxNxH2 = jnp.split(x_BxLxNxH.astype(jnp.float32), 2, axis=-1)
+  rotated_BxLxNxH = jnp.concatenate(
       [first_BxLxNxH2 * cos - second_BxLxNxH2 * sin,
        second_BxLxNxH2 * cos + first_BxLxNxH2 * sin], axis=-1)
+  return rotated_BxLxNxH.astype(x_BxLxNxH.dtype)
 
 
 def _normal(stddev: float) -> nnx.Initializer:
@@ -64,9 +67,8 @@ class Embedding(nnx.Embed):
         param_dtype=config.parameter_dtype, embedding_init=_normal(config.init_std),
         embedding_metadata=sharding.param_metadata(("vocab", "embed")), rngs=rngs)
 
-  def attend(self, x_BxLxD: jax.Array, out_sharding=None) -> jax.Array:
-    """Logits of x against every embedding row, accumulated and returned in float32."""
-    del out_sharding
+  def attend(self, x_BxLxD: jax.Array) -> jax.Array:
+    """Logits [B, L, V] of x against every embedding row, accumulated and returned in float32."""
     embedding_VxD = self.embedding[...].astype(self.dtype)
     return jnp.einsum("BLD,VD->BLV", x_BxLxD.astype(self.dtype), embedding_VxD,
                       preferred_element_type=jnp.float32)

@@ -159,8 +159,10 @@ def test_bfloat16_compute_stays_close_to_float32():
   np.testing.assert_allclose(jax.nn.softmax(half_logits), full_probs, atol=2e-2)
 
 
-def test_bfloat16_parameters_still_give_float32_logits():
-  model = nnx.eval_shape(lambda: _model(dtype="bfloat16", param_dtype="bfloat16"))
+@pytest.mark.parametrize("tie_embeddings", [True, False])
+def test_bfloat16_parameters_still_give_float32_logits(tie_embeddings):
+  model = nnx.eval_shape(lambda: _model(dtype="bfloat16", param_dtype="bfloat16",
+                                        tie_embeddings=tie_embeddings))
   params = nnx.state(model, nnx.Param)
   assert {x.dtype for x in jax.tree.leaves(params)} == {jnp.dtype(jnp.bfloat16)}
   graphdef, state = nnx.split(model)
