@@ -102,8 +102,8 @@ def group_budgets(flops: np.ndarray, budget: np.ndarray | None = None, *,
 
 def approach2(n: np.ndarray, d: np.ndarray, c: np.ndarray, loss: np.ndarray, *,
               budget: np.ndarray | None = None, nominal: Sequence[float] | None = None,
-              tolerance_decades: float = 0.05, min_sizes: int = 3, n_resamples: int = 1000, level: float = 0.95,
-              seed: int = 0) -> Approach2Result:
+              tolerance_decades: float = 0.05, min_sizes: int = 3, n_resamples: int = 1000,
+              level: float = 0.95, seed: int = 0) -> Approach2Result:
   """IsoFLOP parabolas in ln N and power laws through their minima.
 
   n: parameters, d: tokens, c: training FLOPs (any convention; D_opt uses the runs' own FLOPs

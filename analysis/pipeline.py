@@ -102,7 +102,8 @@ def analyse(observations: observations_lib.Observations, *,
     if fitted is not None:
       single_variable_fits[variable] = fitted
 
-  approach1, skip_reason = _approach1(clean, runs, n_resamples, level, seed)
+  approach1, skip_reason = approach1_from_curves(clean, runs, n_resamples=n_resamples,
+                                                 level=level, seed=seed)
   summary["approach1"] = dict(
       approach1.to_json() if approach1 else dict(skipped=skip_reason), conventions=conventions)
   if approach1:
@@ -173,9 +174,14 @@ def fit_law(form: forms.Form, inputs: dict[str, np.ndarray], loss: np.ndarray, *
   return fitted, resampled, block
 
 
-def _approach1(clean, runs, n_resamples, level, seed
-               ) -> tuple[envelope.Approach1Result | None, str]:
-  """Approach 1 when every run has an eval curve on disk; else (None, why it was skipped)."""
+def approach1_from_curves(clean: observations_lib.Observations, runs: dict[str, np.ndarray], *,
+                          n_resamples: int, level: float, seed: int
+                          ) -> tuple[envelope.Approach1Result | None, str]:
+  """Approach 1 when every run has an eval curve on disk; else (None, why it was skipped).
+
+  `runs` are `clean.arrays(...)` under the chosen conventions; each run's FLOPs per token is
+  its C / D, so a curve's compute is C(t) = (C / D) * tokens(t).
+  """
   if not all(clean.curve_path):
     return None, "no per-run eval curves (curve_path): final losses alone cannot give Approach 1"
   missing = [path for path in clean.curve_path if not pathlib.Path(path).is_file()]

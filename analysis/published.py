@@ -90,9 +90,10 @@ LAWS: dict[str, PublishedLaw] = {law.key: law for law in (
         "kaplan_d", dict(alpha_D=0.095, D_c=5.4e13), a=0.73, b=0.27,
         n_convention="non_embedding", c_convention="6nd"),
     PublishedLaw(
-        "kaplan2020_nd", "Kaplan et al. 2020, L(N, D)", KAPLAN_2020, "Eq. 1.5 with the fitted constants of Sec. 4",
-        "kaplan_nd", dict(alpha_N=0.076, alpha_D=0.103, N_c=6.4e13, D_c=1.8e13), a=0.73,
-        b=0.27, n_convention="non_embedding", c_convention="6nd"),
+        "kaplan2020_nd", "Kaplan et al. 2020, L(N, D)", KAPLAN_2020,
+        "Eq. 1.5 with the fitted constants of Sec. 4", "kaplan_nd",
+        dict(alpha_N=0.076, alpha_D=0.103, N_c=6.4e13, D_c=1.8e13), a=0.73, b=0.27,
+        n_convention="non_embedding", c_convention="6nd"),
     PublishedLaw(
         "kaplan2020_compute", "Kaplan et al. 2020, N_opt(C)", KAPLAN_2020,
         "Sec. 6, Fig. 14 (C in PF-days, C = 6ND with non-embedding N)", "kaplan_compute",
@@ -100,12 +101,14 @@ LAWS: dict[str, PublishedLaw] = {law.key: law for law in (
         c_convention="6nd"),
     PublishedLaw(
         "hoffmann2022_approach1", "Hoffmann et al. 2022, Approach 1", HOFFMANN_2022,
-        "Table 2, minimum over training curves (10th-90th percentile intervals)", "exponents", {}, a=0.50, b=0.50,
+        "Table 2, minimum over training curves (10th-90th percentile intervals)", "exponents",
+        {}, a=0.50, b=0.50,
         n_convention="total", c_convention="6nd",
         ci=dict(a=(0.488, 0.502), b=(0.501, 0.512)), ci_level=0.8),
     PublishedLaw(
         "hoffmann2022_approach2", "Hoffmann et al. 2022, Approach 2", HOFFMANN_2022,
-        "Table 2, IsoFLOP profiles (10th-90th percentile intervals)", "exponents", {}, a=0.49, b=0.51,
+        "Table 2, IsoFLOP profiles (10th-90th percentile intervals)", "exponents", {},
+        a=0.49, b=0.51,
         n_convention="total", c_convention="6nd",
         ci=dict(a=(0.462, 0.534), b=(0.483, 0.529)), ci_level=0.8),
     PublishedLaw(

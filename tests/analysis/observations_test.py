@@ -17,7 +17,8 @@ def _write_results(path, rows):
 
 def test_from_results_csv_reads_both_conventions(tmp_path):
   _write_results(tmp_path / "results.csv", [
-      ("r1", 0, 2, 64, 1500, 1000, 20000, 1.2e8, 1.5e8, 3.1, 3.0, "completed", 5, "r1/m.jsonl", 1e8),
+      ("r1", 0, 2, 64, 1500, 1000, 20000, 1.2e8, 1.5e8, 3.1, 3.0, "completed", 5, "r1/m.jsonl",
+       1e8),
       ("r2", 0, 2, 64, 3000, 2000, 40000, 4.8e8, 5.5e8, 2.9, 2.8, "completed", 9, "", ""),
   ])
   table = observations.Observations.from_results_csv(tmp_path / "results.csv")
