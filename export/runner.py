@@ -3,20 +3,16 @@
   python run.py model.safetensors --prompt="def " [--max_new_tokens=N] [--temperature=0.8]
       [--top_k=40] [--top_p=0.95] [--seed=0] [--sliding_window]
 
-The parameter file holds every tensor (float32, named as below) and, in its metadata, the model
-config, the tokenizer (a SentencePiece model is stored as base64 of its serialized proto, and
-`sentencepiece` is imported only for such models) and the training provenance. The network is
-the project's Llama-style decoder: token embedding, pre-norm blocks x + attention(rmsnorm(x)),
-x + swiglu(rmsnorm(x)), a final RMSNorm and a tied (embedding transposed) or untied head.
-RMSNorm is x / sqrt(mean(x^2) + eps) * scale. Rotary embeddings rotate the feature pairs
-(i, i + H/2) of each head by position * theta^(-2i/H). Grouped-query attention: query head n
-reads key/value head n // (n_heads / n_kv_heads). Logits are in nats (natural-log softmax).
-
-Decoding keeps a key/value cache, so each new token costs one position. The context window is
-the trained `seq_len`: a longer prompt, or a prompt plus --max_new_tokens past it, is refused
-unless --sliding_window is given; then the context keeps the last seq_len tokens of the prompt,
-and when it is full its last seq_len // 2 tokens are re-encoded from position 0 (positions
-restart, as they do in training, whose windows start anywhere in the text).
+The file's metadata holds the model config, the tokenizer (SentencePiece as base64 of its model
+proto; `sentencepiece` is imported only then) and the provenance. The network is the project's:
+embedding, pre-norm blocks x + attention(rmsnorm(x)), x + swiglu(rmsnorm(x)), final RMSNorm,
+tied or untied head; RMSNorm is x / sqrt(mean(x^2) + eps) * scale; RoPE rotates feature pairs
+(i, i + H/2) by position * theta^(-2i/H); query head n reads key/value head n // (n_heads /
+n_kv_heads). Logits are in nats. A key/value cache makes each new token cost one position. The
+context window is the trained seq_len: a longer prompt, or prompt plus --max_new_tokens, is
+refused unless --sliding_window is given; then the context keeps the prompt's last seq_len
+tokens, and when full its last seq_len // 2 tokens are re-encoded from position 0 (positions
+restart, as in training, whose windows start anywhere in the text).
 """
 import argparse
 import base64
@@ -123,6 +119,12 @@ def rope(x_LxNxH: np.ndarray, positions_L: np.ndarray, theta: float) -> np.ndarr
   return np.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)
 
 
+def _project(x_LxD: np.ndarray, kernel_DxNxH: np.ndarray) -> np.ndarray:
+  """x @ kernel as one matrix product (BLAS), returned as [L, N, H]."""
+  return (x_LxD @ kernel_DxNxH.reshape(kernel_DxNxH.shape[0], -1)).reshape(
+      len(x_LxD), *kernel_DxNxH.shape[1:])
+
+
 class Model:
   """The transformer over one sequence with a key/value cache of `seq_len` positions."""
 
@@ -156,13 +158,11 @@ class Model:
     for layer in range(config["n_layers"]):
       name = f"blocks.{layer}."
       h_LxD = rms_norm(x_LxD, weights[name + "attention_norm.scale"], eps)
-      query_LxNxH = rope(np.einsum("ld,dnh->lnh", h_LxD, weights[name + "attention.query.kernel"]),
+      query_LxNxH = rope(_project(h_LxD, weights[name + "attention.query.kernel"]),
                          positions_L, theta)
       self.keys[layer, start:end] = rope(
-          np.einsum("ld,dkh->lkh", h_LxD, weights[name + "attention.key.kernel"]),
-          positions_L, theta)
-      self.values[layer, start:end] = np.einsum(
-          "ld,dkh->lkh", h_LxD, weights[name + "attention.value.kernel"])
+          _project(h_LxD, weights[name + "attention.key.kernel"]), positions_L, theta)
+      self.values[layer, start:end] = _project(h_LxD, weights[name + "attention.value.kernel"])
       keys_SxKxH, values_SxKxH = self.keys[layer, :end], self.values[layer, :end]
       query_LxKxGxH = query_LxNxH.reshape(count, -1, groups, query_LxNxH.shape[-1])
       scores_KxGxLxS = np.einsum("lkgh,skh->kgls", query_LxKxGxH, keys_SxKxH)
@@ -171,9 +171,8 @@ class Model:
       scores_KxGxLxS = np.exp(scores_KxGxLxS - scores_KxGxLxS.max(axis=-1, keepdims=True))
       weights_KxGxLxS = scores_KxGxLxS / scores_KxGxLxS.sum(axis=-1, keepdims=True)
       attended_LxKxGxH = np.einsum("kgls,skh->lkgh", weights_KxGxLxS, values_SxKxH)
-      attended_LxNxH = attended_LxKxGxH.reshape(query_LxNxH.shape)
-      x_LxD = x_LxD + np.einsum("lnh,nhd->ld", attended_LxNxH,
-                                weights[name + "attention.output.kernel"])
+      output_NHxD = weights[name + "attention.output.kernel"].reshape(-1, x_LxD.shape[-1])
+      x_LxD = x_LxD + attended_LxKxGxH.reshape(count, -1) @ output_NHxD
       h_LxD = rms_norm(x_LxD, weights[name + "mlp_norm.scale"], eps)
       gate_LxF = h_LxD @ weights[name + "mlp.gate.kernel"]
       hidden_LxF = gate_LxF / (1 + np.exp(-gate_LxF)) * (h_LxD @ weights[name + "mlp.up.kernel"])

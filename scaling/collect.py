@@ -6,6 +6,8 @@ training FLOPs (flops_6nd = 6 x n_params_non_embedding x tokens, Kaplan's conven
 flops_exact counts attention and the output head), losses are nats/token, wall time seconds.
 `curve_path` is the run's `metrics.jsonl`, whose lines with "kind": "eval" hold the eval curve.
 `compute_budget` is the IsoFLOP budget a run belongs to (empty for N x D grids).
+`bits_per_byte` is the final eval loss in bits per UTF-8 byte of validation text (empty for
+corpora without text; see export/compression.py).
 """
 import csv
 import io
@@ -17,7 +19,7 @@ from scaling import rundir
 
 COLUMNS = ("run_id", "seed", "n_layers", "d_model", "n_params_total", "n_params_non_embedding",
            "tokens", "flops_6nd", "flops_exact", "final_eval_loss", "final_train_loss", "status",
-           "wall_seconds", "curve_path", "compute_budget")
+           "wall_seconds", "curve_path", "compute_budget", "bits_per_byte")
 RESULTS_FILE = "results.csv"
 FINISHED = ("completed", "diverged")
 
@@ -44,6 +46,7 @@ def result_row(run_dir: pathlib.Path, result: dict[str, Any],
       wall_seconds=result.get("wall_seconds"),
       curve_path=str((run_dir / rundir.METRICS_FILE).resolve()),
       compute_budget=table_row.get("compute_budget"),
+      bits_per_byte=result.get("bits_per_byte"),
   )
 
 

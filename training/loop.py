@@ -18,6 +18,7 @@ from absl import logging
 from flax import nnx
 
 from data import pipeline
+from export import compression
 from model import ModelConfig, Transformer, counting
 from training import budget as budget_lib
 from training import checkpoint as checkpoint_lib
@@ -154,6 +155,7 @@ def _run(config, workdir, budget, model, opt_state, train_step, eval_step, train
   throughput = _Throughput()
   first_step = step
   exact_flops = flops_per_token["exact"]
+  matmul_flops = flops_per_token["exact_no_embedding"]  # MFU numerator: the matmul work
 
   def loop_state() -> dict[str, Any]:
     return {"step": step, "seed": config.seed, "smoothed_loss": smoothed.state(),
@@ -173,7 +175,7 @@ def _run(config, workdir, budget, model, opt_state, train_step, eval_step, train
                                "train/learning_rate": float(schedule(done_step - 1))})
     if done_step % config.train.log_every_steps == 0 or done_step == budget.total_steps:
       tokens_per_second = throughput.tokens_per_second(budget.tokens_per_step)
-      mfu = exact_flops * tokens_per_second / peak
+      mfu = matmul_flops * tokens_per_second / peak
       eta = (budget.total_steps - done_step) * budget.tokens_per_step / tokens_per_second
       logging.info(metrics_lib.console_line(done_step, budget.total_steps, host["loss"],
                                             tokens_per_second, mfu, eta))
@@ -184,9 +186,12 @@ def _run(config, workdir, budget, model, opt_state, train_step, eval_step, train
   def run_eval() -> evaluate_lib.EvalResult:
     outcome = evaluate_lib.evaluate(eval_step, params, validation)
     writer.scalars(step, {"eval/loss": outcome.loss})
+    bytes_per_token = getattr(prepared, "bytes_per_token", None)
+    bits = ({"eval_bits_per_byte": compression.bits_per_byte(outcome.loss, bytes_per_token)}
+            if bytes_per_token else {})
     writer.record({"step": step, "tokens": budget.tokens_at(step), "eval_loss": outcome.loss,
                    "train_loss": smoothed.value,
-                   "learning_rate": float(schedule(max(step - 1, 0)))})
+                   "learning_rate": float(schedule(max(step - 1, 0))), **bits})
     logging.info("eval at step %d: loss %.4f nats/token", step, outcome.loss)
     return outcome
 
@@ -239,7 +244,7 @@ def _run(config, workdir, budget, model, opt_state, train_step, eval_step, train
       "flops_exact": exact_flops * tokens,
       "wall_seconds": elapsed_before + time.time() - launch_start,
       "tokens_per_second": tokens_per_second,
-      "mfu": exact_flops * tokens_per_second / peak,
+      "mfu": matmul_flops * tokens_per_second / peak,
       "peak_flops": peak,
       "config": run_config.config_to_dict(config),
       "config_hash": run_config.config_hash(config),

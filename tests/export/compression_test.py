@@ -13,6 +13,7 @@ from data import preparation
 from data import tokenizers
 from export import compression
 from export import compression_report
+from scaling import collect
 
 
 def _prepared(texts: list[str]) -> preparation.Prepared:
@@ -109,3 +110,9 @@ def test_report_section_has_the_table_and_the_figure(tmp_path):
   for name in ("gzip -9", "bz2 -9", "lzma -9", "| r3 | 4,000 | 8,192 | 2.1000 |"):
     assert name in text
   assert (tmp_path / "report" / compression_report.FIGURE).stat().st_size > 10_000
+
+
+def test_results_csv_rows_carry_bits_per_byte(tmp_path):
+  row = collect.result_row(tmp_path, {"status": "completed", "bits_per_byte": 1.75}, None)
+  assert row["bits_per_byte"] == 1.75 and "bits_per_byte" in collect.COLUMNS
+  assert collect.result_row(tmp_path, {"status": "completed"}, None)["bits_per_byte"] is None
