@@ -135,7 +135,42 @@ def analyse(observations: observations_lib.Observations, *,
       conventions=conventions, closed_form_assumes="C = 6ND",
       rows=[row for allocation in analysis.allocations_at(table_flops)
             for row in allocation.rows()])
+  summary["convention_comparison"] = compare_conventions(
+      clean, nominal_budgets=nominal_budgets, tolerance_decades=tolerance_decades)
   return analysis
+
+
+def compare_conventions(clean: observations_lib.Observations, *,
+                        nominal_budgets: list[float] | None = None,
+                        tolerance_decades: float = 0.05) -> list[dict]:
+  """The same runs refitted under every convention pair the data allow (point estimates).
+
+  One row per (N, C) convention: the Approach-3 parameters and a, b (L(N, D) depends on the N
+  convention only) and Approach 2's a, b. Empty when the data carry one N and no exact FLOPs.
+  """
+  n_conventions = (("non_embedding", "total")
+                   if not np.array_equal(clean.n_total, clean.n_non_embedding) else ("total",))
+  c_conventions = ("6nd", "exact") if np.all(np.isfinite(clean.flops_exact)) else ("6nd",)
+  if len(n_conventions) * len(c_conventions) == 1:
+    return []
+  rows = []
+  for n_convention in n_conventions:
+    runs = clean.arrays(n=n_convention)
+    fitted = fit.fit(forms.CHINCHILLA, dict(n=runs["n"], d=runs["d"]), runs["loss"])
+    approach3 = dict(params=fitted.params, objective=fitted.objective,
+                     converged=fitted.converged, **bootstrap.allocation_exponents(fitted.params))
+    for c_convention in c_conventions:
+      runs = clean.arrays(n=n_convention, c=c_convention)
+      try:
+        isoflops = isoflop.approach2(runs["n"], runs["d"], runs["c"], runs["loss"],
+                                     budget=clean.budget, nominal=nominal_budgets,
+                                     tolerance_decades=tolerance_decades, n_resamples=0)
+        approach2 = dict(a=isoflops.a, b=isoflops.b, n_budgets=len(isoflops.budgets))
+      except ValueError as error:
+        approach2 = dict(skipped=str(error))
+      rows.append(dict(conventions=dict(n=n_convention, c=c_convention), approach3=approach3,
+                       approach2=approach2))
+  return rows
 
 
 def convention_label(conventions: dict[str, str]) -> str:

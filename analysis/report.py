@@ -15,6 +15,7 @@ from analysis import observations as observations_lib
 from analysis import pipeline
 from analysis import plots
 from analysis import published
+from export import compression_report
 
 FIGURES = ("loss_vs_compute", "isoflop_profiles", "law_fit", "optimal_size", "residuals",
            "extrapolation")
@@ -34,7 +35,8 @@ def build(observations: observations_lib.Observations, out_dir: str | pathlib.Pa
                                  for name, path in _figures(analysis, out_dir).items()}
   with open(out_dir / "fits.json", "w") as handle:
     json.dump(_jsonable(analysis.summary), handle, indent=1, allow_nan=False)
-  (out_dir / "report.md").write_text(_markdown(analysis.summary))
+  compression_section = compression_report.section(observations.source, out_dir)
+  (out_dir / "report.md").write_text(_markdown(analysis.summary) + "\n".join(compression_section))
   return analysis.summary
 
 
@@ -137,7 +139,7 @@ def _markdown(summary: dict) -> str:
   parts += [f"- {w}" for w in summary["warnings"]] or ["- none"]
   parts += ["", *_approach3_section(summary), "", *_approaches_section(summary), "",
             *_single_variable_section(summary), "", *_kaplan_section(summary), "",
-            *_allocation_section(summary), "",
+            *_allocation_section(summary), "", *_conventions_section(summary), "",
             *_extrapolation_section(summary), "", "## Figures", ""]
   titles = dict(loss_vs_compute="Loss against compute with the frontier",
                 isoflop_profiles="IsoFLOP profiles with their parabolas",
@@ -241,6 +243,23 @@ def _allocation_section(summary: dict) -> list[str]:
           "own conventions (last column).", "",
           _table(["source", "C (FLOPs)", "N_opt", "interval", "D_opt (tokens)", "interval",
                   "D/N", "conventions"], rows)]
+
+
+def _conventions_section(summary: dict) -> list[str]:
+  rows = []
+  for row in summary["convention_comparison"]:
+    params = row["approach3"]["params"]
+    approach2 = row["approach2"]
+    rows.append([pipeline.convention_label(row["conventions"])]
+                + [_number(params[k]) for k in ("E", "A", "B", "alpha", "beta")]
+                + [_number(row["approach3"]["a"], 3),
+                   _number(approach2.get("a"), 3) if "a" in approach2 else "skipped"])
+  if not rows:
+    return []
+  return ["## The same runs under each convention (point estimates)", "",
+          "L(N, D) depends on the N convention only; Approach 2 groups and allocates by C.", "",
+          _table(["conventions", "E", "A", "B", "alpha", "beta", "a (Approach 3)",
+                  "a (Approach 2)"], rows)]
 
 
 def _extrapolation_section(summary: dict) -> list[str]:

@@ -69,3 +69,19 @@ def test_approach1_is_skipped_with_the_reason(tmp_path):
   no_curves = observations.Observations.from_columns(n_total=[1.0], d=[1.0], loss=[1.0])
   assert "no per-run eval curves" in pipeline.approach1_from_curves(
       no_curves, no_curves.arrays(), n_resamples=5, level=0.9, seed=0)[1]
+
+
+@pytest.mark.slow
+def test_compare_conventions_refits_the_same_runs(tmp_path):
+  table = _sweep_with_curves(tmp_path, np.geomspace(1e7, 3e9, 8))
+  rows = pipeline.compare_conventions(table)
+  assert [(row["conventions"]["n"], row["conventions"]["c"]) for row in rows] == [
+      ("non_embedding", "6nd"), ("non_embedding", "exact"), ("total", "6nd"), ("total", "exact")]
+  non_embedding, total = rows[0]["approach3"]["params"], rows[2]["approach3"]["params"]
+  # n_total = 1.2 n_non_embedding: the law is the same with A scaled by 1.2^alpha.
+  assert total["alpha"] == pytest.approx(non_embedding["alpha"], rel=1e-3)
+  assert total["A"] == pytest.approx(non_embedding["A"] * 1.2 ** non_embedding["alpha"],
+                                     rel=1e-2)
+  assert non_embedding["alpha"] == pytest.approx(0.34, rel=1e-2)
+  assert pipeline.compare_conventions(
+      observations.Observations.from_columns(n_total=[1.0], d=[1.0], loss=[1.0])) == []
