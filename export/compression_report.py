@@ -68,11 +68,15 @@ def collect(results_csv: str | pathlib.Path) -> tuple[list[RunRow], CorpusBaseli
   corpus. ValueError when the runs were trained on different data."""
   results_csv = pathlib.Path(results_csv)
   with open(results_csv, newline="") as handle:
-    listed = [row for row in csv.DictReader(handle) if row.get("status") == "completed"]
-  results = []
-  for row in listed:
-    run_dir = (results_csv.parent / row["curve_path"]).parent  # relative: to the CSV's folder
-    results.append(json.loads((run_dir / "result.json").read_text()))
+    listed, results = [], []
+    for row in csv.DictReader(handle):
+      if row.get("status") != "completed" or not row.get("curve_path"):
+        continue
+      # The run directory holds metrics.jsonl (curve_path, relative to the CSV's folder).
+      result_file = (results_csv.parent / row["curve_path"]).parent / "result.json"
+      if result_file.is_file():
+        listed.append(row)
+        results.append(json.loads(result_file.read_text()))
   if not results:
     return [], None
   data_configs = {json.dumps(result["config"]["data"], sort_keys=True) for result in results}
@@ -121,8 +125,14 @@ def plot(rows: list[RunRow], baseline: CorpusBaseline, path: pathlib.Path) -> pa
 
 
 def section(results_csv: str | pathlib.Path, out_dir: str | pathlib.Path) -> list[str]:
-  """The markdown lines of the section (and out_dir/compression.png); empty without runs."""
-  rows, baseline = collect(results_csv)
+  """The markdown lines of the section (and out_dir/compression.png). Empty when `results_csv`
+  is not a sweep's results.csv with finished run directories beside it (a published table)."""
+  if not pathlib.Path(results_csv).is_file():
+    return []
+  try:
+    rows, baseline = collect(results_csv)
+  except ValueError as error:
+    return ["## Loss as compression", "", f"Skipped: {error}", ""]
   if not rows:
     return []
   out_dir = pathlib.Path(out_dir)

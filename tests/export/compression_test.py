@@ -116,3 +116,10 @@ def test_results_csv_rows_carry_bits_per_byte(tmp_path):
   row = collect.result_row(tmp_path, {"status": "completed", "bits_per_byte": 1.75}, None)
   assert row["bits_per_byte"] == 1.75 and "bits_per_byte" in collect.COLUMNS
   assert collect.result_row(tmp_path, {"status": "completed"}, None)["bits_per_byte"] is None
+
+
+def test_report_section_is_empty_for_tables_without_run_directories(tmp_path):
+  table = tmp_path / "published.csv"
+  table.write_text("run_id,status,n,d,loss\na,completed,1e6,1e9,3.0\n")
+  assert compression_report.section(table, tmp_path) == []
+  assert compression_report.section("", tmp_path) == []
