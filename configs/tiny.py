@@ -19,7 +19,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                       seq_len=128)
   config.data.update(corpus="synthetic", synthetic_vocab=64, synthetic_states=16,
                      synthetic_tokens=1_000_000, val_fraction=0.05)
-  config.train.update(batch_size=16, train_tokens=524_288, warmup_tokens=32_768,
-                      eval_every_tokens=131_072, eval_tokens=32_768, ckpt_every_tokens=262_144,
+  config.train.update(batch_size=16, train_tokens=262_144, warmup_tokens=16_384,
+                      eval_every_tokens=65_536, eval_tokens=32_768, ckpt_every_tokens=131_072,
                       log_every_steps=32)
   return config

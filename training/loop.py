@@ -250,6 +250,8 @@ def _run(config, workdir, budget, model, opt_state, train_step, eval_step, train
       "config_hash": run_config.config_hash(config),
       "code_version": results.code_version(),
       "versions": results.versions(),
+      "data_manifest": {"key": prepared.manifest.get("key"),
+                        "content_hash": prepared.manifest.get("content_hash")},
   }
   bytes_per_token = getattr(prepared, "bytes_per_token", None)
   if final and bytes_per_token:

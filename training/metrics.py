@@ -22,34 +22,37 @@ PEAK_FLOPS_ENV = "SCALING_LAB_PEAK_FLOPS"
 
 @functools.cache
 def measured_matmul_peak(size: int = 2048, repeats: int = 5) -> float:
-  """Best fp32 FLOP/s of a jitted square matmul on the default device (cached per process)."""
-  lhs = jnp.ones((size, size), jnp.float32)
-  rhs = jnp.ones((size, size), jnp.float32) / size
-  matmul = jax.jit(lambda a, b: a @ b)
+  """Best fp32 FLOP/s of jitted square matmuls, one per local device, all at once (cached).
+
+  One device: the machine's matmul peak. Several devices (accelerators, or fake CPU devices that
+  share the same cores): their combined peak.
+  """
+  devices = jax.local_devices()
+  sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(devices, ("devices",)),
+                                        jax.sharding.PartitionSpec("devices"))
+  lhs = jax.device_put(jnp.ones((len(devices), size, size), jnp.float32), sharding)
+  rhs = jax.device_put(jnp.ones((len(devices), size, size), jnp.float32) / size, sharding)
+  matmul = jax.jit(lambda a, b: jnp.einsum("nij,njk->nik", a, b), out_shardings=sharding)
   matmul(lhs, rhs).block_until_ready()
   best = math.inf
   for _ in range(repeats):
     start = time.perf_counter()
     matmul(lhs, rhs).block_until_ready()
     best = min(best, time.perf_counter() - start)
-  return 2 * size**3 / best
+  return 2 * len(devices) * size**3 / best
 
 
 def peak_flops() -> float:
-  """Peak FLOP/s for MFU: `$SCALING_LAB_PEAK_FLOPS` if set, else the measured matmul peak.
-
-  On CPU all (possibly fake) devices share the same cores, so the single-device measurement
-  is the machine's peak; on accelerators it is multiplied by the device count.
-  """
+  """Peak FLOP/s of the whole job for MFU: `$SCALING_LAB_PEAK_FLOPS` if set, else the measured
+  matmul peak of this process's devices (see `measured_matmul_peak`) x the process count."""
   override = os.environ.get(PEAK_FLOPS_ENV)
   if override:
     value = float(override)
     if not value > 0:
       raise ValueError(f"${PEAK_FLOPS_ENV}={override!r} must be a positive FLOP/s number")
     return value
-  if jax.default_backend() == "cpu":
-    return measured_matmul_peak()
-  return measured_matmul_peak(size=8192) * jax.device_count()
+  size = 2048 if jax.default_backend() == "cpu" else 8192
+  return measured_matmul_peak(size=size) * jax.process_count()
 
 
 class SmoothedLoss:

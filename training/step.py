@@ -71,8 +71,8 @@ def make_train_step(graphdef: nnx.GraphDef, rest: nnx.State, tx: optax.GradientT
       grads = jax.tree.map(lambda g: g / grad_accum_steps, grad_sum)
     updates, opt_state = tx.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
-    metrics = dict(loss=loss, grad_norm=optax.global_norm(grads),
-                   update_norm=optax.global_norm(updates), param_norm=optax.global_norm(params))
+    metrics = dict(loss=loss, grad_norm=optax.tree.norm(grads),
+                   update_norm=optax.tree.norm(updates), param_norm=optax.tree.norm(params))
     return params, opt_state, metrics
 
   return jax.jit(step, donate_argnums=(0, 1),
