@@ -3,7 +3,8 @@
   python -m analysis fit --results=SWEEP/results.csv --out=DIR
   python -m analysis fit --data=FILE.csv --columns=n:COL,d:COL,loss:COL --out=DIR
   python -m analysis fit --data=svg_extracted_data.csv \\
-      --columns="n:Model Size,c:Training FLOP,loss:loss" --drop_highest=5 --out=DIR
+      --columns="n:Model Size,c:Training FLOP,loss:loss" --drop_highest=5 --n_convention=total \\
+      --budgets=6e18,1e19,3e19,6e19,1e20,3e20,6e20,1e21,3e21 --budget_tolerance=0.06 --out=DIR
 
 `c:COL` instead of `d:COL` derives D = C / (6 N); `budget:COL` names each run's IsoFLOP budget.
 """
