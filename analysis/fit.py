@@ -1,0 +1,174 @@
+"""Fitting a scaling-law form to observations: robust loss in log space, multi-start, in JAX.
+
+`fit(form, inputs, loss)` minimises sum_i huber_delta(log L_hat(x_i) - log L_i) over the form's
+parameters from every point of its start grid (for `forms.CHINCHILLA` the 4500 starts of
+Hoffmann et al. 2022, App. D.2), with the pruned, vectorised search of `analysis.multistart`.
+Inputs are in natural units (parameters, tokens, FLOPs), the loss in nats/token. The result
+names the form, its parameters in natural units, the objective, a convergence verdict and
+diagnostics; it serialises with `to_json()`.
+"""
+from collections.abc import Mapping
+import dataclasses
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from analysis import forms as forms_lib
+from analysis import multistart
+
+# Survivors whose objectives agree to this relative amount count as the same minimum.
+SAME_MINIMUM = 1e-6
+
+
+@dataclasses.dataclass
+class FitResult:
+  """One fitted law.
+
+  Attributes:
+    form: the fitted form.
+    params: natural parameters by name (e.g. E in nats/token, A, B, alpha, beta).
+    objective: the minimised sum of Huber losses on log-loss residuals.
+    converged: the best start met the gradient tolerance (`multistart.GRADIENT_TOLERANCE`).
+    n_starts: starting points the search began from.
+    diagnostics: details of the search (survivors, gradient, settings, seconds).
+    warnings: human-readable problems (too few points, non-convergence); empty when none.
+  """
+  form: forms_lib.Form
+  params: dict[str, float]
+  objective: float
+  converged: bool
+  n_starts: int
+  diagnostics: dict[str, Any]
+  warnings: list[str]
+
+  def predict(self, **inputs: np.ndarray) -> np.ndarray:
+    """Predicted loss (nats/token) at inputs in natural units."""
+    return self.form.predict(self.params, **inputs)
+
+  def to_json(self) -> dict[str, Any]:
+    """A JSON-serialisable summary: form, citation, params, objective, status, diagnostics."""
+    return dict(form=self.form.name, formula=self.form.formula, citation=self.form.citation,
+                params=dict(self.params), objective=self.objective, converged=self.converged,
+                n_starts=self.n_starts, diagnostics=_to_builtin(self.diagnostics),
+                warnings=list(self.warnings))
+
+
+def _to_builtin(value: Any) -> Any:
+  if isinstance(value, dict):
+    return {k: _to_builtin(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_to_builtin(v) for v in value]
+  if isinstance(value, np.ndarray):
+    return value.tolist()
+  if isinstance(value, np.generic):
+    return value.item()
+  return value
+
+
+def check_observations(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.ndarray,
+                       weights: np.ndarray | None = None
+                       ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+  """Validated float64 inputs, loss and weights; ValueError naming the first problem."""
+  arrays = form.check_inputs(inputs)
+  loss = np.asarray(loss, np.float64).reshape(-1)
+  n_points = next(iter(arrays.values())).size
+  if loss.size != n_points:
+    raise ValueError(f"loss has {loss.size} values but the inputs have {n_points}")
+  if n_points == 0:
+    raise ValueError("no observations to fit")
+  if not np.all(np.isfinite(loss)):
+    raise ValueError("loss has non-finite values (NaN or inf); drop diverged runs before fitting")
+  if not np.all(loss > 0):
+    raise ValueError("loss has non-positive values; losses in nats/token must be > 0")
+  if weights is None:
+    weights = np.ones(n_points)
+  weights = np.asarray(weights, np.float64).reshape(-1)
+  if weights.size != n_points or not np.all(np.isfinite(weights) & (weights >= 0)):
+    raise ValueError(f"weights must be {n_points} finite non-negative numbers")
+  return arrays, loss, weights
+
+
+def prepare_starts(form: forms_lib.Form, init_grid: np.ndarray | None) -> np.ndarray:
+  """The (S, P) raw starting points: `init_grid` if given, else the form's grid."""
+  starts = form.init_grid() if init_grid is None else np.asarray(init_grid, np.float64)
+  if starts.ndim != 2 or starts.shape[1] != len(form.parameters) or starts.shape[0] == 0:
+    raise ValueError(f"init_grid must have shape (starts, {len(form.parameters)}) in raw "
+                     f"coordinates {form.raw_names}; got {starts.shape}")
+  return starts
+
+
+def summarise(form: forms_lib.Form, survivors: Mapping[str, np.ndarray], n_points: int,
+              n_starts: int, delta: float, total_weight: float
+              ) -> tuple[dict[str, float], float, bool, dict[str, Any], list[str]]:
+  """Best survivor -> (params, objective, converged, diagnostics, warnings)."""
+  values = np.asarray(survivors["objective"], np.float64)
+  best = int(np.argmin(values))
+  objective = float(values[best])
+  gradient = np.asarray(survivors["gradient"][best], np.float64)
+  gradient_max = float(np.max(np.abs(gradient)))
+  gradient_tolerance = multistart.GRADIENT_TOLERANCE * (objective + delta**2 * total_weight)
+  finite = np.isfinite(objective) and np.all(np.isfinite(survivors["raw"][best]))
+  converged = bool(finite and gradient_max <= gradient_tolerance)
+  at_best = int(np.sum(values <= objective * (1 + SAME_MINIMUM)))
+  warnings = []
+  if n_points < len(form.parameters) + 1:
+    converged = False
+    warnings.append(f"{form.name}: too few points ({n_points}) for {len(form.parameters)} "
+                    f"parameters; need at least {len(form.parameters) + 1}")
+  if not converged:
+    warnings.append(f"{form.name}: optimiser did not converge (max |gradient| "
+                    f"{gradient_max:.2e} > tolerance {gradient_tolerance:.2e})")
+  diagnostics = dict(
+      n_points=n_points, n_starts=n_starts,
+      survivor_objectives=np.sort(values).tolist(), survivors_at_best=at_best,
+      gradient=dict(zip(form.raw_names, gradient.tolist())),
+      max_abs_gradient=gradient_max, gradient_tolerance=gradient_tolerance,
+      polish_iterations_run=int(survivors["polish_iterations"]))
+  params = form.from_raw(survivors["raw"][best]) if finite else {
+      name: float("nan") for name in form.param_names}
+  return params, objective, converged, diagnostics, warnings
+
+
+def fit(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.ndarray, *,
+        delta: float = 1e-3, init_grid: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
+        schedule: multistart.Schedule = multistart.DEFAULT_SCHEDULE,
+        polish_iterations: int = multistart.DEFAULT_POLISH_ITERATIONS) -> FitResult:
+  """Fits `form` to observed losses by robust regression in log space from a grid of starts.
+
+  Args:
+    form: the law, e.g. `forms.CHINCHILLA`.
+    inputs: the form's inputs by name, natural units: n (parameters), d (tokens), c (FLOPs).
+    loss: observed loss per point, nats/token, finite and > 0.
+    delta: Huber threshold on log-loss residuals (Hoffmann et al. 2022 use 1e-3).
+    init_grid: (S, P) raw starting points; defaults to the form's grid.
+    weights: optional non-negative weight per point (e.g. bootstrap counts).
+    schedule: (iterations, kept starts) pruning stages, see `analysis.multistart`.
+    polish_iterations: at most this many float64 steps for the final survivors.
+
+  Returns:
+    FitResult with natural parameters, objective and convergence status.
+
+  Raises:
+    ValueError: on missing, non-finite or non-positive inputs or losses, bad weights or grid.
+  """
+  if not delta > 0:
+    raise ValueError(f"delta={delta} must be > 0 (Huber threshold on log-loss residuals)")
+  arrays, loss, weights = check_observations(form, inputs, loss, weights)
+  starts = prepare_starts(form, init_grid)
+  started = time.perf_counter()
+  run = multistart.compiled_search(form, float(delta), tuple(schedule), polish_iterations,
+                                   batched=False)
+  padded = multistart.pad_points({k: np.log(v) for k, v in arrays.items()}, np.log(loss), weights)
+  with jax.enable_x64(True):
+    survivors = jax.device_get(run(jnp.asarray(starts), *jax.tree.map(jnp.asarray, padded)))
+  params, objective, converged, diagnostics, warnings = summarise(
+      form, survivors, loss.size, starts.shape[0], delta, float(weights.sum()))
+  diagnostics.update(delta=delta, schedule=[list(s) for s in schedule],
+                     max_polish_iterations=polish_iterations,
+                     seconds=time.perf_counter() - started)
+  return FitResult(form=form, params=params, objective=objective, converged=converged,
+                   n_starts=starts.shape[0], diagnostics=diagnostics, warnings=warnings)

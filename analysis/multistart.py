@@ -1,0 +1,239 @@
+"""Vectorised multi-start minimisation of a robust loss on log-loss residuals, in JAX.
+
+The objective for raw parameters theta of a `forms.Form` is
+
+    objective(theta) = sum_i w_i * huber_delta(log_predict(theta, log x_i) - log y_i),
+
+with observation weights w_i (1 for a plain fit, resample counts in a bootstrap). Every start
+of the grid is minimised by a damped Gauss-Newton method (Levenberg-Marquardt) whose normal
+matrix uses iteratively reweighted least-squares weights, min(1, delta / |r|), so that each
+accepted step decreases the Huber objective. All starts move together (`jax.vmap`), and the
+search prunes them in stages: `schedule` lists (iterations, kept starts); before each stage only
+the `kept` starts with the lowest objective continue. The stages run in float32; the survivors
+of the last stage are then polished in float64, with steps that also try a damped
+Newton step on the full Hessian (fast near a minimum), until the best survivor's gradient
+meets the tolerance or `polish_iterations` steps have run.
+
+The Jacobian of the log prediction is taken with one forward-mode product per parameter, so any
+form's `log_predict` works; there is no hand-written derivative.
+"""
+from collections.abc import Mapping
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from analysis import forms as forms_lib
+
+# (iterations, starts kept before the stage); the first stage keeps every start.
+Schedule = tuple[tuple[int, int], ...]
+DEFAULT_SCHEDULE: Schedule = ((1, 4500), (2, 500), (4, 100), (40, 8))
+DEFAULT_POLISH_ITERATIONS = 200
+# Converged: every gradient component (objective per unit raw coordinate) is at most
+# GRADIENT_TOLERANCE * (objective + delta^2 * total weight), relative to the objective with a
+# floor at the scale of residuals of size delta, so that near-exact fits can converge too.
+GRADIENT_TOLERANCE = 1e-4
+
+_MIN_BUCKET = 64
+_NEWTON_STEP_LENGTHS = (1.0, 0.5, 0.25, 0.125)
+_INITIAL_DAMPING = 1e-2
+_DAMPING_DOWN = 0.3
+_DAMPING_UP = 4.0
+_DAMPING_RANGE = (1e-12, 1e12)
+
+
+def huber(residual: jax.Array, delta: float) -> jax.Array:
+  """Huber loss: r^2 / 2 for |r| <= delta, delta (|r| - delta / 2) beyond."""
+  magnitude = jnp.abs(residual)
+  return jnp.where(magnitude <= delta, 0.5 * residual**2, delta * (magnitude - 0.5 * delta))
+
+
+def _residuals_and_jacobian(form, raw_vector, log_inputs, log_loss):
+  """Residuals (M,) and their Jacobian columns, a list of P arrays (M,), for one start."""
+  raw = {name: raw_vector[i] for i, name in enumerate(form.raw_names)}
+  predict = functools.partial(form.log_predict, log_inputs=log_inputs)
+  columns = []
+  for name in form.raw_names:
+    tangent = {k: jnp.ones_like(v) if k == name else jnp.zeros_like(v) for k, v in raw.items()}
+    log_prediction, column = jax.jvp(predict, (raw,), (tangent,))
+    columns.append(column)
+  return log_prediction - log_loss, columns
+
+
+def objective(form: forms_lib.Form, raw_vector: jax.Array, log_inputs: Mapping[str, jax.Array],
+              log_loss: jax.Array, weights: jax.Array, delta: float) -> jax.Array:
+  """Weighted sum of Huber losses of log-loss residuals (dimensionless); inf if not finite."""
+  raw = {name: raw_vector[i] for i, name in enumerate(form.raw_names)}
+  residual = form.log_predict(raw, log_inputs) - log_loss
+  value = jnp.sum(jnp.where(weights > 0, weights * huber(residual, delta), 0.0))
+  return jnp.where(jnp.isfinite(value), value, jnp.inf)
+
+
+def _symmetric(columns, curvature):
+  """sum_i curvature_i J_ip J_iq as a (P, P) matrix, from its upper triangle."""
+  size = len(columns)
+  upper = {(p, q): jnp.sum(columns[p] * columns[q] * curvature)
+           for p in range(size) for q in range(p, size)}
+  return jnp.stack([jnp.stack([upper[min(p, q), max(p, q)] for q in range(size)])
+                    for p in range(size)])
+
+
+def _linearise(form, raw_vector, log_inputs, log_loss, weights, delta, newton):
+  """Objective gradient (P,) and the matrices (P, P) that steps are solved with, at one start.
+
+  The first is the IRLS Gauss-Newton matrix, which weights each point by min(1, delta / |r|):
+  it majorises the Huber loss and is robust far from a minimum. With `newton` the second is the
+  objective's full Hessian, which includes the curvature of the prediction and converges fast
+  near a minimum where the Gauss-Newton matrices do not (points outside the quadratic zone of
+  the Huber loss pull with constant force, so their second-order term does not vanish).
+  """
+  residual, columns = _residuals_and_jacobian(form, raw_vector, log_inputs, log_loss)
+  influence = weights * jnp.clip(residual, -delta, delta)
+  gradient = jnp.stack([jnp.sum(column * influence) for column in columns])
+  curvature = weights * jnp.minimum(1.0, delta / jnp.maximum(jnp.abs(residual), 1e-30))
+  matrices = [_symmetric(columns, curvature)]
+  if newton:
+    matrices.append(jax.hessian(objective, argnums=1)(
+        form, raw_vector, log_inputs, log_loss, weights, delta))
+  return gradient, matrices
+
+
+def _batched(function, form, delta, *static):
+  """`function(form, raw_vector, log_inputs, log_loss, weights, delta, ...)` over many starts."""
+  def bound(raw_vector, log_inputs, log_loss, weights):
+    return function(form, raw_vector, log_inputs, log_loss, weights, delta, *static)
+  return jax.vmap(bound, (0, None, None, None))
+
+
+def _levenberg_marquardt_step(form, delta, newton, log_inputs, log_loss, weights):
+  """One damped Gauss-Newton step for every start: (raw, objective, damping) -> same + gradient.
+
+  The step proposes raw + solve(H + damping * diag(H_irls), -gradient) with H the IRLS matrix.
+  With `newton` it also tries the full Hessian, damped and undamped, each at step lengths
+  1, 1/2, 1/4 and 1/8 along its direction, and keeps the best proposal. A step is taken only
+  if it lowers the objective; the damping falls after a taken step and rises after a refused
+  one. The gradient returned is the one at the incoming point.
+  """
+  batched_objective = _batched(objective, form, delta)
+  batched_linearise = _batched(_linearise, form, delta, newton)
+
+  def step(raw, value, damping):
+    gradient, matrices = batched_linearise(raw, log_inputs, log_loss, weights)
+    damping_matrix = jax.vmap(jnp.diag)(
+        damping[:, None] * (jnp.diagonal(matrices[0], axis1=1, axis2=2) + 1e-9))
+    systems = [matrices[0] + damping_matrix]
+    if newton:
+      systems += [matrices[1] + damping_matrix, matrices[1]]
+    lengths = _NEWTON_STEP_LENGTHS if newton else (1.0,)
+    best_raw, best_value = raw, value
+    for system in systems:
+      direction = jnp.linalg.solve(system, -gradient[..., None])[..., 0]
+      for length in lengths:
+        proposal = raw + length * direction
+        proposal_value = batched_objective(proposal, log_inputs, log_loss, weights)
+        better = proposal_value < best_value
+        best_raw = jnp.where(better[:, None], proposal, best_raw)
+        best_value = jnp.where(better, proposal_value, best_value)
+    taken = best_value < value
+    damping = jnp.clip(jnp.where(taken, damping * _DAMPING_DOWN, damping * _DAMPING_UP),
+                       *_DAMPING_RANGE)
+    return best_raw, best_value, damping, gradient
+
+  return step
+
+
+def pad_points(log_inputs: Mapping[str, np.ndarray], log_loss: np.ndarray,
+               weights: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+  """Pads the points to a bucketed count (a power of two, at least 64) with zero weight.
+
+  The padding repeats the first point, so it stays finite wherever the data are; with zero
+  weight it changes neither the objective nor its derivatives. Fits of different sizes in a
+  bucket then share one compiled search. `weights` may carry leading batch axes.
+  """
+  size = log_loss.shape[-1]
+  padded = max(_MIN_BUCKET, 1 << (size - 1).bit_length())
+  def repeat_first(x):
+    return np.concatenate([x, np.repeat(x[..., :1], padded - size, axis=-1)], axis=-1)
+  zeros = np.zeros(weights.shape[:-1] + (padded - size,))
+  return ({k: repeat_first(v) for k, v in log_inputs.items()}, repeat_first(log_loss),
+          np.concatenate([weights, zeros], axis=-1))
+
+
+def search(form: forms_lib.Form, starts: jax.Array, log_inputs: Mapping[str, jax.Array],
+           log_loss: jax.Array, weights: jax.Array, *, delta: float, schedule: Schedule,
+           polish_iterations: int) -> dict[str, jax.Array]:
+  """Pruned multi-start search; traceable (jit/vmap it under `jax.enable_x64(True)`).
+
+  Args:
+    form: the law to fit.
+    starts: (S, P) starting points in raw coordinates.
+    log_inputs: name -> (M,) log inputs (log parameters, log tokens, log FLOPs).
+    log_loss: (M,) log of the observed loss (nats/token).
+    weights: (M,) non-negative observation weights.
+    delta: Huber threshold on log-loss residuals.
+    schedule: (iterations, kept starts) stages in float32, see the module docstring.
+    polish_iterations: at most this many float64 steps for the survivors of the last stage;
+      they stop once the best survivor meets the GRADIENT_TOLERANCE criterion.
+
+  Returns:
+    raw (K, P) survivors in float64, their objective (K,), gradient (K, P), and the float64
+    steps taken (polish_iterations).
+  """
+  def cast(tree, dtype):
+    return jax.tree.map(lambda x: x.astype(dtype), tree)
+
+  data32 = cast((log_inputs, log_loss, weights), jnp.float32)
+  raw = starts.astype(jnp.float32)
+  value = _batched(objective, form, delta)(raw, *data32)
+  damping = jnp.full(value.shape, _INITIAL_DAMPING, jnp.float32)
+  step = _levenberg_marquardt_step(form, delta, False, *data32)
+  for iterations, kept in schedule:
+    if kept < raw.shape[0]:
+      _, index = jax.lax.top_k(-value, kept)
+      raw, value, damping = raw[index], value[index], damping[index]
+    raw, value, damping = jax.lax.fori_loop(
+        0, iterations, lambda _, state: step(*state)[:3], (raw, value, damping))
+
+  data64 = cast((log_inputs, log_loss, weights), jnp.float64)
+  raw = raw.astype(jnp.float64)
+  value = _batched(objective, form, delta)(raw, *data64)
+  step = _levenberg_marquardt_step(form, delta, True, *data64)
+  tolerance_scale = delta**2 * jnp.sum(data64[2])
+
+  def unconverged(state):
+    iteration, _, _, _, done = state
+    return (iteration < polish_iterations) & ~done
+
+  def polish(state):
+    iteration, raw, value, damping, _ = state
+    best = jnp.argmin(value)
+    new_raw, new_value, new_damping, gradient = step(raw, value, damping)
+    tolerance = GRADIENT_TOLERANCE * (value[best] + tolerance_scale)
+    done = jnp.max(jnp.abs(gradient[best])) <= tolerance
+    new_state = jax.tree.map(lambda old, new: jnp.where(done, old, new), (raw, value, damping),
+                             (new_raw, new_value, new_damping))
+    return (iteration + jnp.where(done, 0, 1), *new_state, done)
+
+  # Restart the damping: float32 steps stall at float32 precision and leave it large.
+  damping = jnp.full(value.shape, _INITIAL_DAMPING, jnp.float64)
+  state = (0, raw, value, damping, False)
+  iterations, raw, value, _, _ = jax.lax.while_loop(unconverged, polish, state)
+  gradient = _batched(jax.grad(objective, argnums=1), form, delta)(raw, *data64)
+  return dict(raw=raw, objective=value, gradient=gradient, polish_iterations=iterations)
+
+
+@functools.cache
+def compiled_search(form: forms_lib.Form, delta: float, schedule: Schedule,
+                    polish_iterations: int, batched: bool):
+  """A jitted `search` for one configuration; with `batched`, vmapped over leading weights.
+
+  Call the result under `jax.enable_x64(True)` with float64 arrays. Shapes are fixed by the
+  data, so a bootstrap that only changes the weights reuses one compilation.
+  """
+  def run(starts, log_inputs, log_loss, weights):
+    return search(form, starts, log_inputs, log_loss, weights, delta=delta, schedule=schedule,
+                  polish_iterations=polish_iterations)
+  if batched:
+    run = jax.vmap(run, in_axes=(None, None, None, 0))
+  return jax.jit(run)
