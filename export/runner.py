@@ -247,7 +247,11 @@ class Tokenizer:
     self.vocab_size = info.get("vocab_size")
     self.end_of_document_id = info.get("end_of_document_id")
     if self.kind == "sentencepiece":
-      import sentencepiece  # pylint: disable=import-outside-toplevel
+      try:
+        import sentencepiece  # pylint: disable=import-outside-toplevel
+      except ImportError:
+        raise ValueError("this model uses a SentencePiece tokenizer: pip install "
+                         "sentencepiece") from None
       if "tokenizer_model" not in metadata:
         raise ValueError("the metadata names a SentencePiece tokenizer but lacks its "
                          "'tokenizer_model': export the run again")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
@@ -64,17 +65,22 @@ def test_the_file_opens_with_safetensors_alone(build_model, tmp_path):
                                                "end_of_document_id": 256}
 
 
-def test_bfloat16_parameters_are_stored_as_float32(build_model, tmp_path):
-  model = build_model(param_dtype="bfloat16")
-  _, read_tensors = safetensors_io.read(_export(model, tmp_path / "m.safetensors")[0])
-  assert {array.dtype for array in read_tensors.values()} == {np.dtype(np.float32)}
+def test_bfloat16_parameters_are_stored_as_float32(build_model, host_params):
+  float32_params = host_params(build_model())
+  bfloat16_params = jax.tree.map(lambda x: jnp.asarray(x, jnp.bfloat16), float32_params)
+  tensors = safetensors_io.params_to_tensors(bfloat16_params)
+  assert {array.dtype for array in tensors.values()} == {np.dtype(np.float32)}
+  expected = np.asarray(jnp.asarray(float32_params["final_norm"]["scale"], jnp.bfloat16),
+                        np.float32)
+  np.testing.assert_array_equal(tensors["final_norm.scale"], expected)
 
 
 def test_sentencepiece_model_travels_in_the_metadata(tmp_path):
   lines = [f"def function_{i}(value):\n  return value * {i} + {i % 7}\n" for i in range(300)]
   trained = tokenizers.train_sentencepiece(lines, 300, "bpe", tmp_path / "tokenizer.model")
   metadata = safetensors_io.tokenizer_metadata(trained)
-  assert base64.b64decode(metadata["tokenizer_model"]) == (tmp_path / "tokenizer.model").read_bytes()
+  proto = (tmp_path / "tokenizer.model").read_bytes()
+  assert base64.b64decode(metadata["tokenizer_model"]) == proto
   restored = runner.Tokenizer(metadata)
   text = "def function_12(value):\n  return ünïcode\n"
   assert restored.encode(text) == trained.encode(text).tolist()
