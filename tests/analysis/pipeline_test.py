@@ -7,6 +7,7 @@ import pytest
 from analysis import forms
 from analysis import observations
 from analysis import pipeline
+from analysis import report
 
 
 def test_fit_law_skips_with_a_warning_when_runs_are_too_few():
@@ -72,16 +73,26 @@ def test_approach1_is_skipped_with_the_reason(tmp_path):
 
 
 @pytest.mark.slow
-def test_compare_conventions_refits_the_same_runs(tmp_path):
+def test_build_from_a_sweep_with_curves_under_exact_flops(tmp_path):
   table = _sweep_with_curves(tmp_path, np.geomspace(1e7, 3e9, 8))
-  rows = pipeline.compare_conventions(table)
+  flops = np.sort(table.flops_exact)
+  # 18 runs to fit and 6 held out, the shapes the other report tests compile for.
+  summary = report.build(table, tmp_path / "out", c_convention="exact", n_resamples=6,
+                         holdout_flops=float(flops[18]), kaplan=False, single_variable=False)
+  assert summary["conventions"] == dict(n="non_embedding", c="exact")
+  assert summary["approach1"]["a"] == pytest.approx(0.28 / (0.34 + 0.28), abs=0.03)
+  assert summary["extrapolation"]["n_train"] == 18
+  assert summary["approach3"]["params"]["alpha"] == pytest.approx(0.34, rel=1e-2)
+  rows = summary["convention_comparison"]
   assert [(row["conventions"]["n"], row["conventions"]["c"]) for row in rows] == [
       ("non_embedding", "6nd"), ("non_embedding", "exact"), ("total", "6nd"), ("total", "exact")]
   non_embedding, total = rows[0]["approach3"]["params"], rows[2]["approach3"]["params"]
-  # n_total = 1.2 n_non_embedding: the law is the same with A scaled by 1.2^alpha.
+  # n_total = 1.2 n_non_embedding: the same law with A scaled by 1.2^alpha.
   assert total["alpha"] == pytest.approx(non_embedding["alpha"], rel=1e-3)
   assert total["A"] == pytest.approx(non_embedding["A"] * 1.2 ** non_embedding["alpha"],
                                      rel=1e-2)
-  assert non_embedding["alpha"] == pytest.approx(0.34, rel=1e-2)
+  text = (tmp_path / "out" / "report.md").read_text()
+  assert "N non-embedding, C exact FLOPs" in text and "N total, C = 6ND" in text
+  assert "Approach 1 (envelope) | 0.4" in text
   assert pipeline.compare_conventions(
       observations.Observations.from_columns(n_total=[1.0], d=[1.0], loss=[1.0])) == []
