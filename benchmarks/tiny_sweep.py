@@ -57,7 +57,8 @@ Command: `python benchmarks/tiny_sweep.py --max_parallel={_MAX_PARALLEL.value}`.
 |---|---|
 | runs (completed) | {len(results)} ({sum(r['status'] == 'completed' for r in results)}) |
 | sweep wall time (target: < 300 s) | {wall:.1f} s |
-| run wall time, median (min-max) | {statistics.median(walls):.1f} s ({min(walls):.1f}-{max(walls):.1f}) |
+| run wall time, median (min-max) | {statistics.median(walls):.1f} s \
+({min(walls):.1f}-{max(walls):.1f}) |
 | share of run wall time spent in train steps | {sum(training) / sum(walls):.0%} |
 """
   print(section)

@@ -5,9 +5,12 @@
   python -m scaling status --workdir=SWEEP
   python -m scaling export RUNDIR --out=DIR
   python -m scaling sample RUNDIR|SWEEP --prompt="..."
+  python -m scaling demo --workdir=DIR
+  python -m scaling reproduce RUNDIR|SWEEP [--out=DIR]
 
 `run` is the default command. See scaling/launch.py (run), scaling/status.py (status),
-export/cli.py (export, sample).
+export/cli.py (export, sample),
+scaling/demo.py (demo), scaling/reproduce.py (reproduce).
 """
 import pathlib
 
@@ -16,13 +19,15 @@ from ml_collections import config_flags
 
 from export import cli as export_cli
 from scaling import estimate, launch, status
+from scaling import demo, reproduce
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Sweep config (configs/sweeps/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "The sweep directory.")
 _BACKEND = flags.DEFINE_string("backend", "local", f"One of {launch.BACKENDS}.")
-_MAX_PARALLEL = flags.DEFINE_integer("max_parallel", 0,
-                                     "Local backend: runs at a time (0: sweep.launch.max_parallel).")
-_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the run table and total compute; run nothing.")
+_MAX_PARALLEL = flags.DEFINE_integer(
+    "max_parallel", 0, "Local backend: runs at a time (0: sweep.launch.max_parallel).")
+_DRY_RUN = flags.DEFINE_bool(
+    "dry_run", False, "Print the run table and total compute; run nothing.")
 _RETRY_FAILED = flags.DEFINE_bool("retry_failed", True,
                                   "Relaunch runs that failed in an earlier launch.")
 _RAY_ADDRESS = flags.DEFINE_string("ray_address", None,
@@ -52,13 +57,20 @@ def _status(workdir: pathlib.Path) -> int:
   return 0
 
 
-COMMANDS = {"run": _run, "status": _status}
+def _demo(workdir: pathlib.Path) -> int:
+  summary = demo.run_demo(workdir, max_parallel=_MAX_PARALLEL.value or None)
+  return 0 if summary is not None else 75
+
+
+COMMANDS = {"run": _run, "status": _status, "demo": _demo}
 
 
 def main(argv: list[str]) -> int:
   command = argv[1] if len(argv) > 1 else "run"
   if command in export_cli.COMMANDS:
     return export_cli.main(argv[1:])
+  if command == "reproduce":
+    return reproduce.main(argv[1:], out=flags.FLAGS.out)
   if command not in COMMANDS or len(argv) > 2:
     raise app.UsageError(f"unknown command {argv[1:]}; commands: {', '.join(COMMANDS)}")
   if not _WORKDIR.value:

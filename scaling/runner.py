@@ -186,22 +186,26 @@ def run_one(run_dir: pathlib.Path, *, max_retries: int, stale_seconds: float,
                  pathlib.Path(trainer)).run()
 
 
-_PARENT_PID = flags.DEFINE_integer("parent_pid", 0, "pid of the launcher; the runner dies with it")
-_MAX_RETRIES = flags.DEFINE_integer("max_retries", 2, "relaunches of a crashed trainer")
-_STALE_SECONDS = flags.DEFINE_float("stale_seconds", 60.0, "lease heartbeat timeout, seconds")
-_HEARTBEAT_SECONDS = flags.DEFINE_float("heartbeat_seconds", 5.0, "heartbeat period, seconds")
-_TRAINER = flags.DEFINE_string("trainer", str(DEFAULT_TRAINER), "the training script")
+def _define_flags() -> None:
+  """The runner's flags, defined only when it is the program (not in the launcher's flags)."""
+  flags.DEFINE_integer("parent_pid", 0, "pid of the launcher; the runner dies with it")
+  flags.DEFINE_integer("max_retries", 2, "relaunches of a crashed trainer")
+  flags.DEFINE_float("stale_seconds", 60.0, "lease heartbeat timeout, seconds")
+  flags.DEFINE_float("heartbeat_seconds", 5.0, "heartbeat period, seconds")
+  flags.DEFINE_string("trainer", str(DEFAULT_TRAINER), "the training script")
 
 
 def main(argv: list[str]) -> int:
   if len(argv) != 2:
     raise app.UsageError("usage: python -m scaling.runner RUNDIR --parent_pid=PID")
-  if _PARENT_PID.value:
-    die_with_parent(_PARENT_PID.value)
-  return run_one(pathlib.Path(argv[1]), max_retries=_MAX_RETRIES.value,
-                 stale_seconds=_STALE_SECONDS.value,
-                 heartbeat_seconds=_HEARTBEAT_SECONDS.value, trainer=pathlib.Path(_TRAINER.value))
+  values = flags.FLAGS
+  if values.parent_pid:
+    die_with_parent(values.parent_pid)
+  return run_one(pathlib.Path(argv[1]), max_retries=values.max_retries,
+                 stale_seconds=values.stale_seconds, heartbeat_seconds=values.heartbeat_seconds,
+                 trainer=pathlib.Path(values.trainer))
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

@@ -27,8 +27,8 @@ def _rule() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       rule="base",             # base | table | power_law
       table={},                # table: size label -> value (labels as in the run table)
-      reference_params=1e6,    # power_law: value = reference_value x (N / reference_params)^exponent
-      reference_value=0.0,     #   with N the non-embedding parameter count
+      reference_params=1e6,    # power_law: value = reference_value x (N / reference_params)
+      reference_value=0.0,     #   ** exponent, with N the non-embedding parameter count
       exponent=0.0,
   ))
 

@@ -1,0 +1,98 @@
+"""`python -m scaling demo --workdir=DIR`: the demo sweep end to end on this machine.
+
+Prepares the corpus (Python standard library, byte tokenizer), trains the IsoFLOP sweep of
+`configs/sweeps/demo.py` with the local launcher (finished runs are skipped, so re-running is
+cheap and resumes an interrupted demo), rebuilds DIR/results.csv, fits and writes the analysis
+report into DIR/report/ (fits.json, PNG figures, report.md) and prints a summary: the Approach 3
+law with intervals, the Approach 2 exponents and the held-out extrapolation error.
+"""
+import os
+import pathlib
+import sys
+from typing import Any, TextIO
+
+import ml_collections
+
+from analysis import observations
+from analysis import report
+from configs.sweeps import demo as demo_config
+from data import pipeline
+from scaling import collect, launch
+
+REPORT_DIR = "report"
+
+
+def _interval(block: dict[str, Any], name: str) -> str:
+  interval = block.get("ci", {}).get(name)
+  if not interval:
+    return ""
+  return f" [{interval[0]:.3g}, {interval[1]:.3g}]"
+
+
+def summary_lines(summary: dict[str, Any], report_dir: pathlib.Path) -> list[str]:
+  """The printed summary of a fits.json content: fit table, extrapolation, report path.
+
+  Losses in nats/token (bytes here), N non-embedding parameters, D tokens, C = 6ND FLOPs.
+  """
+  approach3 = summary["approach3"]
+  level = approach3.get("level", 0.95)
+  lines = [f"Approach 3: L(N, D) = E + A / N^alpha + B / D^beta ({level:.0%} bootstrap "
+           f"intervals, {approach3.get('n_resamples', 0)} resamples)"]
+  lines += [f"  {name:<6} {value:10.4g}{_interval(approach3, name)}"
+            for name, value in approach3["params"].items()]
+  for name in ("a", "b"):
+    if name in approach3:
+      lines.append(f"  N_opt ~ C^a, D_opt ~ C^b from the fit: {name} = {approach3[name]:.3g}")
+  for label, key in (("Approach 2 (IsoFLOP parabolas)", "approach2"),
+                     ("Approach 1 (loss envelope)", "approach1")):
+    block = summary.get(key, {})
+    if "skipped" in block:
+      lines.append(f"{label}: skipped ({block['skipped']})")
+    elif block:
+      lines.append(f"{label}: N_opt ~ C^{block['a']:.3g}{_interval(block, 'a')}, "
+                   f"D_opt ~ C^{block['b']:.3g}{_interval(block, 'b')}")
+  extrapolation = summary.get("extrapolation", {})
+  if "skipped" in extrapolation:
+    lines.append(f"held-out extrapolation: skipped ({extrapolation['skipped']})")
+  elif extrapolation:
+    lines.append(
+        f"held-out extrapolation (fit on {extrapolation['n_train']} runs below "
+        f"{extrapolation['threshold_flops']:.3g} FLOPs, predict {extrapolation['n_heldout']}): "
+        f"mean |error| {extrapolation['mean_abs_relative_error']:.2%}, max "
+        f"{extrapolation['max_abs_relative_error']:.2%}, prediction-interval coverage "
+        f"{extrapolation['prediction_interval_coverage']:.0%}")
+    for run in extrapolation.get("runs", []):
+      lines.append(f"  {run['run_id']}: actual {run['actual']:.4f}, predicted "
+                   f"{run['predicted']:.4f} ({run['relative_error']:+.2%})")
+  lines += [f"warning: {warning}" for warning in summary.get("warnings", [])]
+  lines.append(f"report: {report_dir / 'report.md'}")
+  return lines
+
+
+def run_demo(workdir: pathlib.Path, *, sweep: ml_collections.ConfigDict | None = None,
+             max_parallel: int | None = None, n_resamples: int | None = None,
+             stream: TextIO = sys.stdout) -> dict[str, Any] | None:
+  """Prepare, train, fit, report; returns the fits.json content (None if interrupted).
+
+  `sweep` defaults to `configs/sweeps/demo.py`; `n_resamples` (bootstrap refits per law) to
+  the sweep's `analysis_resamples`.
+  """
+  workdir = pathlib.Path(workdir)
+  sweep = sweep if sweep is not None else demo_config.get_config()
+  prepared = pipeline.prepare(sweep.base.data, seq_len=sweep.base.model.seq_len,
+                              workers=os.cpu_count() or 1)
+  print(f"data: {prepared.manifest['train_tokens']:,} training and "
+        f"{prepared.manifest['val_tokens']:,} validation tokens in {prepared.directory}",
+        file=stream, flush=True)
+  if not launch.launch(sweep, workdir, max_parallel=max_parallel, stream=stream):
+    print("the sweep was interrupted; run the same command again to resume", file=stream)
+    return None
+  table = observations.Observations.from_results_csv(workdir / collect.RESULTS_FILE)
+  report_dir = workdir / REPORT_DIR
+  resamples = n_resamples if n_resamples is not None else sweep.analysis_resamples
+  print(f"fitting {len(table)} runs ({resamples} bootstrap resamples per law)", file=stream,
+        flush=True)
+  summary = report.build(table, report_dir, n_resamples=resamples, kaplan=False,
+                         single_variable=False, seed=0)
+  print("\n".join(summary_lines(summary, report_dir)), file=stream, flush=True)
+  return summary
