@@ -17,6 +17,7 @@ training dtypes, so numpy alone reads them. The metadata (string to string) hold
 import base64
 import dataclasses
 import json
+import os
 import pathlib
 from collections.abc import Mapping
 from typing import Any
@@ -115,6 +116,9 @@ def write(path: str | pathlib.Path, tensors: Mapping[str, np.ndarray],
   path.parent.mkdir(parents=True, exist_ok=True)
   temporary = path.with_name(f".{path.name}.tmp")
   safetensors_numpy.save_file(dict(tensors), str(temporary), metadata=dict(metadata))
+  umask = os.umask(0)
+  os.umask(umask)
+  temporary.chmod(0o666 & ~umask)  # safetensors creates the file owner-only (0600)
   temporary.replace(path)
   return path
 

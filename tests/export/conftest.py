@@ -74,4 +74,4 @@ def make_run_dir():
 @pytest.fixture
 def host_params():
   """`host_params(model)`: the model's parameters as a pure nested dict of numpy arrays."""
-  return lambda model: jax.device_get(nnx.state(model, nnx.Param).to_pure_dict())
+  return lambda model: jax.device_get(nnx.to_pure_dict(nnx.state(model, nnx.Param)))

@@ -2,6 +2,7 @@
 import base64
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 
@@ -38,6 +39,9 @@ def test_names_and_shapes_are_the_runners(build_model, tie_embeddings):
 def test_round_trip_through_the_file(build_model, host_params, tmp_path):
   model = build_model(tie_embeddings=False)
   path, metadata, tensors = _export(model, tmp_path / "model.safetensors")
+  umask = os.umask(0)
+  os.umask(umask)
+  assert path.stat().st_mode & 0o777 == 0o666 & ~umask
   read_metadata, read_tensors = safetensors_io.read(path)
   assert read_metadata == metadata
   assert sorted(read_tensors) == sorted(tensors)
