@@ -38,7 +38,7 @@ def summary_lines(summary: dict[str, Any], report_dir: pathlib.Path) -> list[str
   level = approach3.get("level", 0.95)
   lines = [f"Approach 3: L(N, D) = E + A / N^alpha + B / D^beta ({level:.0%} bootstrap "
            f"intervals, {approach3.get('n_resamples', 0)} resamples)"]
-  lines += [f"  {name:<6} {value:10.4g}{_interval(approach3, name)}"
+  lines += [f"  {name:<6} {value:.4g}{_interval(approach3, name)}"
             for name, value in approach3["params"].items()]
   for name in ("a", "b"):
     if name in approach3:

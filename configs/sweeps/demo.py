@@ -22,13 +22,13 @@ What is identifiable. Approach 2 (the N_opt(C) and D_opt(C) exponents) from thre
 one decade of C, with wide intervals. Approach 3's alpha and beta are constrained because each
 budget spans a wide D/N range; the irreducible loss E is not: the best loss here (~1.8
 nats/byte) is far above any plausible entropy of Python source, so E trades off against A and
-B (the report warns when a parameter sits at a bound). The regime is tiny and step-limited
+B (see the report's warnings). The regime is tiny and step-limited
 (hundreds to a few thousand steps), not the Chinchilla regime: its exponents and the tokens per
 parameter at the optimum describe these models on this corpus, not large language models.
 
-Cost. On 2 busy shared cores the ~15 runs plus the fit took about DEMO_TIME; on a quiet 2-core
-machine a run costs roughly 10 s of start-up, compilation and evaluation plus its training
-FLOPs at ~30 GFLOP/s. Two runs train at a time (`launch.max_parallel`). `:budgets=K` keeps the
+Cost. On a quiet 2-core machine a run costs roughly 10 s of start-up, compilation and
+evaluation plus its exact training FLOPs (attention and output head included: 2-3x 6N for
+these small models) at ~30 GFLOP/s, about 6 minutes for the 15 runs. Two runs train at a time (`launch.max_parallel`). `:budgets=K` keeps the
 first K budgets and `:scale=S` multiplies every budget (for quick checks).
 """
 import ml_collections

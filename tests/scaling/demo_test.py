@@ -1,0 +1,103 @@
+"""The demo sweep's design (expansion, validation, IsoFLOP rule, held-out budget) and its summary."""
+import collections
+import pathlib
+
+import numpy as np
+import pytest
+
+from analysis import extrapolate
+from analysis import isoflop
+from configs.sweeps import demo as demo_config
+from scaling import demo, runs
+from training import validate
+
+
+@pytest.fixture(scope="module")
+def planned() -> list[runs.PlannedRun]:
+  return runs.plan(demo_config.get_config(), pathlib.Path("/nonexistent/demo"))
+
+
+def _by_budget(planned) -> dict[float, list[runs.PlannedRun]]:
+  groups = collections.defaultdict(list)
+  for run in planned:
+    groups[run.spec.compute_budget].append(run)
+  return dict(sorted(groups.items()))
+
+
+def test_every_run_is_a_valid_byte_level_stdlib_run(planned):
+  assert len(planned) == 15
+  assert len({run.run_id for run in planned}) == 15
+  for run in planned:
+    validate.validate_config(run.config, 1, 1)
+    assert (run.config.data.corpus, run.config.data.tokenizer) == ("stdlib", "byte")
+    assert run.config.train.train_tokens % (run.config.train.batch_size
+                                            * run.config.model.seq_len) == 0
+
+
+def test_at_least_three_isoflop_budgets_of_distinct_sizes_on_their_budget(planned):
+  groups = _by_budget(planned)
+  assert len(groups) >= 3
+  for budget, members in groups.items():
+    sizes = [run.spec.shape.non_embedding_params for run in members]
+    assert len(set(sizes)) >= 4
+    flops = np.array([run.spec.flops_6nd for run in members])
+    np.testing.assert_allclose(flops, budget, rtol=0.02)
+
+
+def test_each_budget_spans_the_tokens_per_parameter_of_the_measured_optimum(planned):
+  """The probe's best runs sat at 64-118 tokens per parameter; every budget brackets them."""
+  for members in _by_budget(planned).values():
+    ratios = [run.spec.tokens / run.spec.shape.non_embedding_params for run in members]
+    assert min(ratios) < 30 and max(ratios) > 300
+
+
+def test_the_analysis_finds_the_budgets_and_holds_out_the_largest(planned):
+  flops = np.array([run.spec.flops_6nd for run in planned])
+  labels, budgets = isoflop.group_budgets(flops)
+  np.testing.assert_allclose(budgets, demo_config.COMPUTE_BUDGETS, rtol=0.02)
+  assert np.bincount(labels).tolist() == [5, 5, 5]
+  threshold = extrapolate.default_threshold(flops)
+  held_out = [run for run in planned if run.spec.flops_6nd >= threshold]
+  assert {run.spec.compute_budget for run in held_out} == {max(demo_config.COMPUTE_BUDGETS)}
+  assert len(held_out) == 5
+
+
+def test_learning_rate_falls_with_size(planned):
+  ordered = sorted(planned, key=lambda run: run.spec.shape.non_embedding_params)
+  rates = [run.config.optimizer.peak_learning_rate for run in ordered]
+  assert rates == sorted(rates, reverse=True)
+  assert rates[0] > 2 * rates[-1]
+
+
+def test_variants():
+  assert demo_config.get_config("budgets=1").grid.compute_budgets == (5e10,)
+  assert demo_config.get_config("scale=0.5").grid.compute_budgets == (2.5e10, 7.5e10, 2.25e11)
+  with pytest.raises(ValueError, match="unknown"):
+    demo_config.get_config("size=3")
+
+
+def test_summary_lines():
+  summary = {
+      "approach3": {"params": {"E": 0.5, "A": 80.0, "alpha": 0.4}, "level": 0.95,
+                    "n_resamples": 300, "ci": {"alpha": [0.3, 0.55]}, "a": 0.6},
+      "approach2": {"a": 0.31, "b": 0.69, "ci": {"a": [0.2, 0.4], "b": [0.6, 0.8]}},
+      "approach1": {"skipped": "no curves"},
+      "extrapolation": {"n_train": 10, "n_heldout": 1, "threshold_flops": 4.4e11,
+                        "mean_abs_relative_error": 0.0123, "max_abs_relative_error": 0.0123,
+                        "prediction_interval_coverage": 1.0,
+                        "runs": [{"run_id": "n9k-8m-x", "actual": 1.8, "predicted": 1.822,
+                                  "relative_error": 0.0122}]},
+      "warnings": ["E at its bound"],
+  }
+  lines = demo.summary_lines(summary, pathlib.Path("out/report"))
+  text = "\n".join(lines)
+  assert "(95% bootstrap intervals, 300 resamples)" in lines[0]
+  assert "  alpha  0.4 [0.3, 0.55]" in lines
+  assert "  E      0.5" in lines
+  assert "Approach 2 (IsoFLOP parabolas): N_opt ~ C^0.31 [0.2, 0.4], D_opt ~ C^0.69 [0.6, 0.8]" \
+      in lines
+  assert "Approach 1 (loss envelope): skipped (no curves)" in lines
+  assert "mean |error| 1.23%" in text and "coverage 100%" in text
+  assert "  n9k-8m-x: actual 1.8000, predicted 1.8220 (+1.22%)" in lines
+  assert "warning: E at its bound" in lines
+  assert lines[-1] == "report: out/report/report.md"
