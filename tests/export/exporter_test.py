@@ -68,3 +68,13 @@ def test_command_line_export_then_standalone_run(tiny_run, tmp_path):
   assert completed.returncode == 0, completed.stderr
   assert completed.stdout.startswith("def ")
   assert "tokens/s" in completed.stderr
+
+
+@pytest.mark.entry
+def test_command_line_errors_are_one_line(tmp_path):
+  completed = subprocess.run([sys.executable, "-m", "scaling", "sample", str(tmp_path),
+                              "--prompt=x"], capture_output=True, text=True, timeout=300,
+                             check=False)
+  assert completed.returncode != 0 and "Traceback" not in completed.stderr
+  assert completed.stderr.strip().splitlines()[-1].startswith(
+      f"error: {tmp_path} is neither a run directory")
