@@ -18,6 +18,7 @@ import ml_collections
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  # pylint: disable=wrong-import-position
+from matplotlib import ticker  # noqa: E402  # pylint: disable=wrong-import-position
 
 from data import pipeline  # noqa: E402
 from export import compression  # noqa: E402
@@ -117,6 +118,7 @@ def plot(rows: list[RunRow], baseline: CorpusBaseline, path: pathlib.Path) -> pa
   sizes.plot(span, span, color="gray", linestyle="--", label="file = training data")
   sizes.set(xscale="log", yscale="log", xlabel="training data (bytes)",
             ylabel="parameter file (bytes, float32)", title="parameter file against its data")
+  sizes.xaxis.set_minor_formatter(ticker.NullFormatter())
   sizes.legend(fontsize=7)
   figure.tight_layout()
   figure.savefig(path, dpi=110)
