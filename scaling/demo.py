@@ -40,9 +40,9 @@ def summary_lines(summary: dict[str, Any], report_dir: pathlib.Path) -> list[str
            f"intervals, {approach3.get('n_resamples', 0)} resamples)"]
   lines += [f"  {name:<6} {value:.4g}{_interval(approach3, name)}"
             for name, value in approach3["params"].items()]
-  for name in ("a", "b"):
-    if name in approach3:
-      lines.append(f"  N_opt ~ C^a, D_opt ~ C^b from the fit: {name} = {approach3[name]:.3g}")
+  if "a" in approach3 and "b" in approach3:
+    lines.append(f"  implied allocation: N_opt ~ C^{float(approach3['a']):.3g}, "
+                 f"D_opt ~ C^{float(approach3['b']):.3g}")
   for label, key in (("Approach 2 (IsoFLOP parabolas)", "approach2"),
                      ("Approach 1 (loss envelope)", "approach1")):
     block = summary.get(key, {})

@@ -79,7 +79,7 @@ def test_variants():
 def test_summary_lines():
   summary = {
       "approach3": {"params": {"E": 0.5, "A": 80.0, "alpha": 0.4}, "level": 0.95,
-                    "n_resamples": 300, "ci": {"alpha": [0.3, 0.55]}, "a": 0.6},
+                    "n_resamples": 300, "ci": {"alpha": [0.3, 0.55]}, "a": 0.6, "b": 0.4},
       "approach2": {"a": 0.31, "b": 0.69, "ci": {"a": [0.2, 0.4], "b": [0.6, 0.8]}},
       "approach1": {"skipped": "no curves"},
       "extrapolation": {"n_train": 10, "n_heldout": 1, "threshold_flops": 4.4e11,
@@ -94,6 +94,7 @@ def test_summary_lines():
   assert "(95% bootstrap intervals, 300 resamples)" in lines[0]
   assert "  alpha  0.4 [0.3, 0.55]" in lines
   assert "  E      0.5" in lines
+  assert "  implied allocation: N_opt ~ C^0.6, D_opt ~ C^0.4" in lines
   assert "Approach 2 (IsoFLOP parabolas): N_opt ~ C^0.31 [0.2, 0.4], D_opt ~ C^0.69 [0.6, 0.8]" \
       in lines
   assert "Approach 1 (loss envelope): skipped (no curves)" in lines
