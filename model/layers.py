@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from model import sharding
+from model import projection, sharding
 from model.config import ModelConfig
 
 
@@ -47,7 +47,8 @@ def _projection(config: ModelConfig, equation: str, kernel_shape: tuple[int, ...
                 axes: tuple[str, ...], stddev: float, rngs: nnx.Rngs) -> nnx.Einsum:
   return nnx.Einsum(
       equation, kernel_shape, dtype=config.compute_dtype, param_dtype=config.parameter_dtype,
-      kernel_init=_normal(stddev), kernel_metadata=sharding.param_metadata(axes), rngs=rngs)
+      kernel_init=_normal(stddev), kernel_metadata=sharding.param_metadata(axes),
+      einsum_op=projection.projection_einsum, rngs=rngs)
 
 
 def rms_norm(config: ModelConfig, rngs: nnx.Rngs) -> nnx.RMSNorm:
@@ -70,8 +71,8 @@ class Embedding(nnx.Embed):
   def attend(self, x_BxLxD: jax.Array) -> jax.Array:
     """Logits [B, L, V] of x against every embedding row, accumulated and returned in float32."""
     embedding_VxD = self.embedding[...].astype(self.dtype)
-    return jnp.einsum("BLD,VD->BLV", x_BxLxD.astype(self.dtype), embedding_VxD,
-                      preferred_element_type=jnp.float32)
+    return projection.projection_einsum("BLD,VD->BLV", x_BxLxD.astype(self.dtype), embedding_VxD,
+                                        preferred_element_type=jnp.float32)
 
 
 class Attention(nnx.Module):

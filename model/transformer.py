@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from model import layers, sharding
+from model import layers, projection, sharding
 from model.config import ModelConfig
 
 
@@ -37,7 +37,8 @@ class Transformer(nnx.Module):
           "BLD,DV->BLV", (config.d_model, config.vocab_size), dtype=config.compute_dtype,
           param_dtype=config.parameter_dtype, preferred_element_type=jnp.float32,
           kernel_init=nnx.initializers.normal(stddev=config.init_std),
-          kernel_metadata=sharding.param_metadata(("embed", "vocab")), rngs=rngs)
+          kernel_metadata=sharding.param_metadata(("embed", "vocab")),
+          einsum_op=projection.projection_einsum, rngs=rngs)
 
   def __call__(self, tokens_BxL: jax.Array) -> jax.Array:
     """Returns float32 logits [B, L, vocab_size]; position t sees tokens 0..t only."""
