@@ -54,7 +54,7 @@ def _sample(path: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-  """Runs `argv` = [command, PATH]; a bad input is one line on stderr and exit status 2."""
+  """Runs `argv` = [command, PATH]; a bad input is one line on stderr and exit status 1."""
   if len(argv) != 2 or argv[0] not in COMMANDS:
     raise SystemExit(f"usage: python -m scaling {'|'.join(COMMANDS)} PATH [flags]; got {argv}")
   logging.set_verbosity(logging.WARNING)  # orbax reports every restore step at INFO
