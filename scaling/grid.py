@@ -22,7 +22,7 @@ FLOP_CONVENTIONS = {"6n": "six_n", "6n_total": "six_n_total", "exact": "exact"}
 @dataclasses.dataclass(frozen=True)
 class Shape:
   """One model size: its label, the model fields it sets and its exact counts."""
-  label: str                   # a name from model.shapes.SIZES, or 'n<target>' for a target N
+  label: str                   # a SIZES name, or 'n<N>' for the achieved N: n10p3k = 10.3k
   model_fields: dict[str, Any]
   non_embedding_params: int
   total_params: int
@@ -69,7 +69,6 @@ def _shape(base_model: ml_collections.ConfigDict, size: str | int, field: str,
       fields = dict(shapes.shape_for_params(int(size), rule))
     except ValueError as error:
       raise ValueError(f"{field}={size}: the shape rule cannot meet it ({error})") from error
-    label = f"n{format_count(size)}"
   merged = base_model.to_dict()
   merged.update({key: value for key, value in fields.items() if key in merged})
   model_config = ModelConfig.from_config_dict(merged)
@@ -85,6 +84,8 @@ def _shape(base_model: ml_collections.ConfigDict, size: str | int, field: str,
           f"{field}={size}: the shape rule cannot meet it (nearest shape has "
           f"{counts['non_embedding']} non-embedding params, {miss:.0%} off, above "
           f"grid.size_tolerance={tolerance}); choose another size or raise the tolerance")
+  if not isinstance(size, str):
+    label = "n" + format_count(counts["non_embedding"]).replace(".", "p")
   model_fields = {key: merged[key] for key in fields if key in merged}
   return Shape(label=label, model_fields=model_fields,
                non_embedding_params=int(counts["non_embedding"]),

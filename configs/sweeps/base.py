@@ -26,7 +26,8 @@ def _rule() -> ml_collections.ConfigDict:
   """A per-size hyperparameter rule; 'base' keeps the base run config's value."""
   return ml_collections.ConfigDict(dict(
       rule="base",             # base | table | power_law
-      table={},                # table: size label -> value (labels as in the run table)
+      table={},                # table: size label -> value; labels as in the run table: a
+                               #   SIZES name, or n<N> for a target (N achieved; n10p3k = 10.3k)
       reference_params=1e6,    # power_law: value = reference_value x (N / reference_params)
       reference_value=0.0,     #   ** exponent, with N the non-embedding parameter count
       exponent=0.0,

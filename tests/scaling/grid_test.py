@@ -4,7 +4,7 @@ import math
 import pytest
 
 from configs.sweeps import base as sweep_base
-from configs.sweeps import tiny
+from configs.sweeps import isoflop_tiny, tiny
 from model import ModelConfig, counting, shapes
 from scaling import grid
 
@@ -79,7 +79,7 @@ def test_per_size_learning_rate_and_batch_size_rules():
   sweep = _sweep(sizes=(10_000, 40_000), tokens=(131_072,))
   sweep.hparams.learning_rate.update(rule="power_law", reference_params=1e4,
                                      reference_value=1e-2, exponent=-0.5)
-  sweep.hparams.batch_size.update(rule="table", table={"n10k": 8, "n40k": 32})
+  sweep.hparams.batch_size.update(rule="table", table={"n10p3k": 8, "n41p2k": 32})
   small, large = grid.expand(sweep)
   for spec, batch in ((small, 8), (large, 32)):
     n = spec.shape.non_embedding_params
@@ -113,7 +113,7 @@ def test_apply_overrides_copies():
      "compute_budgets[0]=1e+06 is too small for the smallest model"),
     (dict(kind="isoflop", compute_budgets=(1e8,), sizes_per_budget=1,
           optimal_tokens_per_param=0.01),
-     "compute_budgets[0]=1e+08 (too small for size n40.8k) gives 404.06 tokens, below one step"),
+     "compute_budgets[0]=1e+08 (too small for size n41p2k) gives 404.06 tokens, below one step"),
     (dict(kind="isoflop", compute_budgets=(1e10,), flop_convention="7n"),
      "flop_convention='7n' is unknown"),
     (dict(kind="grid"), "sweep.grid.kind='grid' is unknown"),
@@ -132,6 +132,17 @@ def test_empty_seeds_and_missing_table_entry():
   with pytest.raises(ValueError, match="sweep.seeds is empty"):
     grid.expand(sweep)
   sweep = _sweep()
-  sweep.hparams.learning_rate.update(rule="table", table={"n10k": 1e-3})
-  with pytest.raises(ValueError, match="no entry for size 'n20k'"):
+  sweep.hparams.learning_rate.update(rule="table", table={"n10p3k": 1e-3})
+  with pytest.raises(ValueError, match="no entry for size 'n20p6k'"):
     grid.expand(sweep)
+
+
+def test_isoflop_example_sweep():
+  specs = grid.expand(isoflop_tiny.get_config())
+  assert len(specs) == 12
+  assert sorted({spec.compute_budget for spec in specs}) == [5e10, 1e11, 2e11]
+  for spec in specs:
+    assert spec.flops_6nd == pytest.approx(spec.compute_budget, rel=0.02)
+    n = spec.shape.non_embedding_params
+    learning_rate = spec.overrides["optimizer.peak_learning_rate"]
+    assert learning_rate == pytest.approx(3e-3 * (n / 5e4) ** -0.25)

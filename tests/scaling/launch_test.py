@@ -81,7 +81,7 @@ def test_dry_run_prints_the_table_and_starts_nothing(tmp_path):
   lines = output.getvalue().splitlines()
   assert lines[0].split() == ["run_id", "shape", "N_non_emb", "N_total", "D", "FLOPs_6ND",
                               "FLOPs_exact", "est_time"]
-  assert len(lines) == 8 and lines[1].startswith("n10k-16.4k-")
+  assert len(lines) == 8 and lines[1].startswith("n10p3k-16.4k-")
   assert lines[-1].startswith("6 runs | total compute 2.13e+10 FLOPs (6ND)")
   assert not (tmp_path / "sweep").exists()
 

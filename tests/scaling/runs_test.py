@@ -21,7 +21,7 @@ def test_ids_are_stable_across_processes(tmp_path):
                          text=True, check=True).stdout.split()
   assert ids == other
   assert len(set(ids)) == 6
-  assert ids[0].startswith("n10k-65.5k-")
+  assert ids[0].startswith("n10p3k-65.5k-")
 
 
 def test_id_is_the_config_hash_and_seed_changes_it(tmp_path):
@@ -61,7 +61,7 @@ def test_editing_the_sweep_adds_runs_and_keeps_existing_ones(tmp_path):
   assert len(table_ids) == 8
   assert marker.read_text() == before
   assert {run.run_id for run in first} & {run.run_id for run in second} == {
-      run.run_id for run in first if run.spec.shape.label == "n20k"}
+      run.run_id for run in first if run.spec.shape.label == "n20p6k"}
 
 
 def test_read_table_without_a_sweep(tmp_path):
