@@ -74,6 +74,10 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
                                    settings.lease_stale_seconds, stream=stream)
   finished = schedule.run_all(executor, to_run, max_parallel=max_parallel,
                               stale_seconds=settings.lease_stale_seconds, progress=progress)
+  for run in planned:
+    state = rundir.read_state(run.run_dir, settings.lease_stale_seconds)
+    if state.state in ("failed", "diverged"):
+      print(f"{state.state} {run.run_id}: {state.reason}", file=stream)
   results_path = collect.write_results(sweep_dir)
   print(f"results: {results_path}", file=stream, flush=True)
   return finished

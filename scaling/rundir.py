@@ -85,8 +85,9 @@ def read_state(run_dir: pathlib.Path, stale_seconds: float) -> RunState:
   if result is not None:
     state = _FINAL_STATUS.get(result.get("status"), "failed")
     reason = str(result.get("reason") or result.get("error") or "")
-    if state == "diverged" and not reason and "diverged_step" in result:
-      reason = f"non-finite loss at step {result['diverged_step']}"
+    if state == "diverged" and not reason:
+      step = result.get("diverged_step")
+      reason = "non-finite loss" + (f" at step {step}" if step is not None else "")
     return RunState(state=state, tokens_done=int(result.get("tokens") or 0),
                     final_eval_loss=result.get("final_eval_loss"), reason=reason)
   running = lease.is_held(run_dir, stale_seconds)

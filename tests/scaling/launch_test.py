@@ -38,6 +38,9 @@ def test_failures_do_not_stop_the_sweep_and_relaunch_skips_finished(tmp_path, fa
   states = [rundir.read_state(run.run_dir, 30) for run in planned]
   assert [state.state for state in states] == ["failed", "diverged"] + ["done"] * 4
   assert states[0].reason.startswith("RuntimeError: injected crash")
+  assert (f"failed {planned[0].run_id}: RuntimeError: injected crash (after 2 attempts)"
+          in output.getvalue())
+  assert f"diverged {planned[1].run_id}: non-finite loss" in output.getvalue()
   assert _attempts(planned) == dict(zip([run.run_id for run in planned], [2, 1, 2, 1, 1, 1]))
   with open(tmp_path / "results.csv") as results:
     rows = list(csv.DictReader(results))
