@@ -255,7 +255,7 @@ def _run(config, workdir, budget, model, opt_state, train_step, eval_step, train
   }
   bytes_per_token = getattr(prepared, "bytes_per_token", None)
   if final and bytes_per_token:
-    result["bits_per_byte"] = final.loss / math.log(2) / bytes_per_token
+    result["bits_per_byte"] = compression.bits_per_byte(final.loss, bytes_per_token)
   if diverged_step is not None:
     result["diverged_step"] = diverged_step
     logging.error("diverged: non-finite train loss at step %d", diverged_step)
