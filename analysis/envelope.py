@@ -102,8 +102,9 @@ def approach1(n: np.ndarray, flops_per_token: np.ndarray,
   valid = valid_SxG[0]
   n_law = powerlaw.PowerLaw(float(np.exp(log_kn[0])), float(a[0]), int(valid.sum()))
   d_law = powerlaw.PowerLaw(float(np.exp(log_kd[0])), float(b[0]), int(valid.sum()))
-  samples = dict(a=a[1:], b=b[1:], n_coefficient=np.exp(log_kn[1:]),
-                 d_coefficient=np.exp(log_kd[1:]))
+  with np.errstate(over="ignore"):  # a wild resample's coefficient may be inf
+    samples = dict(a=a[1:], b=b[1:], n_coefficient=np.exp(log_kn[1:]),
+                   d_coefficient=np.exp(log_kd[1:]))
   ci = {name: powerlaw.percentile_interval(values, level) for name, values in samples.items()}
   best = best_SxG[0, valid]
   return Approach1Result(

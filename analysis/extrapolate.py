@@ -92,11 +92,11 @@ def extrapolate(form, inputs: dict[str, np.ndarray], loss: np.ndarray, flops: np
   # Zero weights on the held-out runs: the same fit as on the subset, with the shapes (and so
   # the compiled search) of a fit to all runs.
   fitted = fit.fit(form, inputs, loss, weights=train.astype(np.float64))
-  predicted = np.asarray(form.predict(fitted.params, **heldout_inputs), dtype=np.float64)
+  predicted = predict(form, fitted.params, heldout_inputs)
   resampled = bootstrap.bootstrap(form, train_inputs, loss[train], n_resamples=n_resamples,
                                   level=level, seed=seed)
   sample_predictions = predict_samples(form, resampled.samples, heldout_inputs)
-  train_predictions = np.asarray(form.predict(fitted.params, **train_inputs), dtype=np.float64)
+  train_predictions = predict(form, fitted.params, train_inputs)
   log_residuals = np.log(loss[train]) - np.log(train_predictions)
   rng = np.random.default_rng(seed)
   noise = rng.choice(log_residuals, size=sample_predictions.shape)
@@ -106,6 +106,15 @@ def extrapolate(form, inputs: dict[str, np.ndarray], loss: np.ndarray, flops: np
       parameter_interval=_columns_interval(sample_predictions, level),
       prediction_interval=_columns_interval(sample_predictions * np.exp(noise), level),
       level=level, fit=fitted)
+
+
+def predict(form, params: dict[str, float], inputs: dict[str, np.ndarray]) -> np.ndarray:
+  """Loss (nats/token) per run for one parameter set.
+
+  A coefficient that underflowed to 0 (e.g. E of a degenerate fit) contributes 0 instead of
+  being rejected as `Form.predict` does.
+  """
+  return predict_samples(form, {name: [value] for name, value in params.items()}, inputs)[0]
 
 
 def predict_samples(form, samples: dict[str, np.ndarray],

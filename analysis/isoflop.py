@@ -156,6 +156,9 @@ def approach2(n: np.ndarray, d: np.ndarray, c: np.ndarray, loss: np.ndarray, *,
   if len(budgets) < 2:
     raise ValueError(f"approach 2 needs >= 2 IsoFLOP budgets with >= {min_sizes} sizes each; "
                      f"found {len(budgets)}: pass a budget column or nominal budgets")
+  if len(budgets) == 2:
+    warnings.append("approach 2: only 2 budgets: the power laws pass exactly through both "
+                    "minima, so a and b are poorly determined; add budgets")
   log_c = np.log([b.flops for b in budgets])
   n_law = powerlaw.fit_power_law(np.exp(log_c), np.array([b.n_opt for b in budgets]))
   d_law = powerlaw.fit_power_law(np.exp(log_c), np.array([b.d_opt for b in budgets]))
@@ -164,7 +167,8 @@ def approach2(n: np.ndarray, d: np.ndarray, c: np.ndarray, loss: np.ndarray, *,
   valid = np.isfinite(log_n_opt)
   a, log_kn = powerlaw.weighted_lines(log_c, np.where(valid, log_n_opt, 0.0), valid * 1.0)
   b, log_kd = powerlaw.weighted_lines(log_c, np.where(valid, log_d_opt, 0.0), valid * 1.0)
-  samples = dict(a=a, b=b, n_coefficient=np.exp(log_kn), d_coefficient=np.exp(log_kd))
+  with np.errstate(over="ignore"):  # a wild resample's coefficient may be inf
+    samples = dict(a=a, b=b, n_coefficient=np.exp(log_kn), d_coefficient=np.exp(log_kd))
   ci = {name: powerlaw.percentile_interval(values, level) for name, values in samples.items()}
   return Approach2Result(budgets=budgets, n_opt_law=n_law, d_opt_law=d_law, samples=samples,
                          ci=ci, level=level, n_failed=int(np.sum(~np.isfinite(a))),

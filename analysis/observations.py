@@ -220,14 +220,17 @@ class Observations:
 
 
 def load_curve(path: str | pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
-  """Reads a run's metrics.jsonl: (tokens seen, eval loss in nats/token) of its eval lines."""
+  """Reads a run's metrics.jsonl: (tokens seen, eval loss in nats/token), in token order.
+
+  An eval point is a record with `tokens` and `eval_loss` whose `kind`, when present, is 'eval'.
+  """
   tokens, losses = [], []
   with open(path) as lines:
     for line in lines:
       if not line.strip():
         continue
       record = json.loads(line)
-      if record.get("kind") == "eval":
+      if record.get("kind", "eval") == "eval" and "eval_loss" in record:
         tokens.append(float(record["tokens"]))
         losses.append(float(record["eval_loss"]))
   order = np.argsort(tokens, kind="stable")

@@ -67,7 +67,8 @@ def from_chinchilla(params: dict, flops: np.ndarray, *, source: str, convention:
   n_interval = d_interval = np.full((2, len(flops)), np.nan)
   if samples is not None:
     columns = {k: np.asarray(samples[k])[:, None] for k in ("A", "B", "alpha", "beta")}
-    n_samples, d_samples = chinchilla_allocation(columns, flops[None])
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+      n_samples, d_samples = chinchilla_allocation(columns, flops[None])
     n_interval, d_interval = _intervals(n_samples, level), _intervals(d_samples, level)
   return Allocation(source, convention, flops, n_opt, d_opt, n_interval, d_interval, level)
 
@@ -80,8 +81,9 @@ def from_power_laws(n_law: powerlaw.PowerLaw, d_law: powerlaw.PowerLaw, flops: n
   flops = np.asarray(flops, dtype=np.float64)
   n_interval = d_interval = np.full((2, len(flops)), np.nan)
   if samples is not None:
-    n_samples = samples["n_coefficient"][:, None] * flops[None] ** samples["a"][:, None]
-    d_samples = samples["d_coefficient"][:, None] * flops[None] ** samples["b"][:, None]
+    with np.errstate(over="ignore", invalid="ignore"):  # wild resamples give inf, not a crash
+      n_samples = samples["n_coefficient"][:, None] * flops[None] ** samples["a"][:, None]
+      d_samples = samples["d_coefficient"][:, None] * flops[None] ** samples["b"][:, None]
     n_interval, d_interval = _intervals(n_samples, level), _intervals(d_samples, level)
   return Allocation(source, convention, flops, n_law(flops), d_law(flops), n_interval,
                     d_interval, level)

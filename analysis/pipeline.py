@@ -197,6 +197,10 @@ def fit_law(form: forms.Form, inputs: dict[str, np.ndarray], loss: np.ndarray, *
   resampled = bootstrap.bootstrap(form, inputs, loss, n_resamples=n_resamples, level=level,
                                   seed=seed)
   warnings.extend(fitted.warnings)
+  vanished = [p.name for p in form.parameters if p.log_scale and not fitted.params[p.name] > 1e-12]
+  if vanished:
+    warnings.append(f"{form.name}: {', '.join(vanished)} fitted to ~0: the law is degenerate "
+                    "on these runs (not identifiable); widen the grid of sizes and tokens")
   if resampled.n_failed:
     warnings.append(f"{form.name}: {resampled.n_failed} of {resampled.n_resamples} bootstrap "
                     "refits did not converge and are left out of the intervals")

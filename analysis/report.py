@@ -11,6 +11,7 @@ import pathlib
 import numpy as np
 
 from analysis import envelope
+from analysis import extrapolate
 from analysis import observations as observations_lib
 from analysis import pipeline
 from analysis import plots
@@ -47,14 +48,14 @@ def _figures(analysis: pipeline.Analysis, out_dir: pathlib.Path) -> dict[str, pa
   form = analysis.approach3.form
 
   def predict(n, d):
-    return np.asarray(form.predict(analysis.approach3.params, n=n, d=d), dtype=np.float64)
+    return extrapolate.predict(form, analysis.approach3.params, dict(n=n, d=d))
 
   figures = {}
   frontier_fit = analysis.single_variable.get("c")
   frontier_law = None
   if frontier_fit is not None:
     def frontier_law(flops):
-      return np.asarray(frontier_fit.form.predict(frontier_fit.params, c=flops))
+      return extrapolate.predict(frontier_fit.form, frontier_fit.params, dict(c=flops))
   envelope_curve = None
   if analysis.approach1 is not None:
     envelope_curve = (analysis.approach1.flops, analysis.approach1.envelope_loss)

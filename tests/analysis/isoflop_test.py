@@ -76,6 +76,13 @@ def test_warns_on_edge_minimum_and_excludes_small_budgets():
   assert all(budget.at_edge for budget in result.budgets)
 
 
+def test_two_budgets_fit_with_a_warning():
+  n, d, c, loss = _isoflop_runs([1e18, 1e20])
+  result = isoflop.approach2(n, d, c, loss, n_resamples=10)
+  assert result.a == pytest.approx(TRUE_A, abs=0.03)
+  assert any("only 2 budgets" in warning for warning in result.warnings)
+
+
 def test_too_few_budgets_is_an_error():
   n, d, c, loss = _isoflop_runs([1e19])
   with pytest.raises(ValueError, match=">= 2 IsoFLOP budgets"):

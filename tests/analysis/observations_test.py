@@ -122,8 +122,9 @@ def test_arrays_rejects_unknown_conventions():
 
 
 def test_load_curve_reads_eval_lines_in_token_order(tmp_path):
-  lines = [dict(kind="train", tokens=10, loss=9.0), dict(kind="eval", tokens=200, eval_loss=2.5),
-           dict(kind="eval", tokens=100, eval_loss=3.0)]
+  lines = [dict(kind="train", tokens=10, loss=9.0, eval_loss=9.9),
+           dict(kind="eval", tokens=200, eval_loss=2.5), dict(tokens=100, eval_loss=3.0),
+           dict(step=5, tokens=300, train_loss=2.0)]
   path = tmp_path / "metrics.jsonl"
   path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
   tokens, loss = observations.load_curve(path)
