@@ -35,9 +35,13 @@ def run_all(executor: Executor, run_dirs: list[pathlib.Path], *, max_parallel: i
             poll_seconds: float = 0.5, max_requeues: int = 3) -> bool:
   """Runs every run directory to a final state; False when interrupted by a signal.
 
-  A runner that exits abnormally (killed, lease lost) is requeued up to `max_requeues` times.
+  Runs that had failed before this call are retried; a run that another launcher finishes
+  (even as failed) while it waits in the queue is left alone. A runner that exits abnormally
+  (killed, lease lost) is requeued up to `max_requeues` times.
   """
   queue = list(run_dirs)
+  failed_at_start = {run_dir for run_dir in run_dirs
+                     if rundir.read_state(run_dir, stale_seconds).state == "failed"}
   requeues = {run_dir: 0 for run_dir in run_dirs}
   active: dict[pathlib.Path, Any] = {}
   elsewhere: set[pathlib.Path] = set()
@@ -58,7 +62,7 @@ def run_all(executor: Executor, run_dirs: list[pathlib.Path], *, max_parallel: i
       while queue and len(active) < max_parallel and not stopping:
         run_dir = queue.pop(0)
         state = rundir.read_state(run_dir, stale_seconds).state
-        if rundir.is_final(state) and state != "failed":
+        if rundir.is_final(state) and not (state == "failed" and run_dir in failed_at_start):
           continue
         if state == "running":
           elsewhere.add(run_dir)

@@ -1,0 +1,75 @@
+"""The launcher loop with an in-process fake executor (no processes)."""
+import pathlib
+
+from scaling import lease, rundir, runner, schedule
+
+
+class _Executor:
+  """Finishes each run at once; optional side effects when a run starts."""
+
+  def __init__(self, on_start=None, busy=()):
+    self.started: list[str] = []
+    self.on_start = on_start or {}
+    self.busy = set(busy)
+
+  def start(self, run_dir: pathlib.Path) -> pathlib.Path:
+    self.started.append(run_dir.name)
+    if run_dir.name in self.on_start:
+      self.on_start[run_dir.name]()
+    if run_dir.name not in self.busy:
+      rundir.write_json_atomic(run_dir / "result.json", {"status": "completed"})
+    return run_dir
+
+  def poll(self, handle: pathlib.Path) -> int:
+    if handle.name in self.busy:
+      self.busy.discard(handle.name)
+      return runner.EXIT_BUSY
+    return runner.EXIT_FINISHED
+
+  def stop(self, handle: pathlib.Path) -> None:
+    del handle
+
+
+def _dirs(tmp_path, names):
+  paths = [tmp_path / name for name in names]
+  for path in paths:
+    path.mkdir()
+  return paths
+
+
+def test_failed_runs_are_retried_but_not_those_failed_elsewhere_meanwhile(tmp_path):
+  first, second, third = _dirs(tmp_path, ["a", "b", "c"])
+  rundir.write_json_atomic(first / "result.json", {"status": "failed"})
+
+  def another_launcher_fails_second():
+    rundir.write_json_atomic(second / "result.json", {"status": "failed"})
+
+  executor = _Executor(on_start={"a": another_launcher_fails_second})
+  assert schedule.run_all(executor, [first, second, third], max_parallel=1, stale_seconds=30,
+                          poll_seconds=0.01)
+  assert executor.started == ["a", "c"]
+  assert rundir.read_state(second, 30).state == "failed"
+
+
+def test_a_run_leased_elsewhere_is_waited_for(tmp_path):
+  (run_dir,) = _dirs(tmp_path, ["a"])
+  holder = lease.Lease(run_dir, 30)
+  holder.acquire()
+
+  def finish_elsewhere():
+    rundir.write_json_atomic(run_dir / "result.json", {"status": "completed"})
+    holder.release()
+
+  executor = _Executor(busy=["a"])
+  original_poll = executor.poll
+
+  def poll(handle):
+    exit_code = original_poll(handle)
+    finish_elsewhere()
+    return exit_code
+
+  executor.poll = poll
+  assert schedule.run_all(executor, [run_dir], max_parallel=1, stale_seconds=30,
+                          poll_seconds=0.01)
+  assert executor.started == ["a"]
+  assert rundir.read_state(run_dir, 30).state == "done"
