@@ -18,7 +18,8 @@ from analysis import published
 class Allocation:
   """N_opt (parameters) and D_opt (tokens) at each budget in `flops` (FLOPs).
 
-  `*_interval` arrays have shape (2, budgets) (low, high at `level`), NaN when not available.
+  `*_interval` arrays have shape (2, budgets) (low, high at `level`), NaN when not available;
+  `ratio_interval` is that of the tokens per parameter D_opt / N_opt.
   `convention` names the N and C conventions the numbers are in.
   """
   source: str
@@ -29,6 +30,7 @@ class Allocation:
   n_interval: np.ndarray
   d_interval: np.ndarray
   level: float
+  ratio_interval: np.ndarray | None = None
 
   @property
   def tokens_per_parameter(self) -> np.ndarray:
@@ -36,11 +38,14 @@ class Allocation:
 
   def rows(self) -> list[dict]:
     """One JSON-able row per budget."""
+    ratio = (self.ratio_interval if self.ratio_interval is not None
+             else np.full((2, len(self.flops)), np.nan))
     return [dict(source=self.source, convention=self.convention, flops=float(c),
                  n_opt=float(n), n_low=float(self.n_interval[0, i]),
                  n_high=float(self.n_interval[1, i]), d_opt=float(d),
                  d_low=float(self.d_interval[0, i]), d_high=float(self.d_interval[1, i]),
-                 tokens_per_parameter=float(d / n), level=self.level)
+                 tokens_per_parameter=float(d / n), tokens_per_parameter_low=float(ratio[0, i]),
+                 tokens_per_parameter_high=float(ratio[1, i]), level=self.level)
             for i, (c, n, d) in enumerate(zip(self.flops, self.n_opt, self.d_opt))]
 
 
@@ -64,13 +69,16 @@ def from_chinchilla(params: dict, flops: np.ndarray, *, source: str, convention:
   """Allocation from fitted Approach-3 parameters; intervals from bootstrap `samples`."""
   flops = np.asarray(flops, dtype=np.float64)
   n_opt, d_opt = chinchilla_allocation(params, flops)
-  n_interval = d_interval = np.full((2, len(flops)), np.nan)
+  n_interval = d_interval = ratio_interval = np.full((2, len(flops)), np.nan)
   if samples is not None:
     columns = {k: np.asarray(samples[k])[:, None] for k in ("A", "B", "alpha", "beta")}
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
       n_samples, d_samples = chinchilla_allocation(columns, flops[None])
+      ratio_samples = d_samples / n_samples
     n_interval, d_interval = _intervals(n_samples, level), _intervals(d_samples, level)
-  return Allocation(source, convention, flops, n_opt, d_opt, n_interval, d_interval, level)
+    ratio_interval = _intervals(ratio_samples, level)
+  return Allocation(source, convention, flops, n_opt, d_opt, n_interval, d_interval, level,
+                    ratio_interval)
 
 
 def from_power_laws(n_law: powerlaw.PowerLaw, d_law: powerlaw.PowerLaw, flops: np.ndarray, *,
@@ -79,14 +87,16 @@ def from_power_laws(n_law: powerlaw.PowerLaw, d_law: powerlaw.PowerLaw, flops: n
                     level: float = 0.95) -> Allocation:
   """Allocation from Approach 1/2 power laws; `samples` holds a, b, n_ and d_coefficient."""
   flops = np.asarray(flops, dtype=np.float64)
-  n_interval = d_interval = np.full((2, len(flops)), np.nan)
+  n_interval = d_interval = ratio_interval = np.full((2, len(flops)), np.nan)
   if samples is not None:
     with np.errstate(over="ignore", invalid="ignore"):  # wild resamples give inf, not a crash
       n_samples = samples["n_coefficient"][:, None] * flops[None] ** samples["a"][:, None]
       d_samples = samples["d_coefficient"][:, None] * flops[None] ** samples["b"][:, None]
+      ratio_samples = d_samples / n_samples
     n_interval, d_interval = _intervals(n_samples, level), _intervals(d_samples, level)
+    ratio_interval = _intervals(ratio_samples, level)
   return Allocation(source, convention, flops, n_law(flops), d_law(flops), n_interval,
-                    d_interval, level)
+                    d_interval, level, ratio_interval)
 
 
 def from_published(law: published.PublishedLaw, flops: np.ndarray) -> Allocation | None:

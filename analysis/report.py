@@ -239,12 +239,13 @@ def _allocation_section(summary: dict) -> list[str]:
   rows = [[row["source"], _number(row["flops"], 3), _number(row["n_opt"], 3),
            _interval((row["n_low"], row["n_high"])), _number(row["d_opt"], 3),
            _interval((row["d_low"], row["d_high"])), _number(row["tokens_per_parameter"], 3),
+           _interval((row["tokens_per_parameter_low"], row["tokens_per_parameter_high"])),
            row["convention"]] for row in block["rows"]]
   return ["## Compute-optimal allocation", "",
           f"Closed forms assume {block['closed_form_assumes']}; published laws are in their "
           "own conventions (last column).", "",
           _table(["source", "C (FLOPs)", "N_opt", "interval", "D_opt (tokens)", "interval",
-                  "D/N", "conventions"], rows)]
+                  "D/N", "interval", "conventions"], rows)]
 
 
 def _conventions_section(summary: dict) -> list[str]:

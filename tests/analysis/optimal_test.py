@@ -50,6 +50,8 @@ def test_bootstrap_intervals_bracket_the_point_estimate():
   assert np.all(allocation.n_opt < allocation.n_interval[1])
   rows = allocation.rows()
   assert len(rows) == 2 and rows[1]["flops"] == 1e22 and rows[0]["level"] == 0.9
+  assert rows[0]["tokens_per_parameter_low"] < rows[0]["tokens_per_parameter"]
+  assert rows[0]["tokens_per_parameter"] < rows[0]["tokens_per_parameter_high"]
 
 
 def test_power_law_allocation_and_interval():
