@@ -36,6 +36,31 @@ def _quiet_checkpointing(record: std_logging.LogRecord) -> bool:
   return record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
 
 
+def _unknown_override(argv: list[str]) -> str | None:
+  """The first `--config.a.b=...` flag naming a key that configs/base.py does not have."""
+  for argument in argv:
+    if argument.startswith("--config."):
+      path = argument[len("--config."):].split("=", 1)[0].split(".")
+      nested = {key: {} for key in path[-1:]}
+      for key in reversed(path[:-1]):
+        nested = {key: nested}
+      if run_config.unknown_keys(nested):
+        return ".".join(path)
+  return None
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing with one-line errors (an unknown --config.* key names itself)."""
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as error:
+    unknown = _unknown_override(argv)
+    if unknown:
+      sys.exit(f"unknown config key {unknown} in --config.{unknown}; "
+               f"see configs/base.py for the keys")
+    sys.exit(f"invalid flags: {error}")
+
+
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -57,4 +82,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

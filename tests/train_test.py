@@ -102,3 +102,19 @@ def test_sigterm_checkpoints_exits_75_and_relaunch_resumes(tmp_path):
   assert f"resumed from the checkpoint at step {saved}" in stderr
   result = json.loads((workdir / "result.json").read_text())
   assert result["status"] == "completed" and result["tokens"] == 8192
+
+
+def test_unknown_override_is_named():
+  assert train._unknown_override(["--config.train.fooo=1"]) == "train.fooo"
+  assert train._unknown_override(["--config.colour=red"]) == "colour"
+  assert train._unknown_override(["--config.train.batch_size=8", "--workdir=x"]) is None
+
+
+@pytest.mark.entry
+def test_unknown_config_key_on_the_command_line_is_one_line(tmp_path):
+  completed = subprocess.run(
+      [sys.executable, "train.py", "--config=configs/tiny.py", f"--workdir={tmp_path}",
+       "--config.train.fooo=1"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+  assert completed.returncode == 1
+  assert completed.stderr.strip() == ("unknown config key train.fooo in --config.train.fooo; "
+                                      "see configs/base.py for the keys")
