@@ -113,9 +113,8 @@ def allocation_exponents(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarr
 def bootstrap(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.ndarray, *,
               n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
               groups: np.ndarray | None = None, delta: float = 1e-3,
-              init_grid: np.ndarray | None = None, batch_size: int = 8,
-              schedule: multistart.Schedule = multistart.DEFAULT_SCHEDULE,
-              polish_iterations: int = multistart.DEFAULT_POLISH_ITERATIONS
+              init_grid: np.ndarray | None = None, batch_size: int = 1,
+              settings: multistart.SearchSettings = multistart.SearchSettings()
               ) -> BootstrapResult:
   """Refits `form` on `n_resamples` bootstrap resamples; percentile intervals at `level`.
 
@@ -129,8 +128,9 @@ def bootstrap(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.n
     groups: optional label per point; whole groups are resampled (see `resample_counts`).
     delta: Huber threshold on log-loss residuals.
     init_grid: (S, P) raw starting points; defaults to the form's grid.
-    batch_size: resamples refitted together in one vectorised call.
-    schedule, polish_iterations: the search settings, as in `fit.fit`.
+    batch_size: resamples refitted together in one vectorised call; 1 (the default) reuses
+      the compiled search of `fit.fit` on the same points, larger values compile another.
+    settings: how the multi-start search spends its steps, as in `fit.fit`.
 
   Returns:
     BootstrapResult with samples, intervals and the number of failed refits.
@@ -146,8 +146,7 @@ def bootstrap(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.n
   batch_size = min(batch_size, n_resamples)
   padded = -n_resamples % batch_size
   counts = np.concatenate([counts, np.repeat(counts[-1:], padded, axis=0)])
-  run = multistart.compiled_search(form, float(delta), tuple(schedule), polish_iterations,
-                                   batched=True)
+  run = multistart.compiled_search(form, float(delta), settings, batched=batch_size > 1)
   started = time.perf_counter()
   raws, failed = [], 0
   log_inputs, log_loss, counts = multistart.pad_points(
@@ -155,12 +154,13 @@ def bootstrap(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.n
   with jax.enable_x64(True):
     log_inputs, log_loss, starts = jax.tree.map(jnp.asarray, (log_inputs, log_loss, starts))
     for first in range(0, n_resamples, batch_size):
+      batch = counts[first:first + batch_size]
       survivors = jax.device_get(run(starts, log_inputs, log_loss,
-                                     jnp.asarray(counts[first:first + batch_size])))
+                                     jnp.asarray(batch if batch_size > 1 else batch[0])))
       for i in range(min(batch_size, n_resamples - first)):
-        one = {k: v[i] for k, v in survivors.items()}
-        _, _, converged, _, _ = fit_lib.summarise(form, one, loss.size, starts.shape[0], delta,
-                                                  float(counts[first + i].sum()))
+        one = {k: v[i] for k, v in survivors.items()} if batch_size > 1 else survivors
+        _, _, converged, _, _ = fit_lib.summarise(
+            form, one, int(np.sum(batch[i] > 0)), starts.shape[0], delta, float(batch[i].sum()))
         if converged:
           raws.append(one["raw"][np.argmin(one["objective"])])
         else:

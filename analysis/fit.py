@@ -103,7 +103,10 @@ def prepare_starts(form: forms_lib.Form, init_grid: np.ndarray | None) -> np.nda
 def summarise(form: forms_lib.Form, survivors: Mapping[str, np.ndarray], n_points: int,
               n_starts: int, delta: float, total_weight: float
               ) -> tuple[dict[str, float], float, bool, dict[str, Any], list[str]]:
-  """Best survivor -> (params, objective, converged, diagnostics, warnings)."""
+  """Best survivor -> (params, objective, converged, diagnostics, warnings).
+
+  `n_points` counts the points with positive weight.
+  """
   values = np.asarray(survivors["objective"], np.float64)
   best = int(np.argmin(values))
   objective = float(values[best])
@@ -135,8 +138,7 @@ def summarise(form: forms_lib.Form, survivors: Mapping[str, np.ndarray], n_point
 def fit(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.ndarray, *,
         delta: float = 1e-3, init_grid: np.ndarray | None = None,
         weights: np.ndarray | None = None,
-        schedule: multistart.Schedule = multistart.DEFAULT_SCHEDULE,
-        polish_iterations: int = multistart.DEFAULT_POLISH_ITERATIONS) -> FitResult:
+        settings: multistart.SearchSettings = multistart.SearchSettings()) -> FitResult:
   """Fits `form` to observed losses by robust regression in log space from a grid of starts.
 
   Args:
@@ -146,8 +148,7 @@ def fit(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.ndarray
     delta: Huber threshold on log-loss residuals (Hoffmann et al. 2022 use 1e-3).
     init_grid: (S, P) raw starting points; defaults to the form's grid.
     weights: optional non-negative weight per point (e.g. bootstrap counts).
-    schedule: (iterations, kept starts) pruning stages, see `analysis.multistart`.
-    polish_iterations: at most this many float64 steps for the final survivors.
+    settings: how the multi-start search spends its steps, see `analysis.multistart`.
 
   Returns:
     FitResult with natural parameters, objective and convergence status.
@@ -160,15 +161,13 @@ def fit(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.ndarray
   arrays, loss, weights = check_observations(form, inputs, loss, weights)
   starts = prepare_starts(form, init_grid)
   started = time.perf_counter()
-  run = multistart.compiled_search(form, float(delta), tuple(schedule), polish_iterations,
-                                   batched=False)
+  run = multistart.compiled_search(form, float(delta), settings)
   padded = multistart.pad_points({k: np.log(v) for k, v in arrays.items()}, np.log(loss), weights)
   with jax.enable_x64(True):
     survivors = jax.device_get(run(jnp.asarray(starts), *jax.tree.map(jnp.asarray, padded)))
   params, objective, converged, diagnostics, warnings = summarise(
-      form, survivors, loss.size, starts.shape[0], delta, float(weights.sum()))
-  diagnostics.update(delta=delta, schedule=[list(s) for s in schedule],
-                     max_polish_iterations=polish_iterations,
+      form, survivors, int(np.sum(weights > 0)), starts.shape[0], delta, float(weights.sum()))
+  diagnostics.update(delta=delta, search=dataclasses.asdict(settings),
                      seconds=time.perf_counter() - started)
   return FitResult(form=form, params=params, objective=objective, converged=converged,
                    n_starts=starts.shape[0], diagnostics=diagnostics, warnings=warnings)

@@ -16,6 +16,7 @@ Forms defined here:
 """
 from collections.abc import Callable, Mapping
 import dataclasses
+import functools
 import itertools
 
 import jax
@@ -171,8 +172,12 @@ def _single_variable_log_predict(x: str) -> LogPredictor:
   return log_predict
 
 
+@functools.cache
 def single_variable(x: str) -> Form:
-  """L(X) = E + A X^-alpha for X = 'n' (parameters), 'd' (tokens) or 'c' (FLOPs)."""
+  """L(X) = E + A X^-alpha for X = 'n' (parameters), 'd' (tokens) or 'c' (FLOPs).
+
+  Cached: the same `x` gives the same Form object, so fits share its compiled search.
+  """
   if x not in _SINGLE_VARIABLE_GRIDS:
     raise ValueError(f"single_variable: x={x!r} must be one of {sorted(_SINGLE_VARIABLE_GRIDS)}")
   coefficient_grid, exponent_grid = _SINGLE_VARIABLE_GRIDS[x]
@@ -196,6 +201,7 @@ def _kaplan_single_variable_log_predict(x: str) -> LogPredictor:
   return log_predict
 
 
+@functools.cache
 def kaplan_single_variable(x: str) -> Form:
   """L(X) = (X_c / X)^alpha, Kaplan et al. 2020 eqs. 1.1 (N), 1.2 (D), 1.3 (C, in their units).
 

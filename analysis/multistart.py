@@ -4,20 +4,27 @@ The objective for raw parameters theta of a `forms.Form` is
 
     objective(theta) = sum_i w_i * huber_delta(log_predict(theta, log x_i) - log y_i),
 
-with observation weights w_i (1 for a plain fit, resample counts in a bootstrap). Every start
-of the grid is minimised by a damped Gauss-Newton method (Levenberg-Marquardt) whose normal
-matrix uses iteratively reweighted least-squares weights, min(1, delta / |r|), so that each
-accepted step decreases the Huber objective. All starts move together (`jax.vmap`), and the
-search prunes them in stages: `schedule` lists (iterations, kept starts); before each stage only
-the `kept` starts with the lowest objective continue. The stages run in float32; the survivors
-of the last stage are then polished in float64, with steps that also try a damped
-Newton step on the full Hessian (fast near a minimum), until the best survivor's gradient
-meets the tolerance or `polish_iterations` steps have run.
+with observation weights w_i (1 for a plain fit, resample counts in a bootstrap). Starts are
+moved by a damped Gauss-Newton method (Levenberg-Marquardt) whose normal matrix uses
+iteratively reweighted least-squares weights, min(1, delta / |r|); a step is taken only if it
+lowers the objective. Many starts move together (`jax.vmap`), in three phases (`SearchSettings`):
+
+  1. explore: every start of the grid takes `explore_iterations` float32 steps, `width` starts
+     at a time;
+  2. refine: the best `width` starts take `refine_iterations` more float32 steps;
+  3. polish: the best `survivors` continue in float64 with steps that also try Newton steps on
+     the full Hessian (fast near a minimum), until the best one's gradient meets the tolerance
+     or `polish_iterations` steps have run.
+
+Most starts of a grid fall into poor local minima, and this is visible after a step or two,
+so pruning early keeps the optimum that running every start to convergence finds; the tests
+and benchmarks/fit_speed.py check this against a plain scipy loop over every start.
 
 The Jacobian of the log prediction is taken with one forward-mode product per parameter, so any
 form's `log_predict` works; there is no hand-written derivative.
 """
 from collections.abc import Mapping
+import dataclasses
 import functools
 
 import jax
@@ -26,10 +33,6 @@ import numpy as np
 
 from analysis import forms as forms_lib
 
-# (iterations, starts kept before the stage); the first stage keeps every start.
-Schedule = tuple[tuple[int, int], ...]
-DEFAULT_SCHEDULE: Schedule = ((1, 4500), (2, 500), (4, 100), (40, 8))
-DEFAULT_POLISH_ITERATIONS = 200
 # Converged: every gradient component (objective per unit raw coordinate) is at most
 # GRADIENT_TOLERANCE * (objective + delta^2 * total weight), relative to the objective with a
 # floor at the scale of residuals of size delta, so that near-exact fits can converge too.
@@ -160,9 +163,36 @@ def pad_points(log_inputs: Mapping[str, np.ndarray], log_loss: np.ndarray,
           np.concatenate([weights, zeros], axis=-1))
 
 
+@dataclasses.dataclass(frozen=True)
+class SearchSettings:
+  """How the multi-start search spends its steps (see the module docstring).
+
+  Attributes:
+    width: starts advanced together in float32; the grid is explored in chunks of this many,
+      and the best `width` of all starts are refined (fixed shapes: one compiled step).
+    explore_iterations: float32 steps taken from every start of the grid.
+    refine_iterations: further float32 steps for the best `width` starts.
+    survivors: the best refined starts that are polished in float64.
+    polish_iterations: at most this many float64 steps; the polish stops once the best
+      survivor's gradient meets the GRADIENT_TOLERANCE criterion.
+  """
+  width: int = 500
+  explore_iterations: int = 1
+  refine_iterations: int = 6
+  survivors: int = 8
+  polish_iterations: int = 200
+
+  def __post_init__(self):
+    for field in dataclasses.fields(self):
+      minimum = 0 if field.name.endswith("iterations") else 1
+      if getattr(self, field.name) < minimum:
+        raise ValueError(f"SearchSettings.{field.name}={getattr(self, field.name)} must be "
+                         f">= {minimum}")
+
+
 def search(form: forms_lib.Form, starts: jax.Array, log_inputs: Mapping[str, jax.Array],
-           log_loss: jax.Array, weights: jax.Array, *, delta: float, schedule: Schedule,
-           polish_iterations: int) -> dict[str, jax.Array]:
+           log_loss: jax.Array, weights: jax.Array, *, delta: float,
+           settings: SearchSettings) -> dict[str, jax.Array]:
   """Pruned multi-start search; traceable (jit/vmap it under `jax.enable_x64(True)`).
 
   Args:
@@ -172,9 +202,7 @@ def search(form: forms_lib.Form, starts: jax.Array, log_inputs: Mapping[str, jax
     log_loss: (M,) log of the observed loss (nats/token).
     weights: (M,) non-negative observation weights.
     delta: Huber threshold on log-loss residuals.
-    schedule: (iterations, kept starts) stages in float32, see the module docstring.
-    polish_iterations: at most this many float64 steps for the survivors of the last stage;
-      they stop once the best survivor meets the GRADIENT_TOLERANCE criterion.
+    settings: the steps of each phase.
 
   Returns:
     raw (K, P) survivors in float64, their objective (K,), gradient (K, P), and the float64
@@ -184,26 +212,36 @@ def search(form: forms_lib.Form, starts: jax.Array, log_inputs: Mapping[str, jax
     return jax.tree.map(lambda x: x.astype(dtype), tree)
 
   data32 = cast((log_inputs, log_loss, weights), jnp.float32)
-  raw = starts.astype(jnp.float32)
-  value = _batched(objective, form, delta)(raw, *data32)
-  damping = jnp.full(value.shape, _INITIAL_DAMPING, jnp.float32)
+  objective32 = _batched(objective, form, delta)
   step = _levenberg_marquardt_step(form, delta, False, *data32)
-  for iterations, kept in schedule:
-    if kept < raw.shape[0]:
-      _, index = jax.lax.top_k(-value, kept)
-      raw, value, damping = raw[index], value[index], damping[index]
-    raw, value, damping = jax.lax.fori_loop(
-        0, iterations, lambda _, state: step(*state)[:3], (raw, value, damping))
 
+  def advance(raw, iterations):
+    value = objective32(raw, *data32)
+    damping = jnp.full(value.shape, _INITIAL_DAMPING, jnp.float32)
+    return jax.lax.fori_loop(0, iterations, lambda _, state: step(*state)[:3],
+                             (raw, value, damping))[:2]
+
+  n_starts = starts.shape[0]
+  width = min(settings.width, n_starts)
+  n_chunks = -(-n_starts // width)
+  padded = jnp.concatenate([starts, jnp.repeat(starts[:1], n_chunks * width - n_starts, 0)])
+  raw, value = jax.lax.map(lambda chunk: advance(chunk, settings.explore_iterations),
+                           padded.astype(jnp.float32).reshape(n_chunks, width, -1))
+  raw, value = raw.reshape(n_chunks * width, -1), value.reshape(-1)
+  value = jnp.where(jnp.arange(value.size) < n_starts, value, jnp.inf)
+  _, best = jax.lax.top_k(-value, width)
+  raw, value = advance(raw[best], settings.refine_iterations)
+
+  _, best = jax.lax.top_k(-value, min(settings.survivors, width))
   data64 = cast((log_inputs, log_loss, weights), jnp.float64)
-  raw = raw.astype(jnp.float64)
+  raw = raw[best].astype(jnp.float64)
   value = _batched(objective, form, delta)(raw, *data64)
   step = _levenberg_marquardt_step(form, delta, True, *data64)
   tolerance_scale = delta**2 * jnp.sum(data64[2])
 
   def unconverged(state):
     iteration, _, _, _, done = state
-    return (iteration < polish_iterations) & ~done
+    return (iteration < settings.polish_iterations) & ~done
 
   def polish(state):
     iteration, raw, value, damping, _ = state
@@ -215,7 +253,6 @@ def search(form: forms_lib.Form, starts: jax.Array, log_inputs: Mapping[str, jax
                              (new_raw, new_value, new_damping))
     return (iteration + jnp.where(done, 0, 1), *new_state, done)
 
-  # Restart the damping: float32 steps stall at float32 precision and leave it large.
   damping = jnp.full(value.shape, _INITIAL_DAMPING, jnp.float64)
   state = (0, raw, value, damping, False)
   iterations, raw, value, _, _ = jax.lax.while_loop(unconverged, polish, state)
@@ -224,16 +261,16 @@ def search(form: forms_lib.Form, starts: jax.Array, log_inputs: Mapping[str, jax
 
 
 @functools.cache
-def compiled_search(form: forms_lib.Form, delta: float, schedule: Schedule,
-                    polish_iterations: int, batched: bool):
+def compiled_search(form: forms_lib.Form, delta: float, settings: SearchSettings,
+                    batched: bool = False):
   """A jitted `search` for one configuration; with `batched`, vmapped over leading weights.
 
   Call the result under `jax.enable_x64(True)` with float64 arrays. Shapes are fixed by the
-  data, so a bootstrap that only changes the weights reuses one compilation.
+  data (points are bucketed by `pad_points`), so refits that only change the weights, as in
+  a bootstrap, reuse one compilation.
   """
   def run(starts, log_inputs, log_loss, weights):
-    return search(form, starts, log_inputs, log_loss, weights, delta=delta, schedule=schedule,
-                  polish_iterations=polish_iterations)
+    return search(form, starts, log_inputs, log_loss, weights, delta=delta, settings=settings)
   if batched:
     run = jax.vmap(run, in_axes=(None, None, None, 0))
   return jax.jit(run)
