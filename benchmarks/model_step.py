@@ -14,6 +14,7 @@ rounded to 64, tied embeddings. The second table compiles d_model 256 at several
 """
 import datetime
 from importlib import metadata
+import os
 import platform
 import subprocess
 import sys
@@ -118,8 +119,8 @@ def main(argv: list[str]) -> None:
   versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("jax", "flax", "optax"))
   lines = [
       f"## Model forward + backward ({datetime.date.today().isoformat()})", "",
-      f"Machine: {_cpu_model()}, {jax.local_device_count()} device(s) of "
-      f"{jax.devices()[0].platform}. Python {platform.python_version()}, {versions}. "
+      f"Machine: {_cpu_model()}, {os.cpu_count()} cores, {jax.local_device_count()} device(s) "
+      f"of {jax.devices()[0].platform}. Python {platform.python_version()}, {versions}. "
       f"Command: `python {' '.join(sys.argv)}`.",
       f"fp32 matmul peak (2048^3, best of 10): {peak_before / 1e9:.1f} GFLOP/s before, "
       f"{peak_after / 1e9:.1f} GFLOP/s after the table; MFU uses the first.", "",
