@@ -4,32 +4,37 @@
   python -m scaling --config=configs/sweeps/demo.py --workdir=demo_out --dry_run
 
 Design. Three IsoFLOP budgets C = 5e10, 1.5e11, 4.5e11 training FLOPs (C = 6 N D, N the
-non-embedding parameters, D tokens), a factor 3 apart so the budgets span one decade, with five
-sizes per budget log-spaced over a factor 9 (N*/3 .. 3 N*) around N* = sqrt(C / (6 x 100)):
-1.5 decades of tokens per parameter per budget (about 10 to 1000). The largest budget is the
-held-out set of the extrapolation check; the other ten runs fit it.
+non-embedding parameters, D tokens), a factor 3 apart so that they span one decade, with four
+sizes per budget log-spaced over a factor 9 (N*/3 .. 3 N*) around N* = sqrt(C / (6 x 200)), so
+each budget covers about 20 to 2,000 tokens per parameter: 2.5k-55k parameters, d_model 8-48,
+1-5 layers of 8-wide heads (the coarse shape rule at these sizes needs head size 8 and a 20%
+size tolerance). The largest budget is held out by the extrapolation check: Approach 3 is
+refitted on the other eight runs and predicts its four.
 
-Why these sizes. A probe of this sweep at 1e11 and 2.15e11 FLOPs centred on 5 tokens per
-parameter (N = 12k-300k) found the loss rising monotonically with N at every budget: at batch
-16 x 128 tokens the large models got 36-700 optimizer steps and were limited by steps, so the
-best run was the smallest, at 64-118 tokens per parameter. Approach 2 needs each parabola's
-minimum inside the sampled sizes, so the grid is centred on 100 tokens per parameter and uses
-sizes from 3k to 76k (d_model 16-56, 1-3 layers, head size 8; the shape rule's smallest shapes
-are coarse, hence head size 8 and a 20% size tolerance). The learning rate falls with size as
-4e-3 x (N / 1e5)^-0.25 (~1e-2 at 3k), with 5% warmup and cosine decay to 10% over each run.
+Why these sizes. Two probes measured where the optimum lies (batch 16 x 128 tokens, the
+learning rate below). Centred on 5 tokens per parameter (N = 12k-300k, C = 1e11 and 2.15e11)
+the loss rose monotonically with N at both budgets; centred on 100 (N = 3k-76k, C = 5e10 and
+1.5e11) the best runs were 3k-5k parameters at 5e10 (930 and 230 tokens per parameter, 0.01
+nats apart, the minimum at the grid's edge) and 9k at 1.5e11 (310 tokens per parameter, an
+interior minimum). With at most a few thousand optimizer steps per run the loss is limited by
+steps, so the loss falls steeply with D and compute-optimal models are tiny and trained on
+hundreds of tokens per parameter. The grid is centred on 200 tokens per parameter so that every
+IsoFLOP parabola has its minimum inside the sampled sizes, as Approach 2 needs. The learning
+rate falls with size as 4e-3 x (N / 1e5)^-0.25 (1e-2 at 2.5k, 5e-3 at 55k), with 5% warmup and
+cosine decay to 10% over each run.
 
-What is identifiable. Approach 2 (the N_opt(C) and D_opt(C) exponents) from three minima over
-one decade of C, with wide intervals. Approach 3's alpha and beta are constrained because each
-budget spans a wide D/N range; the irreducible loss E is not: the best loss here (~1.8
-nats/byte) is far above any plausible entropy of Python source, so E trades off against A and
-B (see the report's warnings). The regime is tiny and step-limited
-(hundreds to a few thousand steps), not the Chinchilla regime: its exponents and the tokens per
-parameter at the optimum describe these models on this corpus, not large language models.
+What is identifiable. Approach 2's N_opt(C) and D_opt(C) exponents, from three minima over one
+decade of C, with wide intervals. Approach 3's alpha and beta, because each budget spans two
+decades of D/N; the irreducible loss E is not: the best loss here (~1.8 nats/byte) is far above
+any plausible entropy of Python source, so E trades off against A and B (see the report's
+warnings). This step-limited regime of tiny models is not the Chinchilla regime: its exponents
+and optimal tokens per parameter describe these models on this corpus, not large models.
 
 Cost. On a quiet 2-core machine a run costs roughly 10 s of start-up, compilation and
-evaluation plus its exact training FLOPs (attention and output head included: 2-3x 6N for
-these small models) at ~30 GFLOP/s, about 6 minutes for the 15 runs. Two runs train at a time (`launch.max_parallel`). `:budgets=K` keeps the
-first K budgets and `:scale=S` multiplies every budget (for quick checks).
+evaluation plus its exact training FLOPs (attention and output head included: 2-3x 6N at these
+sizes), and for the smallest models about 5 ms per optimizer step: about 7.9e12 FLOPs and 20k
+steps in all. Two runs train at a time (`launch.max_parallel`). `:budgets=K` keeps the first K
+budgets and `:scale=S` multiplies every budget (for quick checks).
 """
 import ml_collections
 
@@ -37,7 +42,7 @@ from configs import base as run_base
 from configs import parse
 from configs.sweeps import base
 
-# Training FLOPs (6 x non-embedding N x D) of the four IsoFLOP budgets.
+# Training FLOPs (6 x non-embedding N x D) of the IsoFLOP budgets.
 COMPUTE_BUDGETS = (5e10, 1.5e11, 4.5e11)
 
 
@@ -53,7 +58,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   budgets = COMPUTE_BUDGETS[:variant.budgets] if variant.budgets else COMPUTE_BUDGETS
   sweep.grid.update(
       kind="isoflop", compute_budgets=tuple(c * variant.scale for c in budgets),
-      sizes_per_budget=5, size_span=3.0, optimal_tokens_per_param=100.0, flop_convention="6n",
+      sizes_per_budget=4, size_span=3.0, optimal_tokens_per_param=200.0, flop_convention="6n",
       size_tolerance=0.2,
       shape_rule=dict(head_dim=8, ffn_multiple=8, aspect_ratio=24.0, tolerance=0.2))
   sweep.hparams.learning_rate.update(rule="power_law", reference_params=1e5,
