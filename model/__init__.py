@@ -1,4 +1,13 @@
-"""The decoder-only transformer, its config, size accounting and shape rule."""
+"""The decoder-only transformer, its config, size accounting and shape rule.
+
+  config.py       ModelConfig (fields of `config.model` in configs/base.py) and validate()
+  layers.py       RoPE, token embedding with a float32 `attend`, GQA attention, SwiGLU, RMSNorm
+  projection.py   the einsum used by every projection (kernel gradient with fewer transposes)
+  transformer.py  Transformer: embed -> scanned stacked blocks -> final norm -> tied/untied head
+  sharding.py     logical axis names, per-parameter logical axes, weight-decay mask
+  counting.py     parameters (total / embedding / non-embedding) and training FLOPs per token
+  shapes.py       shape_for_params(target non-embedding N, ShapeRule) and the SIZES table
+"""
 from model import counting, sharding, shapes
 from model.config import ModelConfig
 from model.transformer import Transformer
