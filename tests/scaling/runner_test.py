@@ -21,8 +21,12 @@ def _run_dir(tmp_path, name="run", **control):
 
 
 def _run(run_dir, trainer, max_retries=2):
-  return runner.run_one(run_dir, max_retries=max_retries, stale_seconds=30,
-                        heartbeat_seconds=0.2, trainer=trainer)
+  """`runner.run_one` in its own process: the runner forks trainers, which a test process that
+  may hold jax threads should not do."""
+  return subprocess.run(
+      [sys.executable, "-m", "scaling.runner", str(run_dir), f"--trainer={trainer}",
+       f"--max_retries={max_retries}", "--stale_seconds=30", "--heartbeat_seconds=0.2"],
+      cwd=runner.PROJECT_ROOT, check=False).returncode
 
 
 def test_completes_and_releases_the_lease(tmp_path, fake_trainer):

@@ -141,7 +141,7 @@ def test_ray_backend_survives_a_killed_worker(tmp_path, reference):
   saved = dict(os.environ)
   os.environ.clear()
   os.environ.update(_environment())
-  ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False,
+  ray.init(address="local", num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False,
            logging_level="WARNING")
   killed = []
 
