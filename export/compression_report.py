@@ -18,7 +18,9 @@ import ml_collections
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  # pylint: disable=wrong-import-position
+from matplotlib import colors  # noqa: E402  # pylint: disable=wrong-import-position
 from matplotlib import ticker  # noqa: E402  # pylint: disable=wrong-import-position
+import numpy as np  # noqa: E402  # pylint: disable=wrong-import-position
 
 from data import pipeline  # noqa: E402
 from export import compression  # noqa: E402
@@ -95,31 +97,34 @@ def collect(results_csv: str | pathlib.Path) -> tuple[list[RunRow], CorpusBaseli
 
 
 def plot(rows: list[RunRow], baseline: CorpusBaseline, path: pathlib.Path) -> pathlib.Path:
-  """Bits per unit against N (one line per D) and D (one line per N) beside the compressors;
-  parameter-file size against training-data size."""
+  """Bits per unit against N (coloured by D) and against D (coloured by N) beside the
+  compressors; parameter-file size against training-data size."""
   unit = baseline.split.unit
-  figure, (by_n, by_d, sizes) = plt.subplots(1, 3, figsize=(15, 4.5))
-  for axis, key, other, label in ((by_n, "n_params_non_embedding", "tokens", "N"),
-                                  (by_d, "tokens", "n_params_non_embedding", "D")):
-    for value in sorted({getattr(r, other) for r in rows}):
-      line = sorted((getattr(r, key), r.bits) for r in rows if getattr(r, other) == value)
-      axis.plot(*zip(*line), marker="o", label=f"{'D' if other == 'tokens' else 'N'}={value:,}")
-    for (name, bits), style in zip(baseline.compressors.items(), ("--", "-.", ":")):
-      axis.axhline(bits, color="gray", linestyle=style, label=name)
+  n_values = np.array([r.n_params_non_embedding for r in rows], dtype=np.float64)
+  d_values = np.array([r.tokens for r in rows], dtype=np.float64)
+  bits = np.array([r.bits for r in rows])
+  figure, (by_n, by_d, sizes) = plt.subplots(1, 3, figsize=(16, 4.5))
+  for axis, x, colour, name, colour_name in ((by_n, n_values, d_values, "N (parameters)", "D"),
+                                             (by_d, d_values, n_values, "D (tokens)", "N")):
+    points = axis.scatter(x, bits, c=colour, norm=colors.LogNorm(), cmap="viridis", zorder=3)
+    figure.colorbar(points, ax=axis, label=colour_name)
+    for (label, value), style in zip(baseline.compressors.items(), ("--", "-.", ":")):
+      axis.axhline(value, color="gray", linestyle=style, label=label)
     if baseline.entropy_bits is not None:
       axis.axhline(baseline.entropy_bits, color="black", linewidth=0.8, label="source entropy")
-    axis.set(xscale="log", xlabel=f"{label} ({'parameters' if label == 'N' else 'tokens'})",
-             ylabel=f"bits per {unit}", title=f"validation bits per {unit} against {label}")
+    axis.set(xscale="log", xlabel=name, ylabel=f"bits per {unit}",
+             title=f"validation bits per {unit} against {name.split()[0]}")
     axis.legend(fontsize=7)
-  training = [r.training_bytes for r in rows]
-  sizes.scatter(training, [r.parameter_bytes for r in rows], c="C0")
-  span = [min(training + [r.parameter_bytes for r in rows]),
-          max(training + [r.parameter_bytes for r in rows])]
+  training = np.array([r.training_bytes for r in rows])
+  parameter_bytes = np.array([r.parameter_bytes for r in rows], dtype=np.float64)
+  sizes.scatter(training, parameter_bytes, c="C0", zorder=3)
+  span = [min(training.min(), parameter_bytes.min()), max(training.max(), parameter_bytes.max())]
   sizes.plot(span, span, color="gray", linestyle="--", label="file = training data")
   sizes.set(xscale="log", yscale="log", xlabel="training data (bytes)",
             ylabel="parameter file (bytes, float32)", title="parameter file against its data")
-  sizes.xaxis.set_minor_formatter(ticker.NullFormatter())
   sizes.legend(fontsize=7)
+  for axis in (by_n, by_d, sizes):
+    axis.xaxis.set_minor_formatter(ticker.NullFormatter())
   figure.tight_layout()
   figure.savefig(path, dpi=110)
   plt.close(figure)
