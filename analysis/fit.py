@@ -114,14 +114,15 @@ def summarise(form: forms_lib.Form, survivors: Mapping[str, np.ndarray], n_point
   gradient_max = float(np.max(np.abs(gradient)))
   gradient_tolerance = multistart.GRADIENT_TOLERANCE * (objective + delta**2 * total_weight)
   finite = np.isfinite(objective) and np.all(np.isfinite(survivors["raw"][best]))
-  converged = bool(finite and gradient_max <= gradient_tolerance)
+  optimiser_converged = bool(finite and gradient_max <= gradient_tolerance)
   at_best = int(np.sum(values <= objective * (1 + SAME_MINIMUM)))
   warnings = []
-  if n_points < len(form.parameters) + 1:
-    converged = False
+  enough_points = n_points >= len(form.parameters) + 1
+  if not enough_points:
     warnings.append(f"{form.name}: too few points ({n_points}) for {len(form.parameters)} "
                     f"parameters; need at least {len(form.parameters) + 1}")
-  if not converged:
+  converged = optimiser_converged and enough_points
+  if not optimiser_converged:
     warnings.append(f"{form.name}: optimiser did not converge (max |gradient| "
                     f"{gradient_max:.2e} > tolerance {gradient_tolerance:.2e})")
   diagnostics = dict(

@@ -260,15 +260,19 @@ def search(form: forms_lib.Form, starts: jax.Array, log_inputs: Mapping[str, jax
   return dict(raw=raw, objective=value, gradient=gradient, polish_iterations=iterations)
 
 
-@functools.cache
 def compiled_search(form: forms_lib.Form, delta: float, settings: SearchSettings,
                     batched: bool = False):
   """A jitted `search` for one configuration; with `batched`, vmapped over leading weights.
 
   Call the result under `jax.enable_x64(True)` with float64 arrays. Shapes are fixed by the
   data (points are bucketed by `pad_points`), so refits that only change the weights, as in
-  a bootstrap, reuse one compilation.
+  a bootstrap, reuse one compilation. The same configuration returns the same function.
   """
+  return _compiled_search(form, float(delta), settings, bool(batched))
+
+
+@functools.cache
+def _compiled_search(form, delta, settings, batched):
   def run(starts, log_inputs, log_loss, weights):
     return search(form, starts, log_inputs, log_loss, weights, delta=delta, settings=settings)
   if batched:

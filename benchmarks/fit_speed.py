@@ -1,0 +1,145 @@
+"""Benchmark of the Approach-3 fit: JAX multi-start search against a plain scipy loop.
+
+  python benchmarks/fit_speed.py [--resamples=1000] >> BENCHMARKS.md
+
+On Epoch's 240 Chinchilla points (../shared/data/chinchilla_epoch, the 5 highest losses
+dropped), in one process:
+- a plain scipy loop: L-BFGS-B with numpy analytic gradients from each of the 4500 starts of
+  Hoffmann's grid, default tolerances, best objective kept;
+- `analysis.fit.fit(forms.CHINCHILLA, ...)` from the same 4500 starts (explore, refine, polish;
+  see analysis/multistart.py): the first call (compilation included), then the median of
+  repeated calls;
+- `analysis.bootstrap.bootstrap` with `--resamples` resamples, each refitted from all 4500
+  starts.
+Prints a markdown section: machine, versions, load average, wall and process CPU seconds, the
+speed-up and how far the two optima are apart.
+"""
+import csv
+import datetime
+from importlib import metadata
+import itertools
+import os
+import pathlib
+import platform
+import subprocess
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+import scipy.optimize
+import scipy.special
+
+from analysis import bootstrap
+from analysis import fit
+from analysis import forms
+
+_DATA = flags.DEFINE_string(
+    "data", str(pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" /
+                "chinchilla_epoch" / "svg_extracted_data.csv"), "Epoch's svg_extracted_data.csv")
+_RESAMPLES = flags.DEFINE_integer("resamples", 1000, "bootstrap resamples to time (0: skip)")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "timed calls of the warm JAX fit")
+_DELTA = 1e-3
+
+
+def _cpu_model() -> str:
+  for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+    if line.startswith("Model name:"):
+      return line.split(":", 1)[1].strip()
+  return platform.processor() or "unknown"
+
+
+def _load_chinchilla(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """N (parameters), D = C / 6N (tokens), loss (nats/token); the 5 highest losses dropped."""
+  with open(path) as f:
+    rows = list(csv.DictReader(f))
+  n = np.array([float(r["Model Size"]) for r in rows])
+  c = np.array([float(r["Training FLOP"]) for r in rows])
+  loss = np.array([float(r["loss"]) for r in rows])
+  keep = loss < np.sort(loss)[-5]
+  return n[keep], c[keep] / (6 * n[keep]), loss[keep]
+
+
+def _scipy_loop(n, d, loss) -> tuple[dict[str, float], float, int]:
+  """Best of L-BFGS-B from every grid start: (params, objective, starts reaching it)."""
+  log_n, log_d, log_loss = np.log(n), np.log(d), np.log(loss)
+
+  def objective_and_gradient(x):
+    a, b, e, alpha, beta = x
+    terms = np.stack([a - alpha * log_n, b - beta * log_d, np.full_like(log_n, e)])
+    log_prediction = scipy.special.logsumexp(terms, axis=0)
+    residual = log_prediction - log_loss
+    share = np.exp(terms - log_prediction)
+    value = np.where(np.abs(residual) <= _DELTA, 0.5 * residual**2,
+                     _DELTA * (np.abs(residual) - 0.5 * _DELTA)).sum()
+    slope = np.clip(residual, -_DELTA, _DELTA)
+    gradient = np.array([slope @ share[0], slope @ share[1], slope @ share[2],
+                         -(slope * share[0]) @ log_n, -(slope * share[1]) @ log_d])
+    return value, gradient
+
+  grid = itertools.product(np.arange(0, 30, 5), np.arange(0, 30, 5), np.arange(-1, 1.5, 0.5),
+                           np.arange(0, 2.5, 0.5), np.arange(0, 2.5, 0.5))
+  results = [scipy.optimize.minimize(objective_and_gradient, np.array(x0), jac=True,
+                                     method="L-BFGS-B") for x0 in grid]
+  values = np.array([r.fun for r in results])
+  a, b, e, alpha, beta = results[int(np.argmin(values))].x
+  params = dict(E=np.exp(e), A=np.exp(a), B=np.exp(b), alpha=alpha, beta=beta)
+  return params, float(values.min()), int(np.sum(values <= values.min() * (1 + 1e-9)))
+
+
+def _timed(function):
+  wall, cpu = time.perf_counter(), time.process_time()
+  result = function()
+  return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main(argv):
+  del argv
+  n, d, loss = _load_chinchilla(_DATA.value)
+  inputs = dict(n=n, d=d)
+  load_before = os.getloadavg()[0]
+
+  first, first_wall, first_cpu = _timed(lambda: fit.fit(forms.CHINCHILLA, inputs, loss))
+  runs = [_timed(lambda: fit.fit(forms.CHINCHILLA, inputs, loss)) for _ in range(_REPEATS.value)]
+  result = runs[-1][0]
+  jax_wall = float(np.median([r[1] for r in runs]))
+  jax_cpu = float(np.median([r[2] for r in runs]))
+  (scipy_params, scipy_objective, at_best), scipy_wall, scipy_cpu = _timed(
+      lambda: _scipy_loop(n, d, loss))
+  if _RESAMPLES.value:
+    resampled, boot_wall, boot_cpu = _timed(lambda: bootstrap.bootstrap(
+        forms.CHINCHILLA, inputs, loss, n_resamples=_RESAMPLES.value, seed=0))
+  load_after = os.getloadavg()[0]
+
+  versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("jax", "numpy", "scipy"))
+  print(f"\n## Approach-3 fit speed ({datetime.date.today().isoformat()})\n")
+  print(f"Machine: {_cpu_model()}, {os.cpu_count()} cores (shared; load average "
+        f"{load_before:.1f} at the start, {load_after:.1f} at the end). Python "
+        f"{platform.python_version()}, {versions}. Command: `python benchmarks/fit_speed.py "
+        f"--resamples={_RESAMPLES.value}`. Data: Epoch's 240 Chinchilla points; Huber delta "
+        f"1e-3; 4500 starts (Hoffmann's grid) in every fit.\n")
+  print("| what | wall | process CPU | objective |")
+  print("|---|---|---|---|")
+  print(f"| scipy L-BFGS-B loop over 4500 starts (numpy analytic gradients) | {scipy_wall:.2f} s "
+        f"| {scipy_cpu:.2f} s | {scipy_objective:.10f} ({at_best} starts reach it) |")
+  print(f"| JAX fit, first call (compilation included) | {first_wall:.2f} s | {first_cpu:.2f} s "
+        f"| {first.objective:.10f} |")
+  print(f"| JAX fit, warm, median of {_REPEATS.value} | {jax_wall:.3f} s | {jax_cpu:.3f} s | "
+        f"{result.objective:.10f} |")
+  if _RESAMPLES.value:
+    print(f"| bootstrap, {_RESAMPLES.value} resamples, each refitted from 4500 starts "
+          f"(target < 120 s) | {boot_wall:.1f} s | {boot_cpu:.1f} s | {resampled.n_failed} "
+          f"not converged |")
+  relative = {k: abs(result.params[k] / scipy_params[k] - 1) for k in scipy_params}
+  print(f"\nSpeed-up of the warm JAX fit over the scipy loop (target >= 50x): "
+        f"{scipy_wall / jax_wall:.0f}x wall, {scipy_cpu / jax_cpu:.0f}x process CPU. "
+        f"Objective JAX - scipy: {result.objective - scipy_objective:+.2e}; largest relative "
+        f"parameter difference {max(relative.values()):.1e} ({max(relative, key=relative.get)}). "
+        f"JAX parameters: " + ", ".join(f"{k} {v:.6g}" for k, v in result.params.items()) + ".")
+  if _RESAMPLES.value:
+    print("Bootstrap 95% intervals: " + ", ".join(
+        f"{k} ({lo:.4g}, {hi:.4g})" for k, (lo, hi) in resampled.ci.items()) + ".")
+
+
+if __name__ == "__main__":
+  app.run(main)
