@@ -24,7 +24,6 @@ from training import mesh as mesh_lib
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Run config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, results.")
-flags.mark_flags_as_required(["config", "workdir"])
 
 _EXIT_CODES = {results.STATUS_COMPLETED: preemption.EXIT_COMPLETED,
                results.STATUS_DIVERGED: preemption.EXIT_DIVERGED,
@@ -82,4 +81,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+  flags.mark_flags_as_required(["config", "workdir"])
   app.run(main, flags_parser=_parse_flags)
