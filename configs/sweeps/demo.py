@@ -33,7 +33,8 @@ and optimal tokens per parameter describe these models on this corpus, not large
 Cost. About 7.9e12 exact training FLOPs (attention and output head included: 2-3x 6N at these
 sizes) and 20k optimizer steps in all; two runs train at a time (`launch.max_parallel`).
 Measured on 2 shared cores with other jobs running (load average 7-9): the 12 runs took about
-11 minutes and the fit and report 40 s (BENCHMARKS.md). The same design gave interior minima at
+11 minutes and the fit and report 40 s; from a fresh clone on a quiet machine the whole
+`make demo` took 368 s (BENCHMARKS.md). The same design gave interior minima at
 all three budgets, Approaches 1-3 N_opt exponents of 0.53-0.62, and a held-out error of 1.8%
 (mean) on the largest budget. `:budgets=K` keeps the first K budgets and `:scale=S`
 multiplies every budget (for quick checks).
