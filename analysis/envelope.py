@@ -13,7 +13,7 @@ from analysis import powerlaw
 
 
 @dataclasses.dataclass(frozen=True)
-class Approach1Result:
+class Approach1Result(powerlaw.AllocationLaws):
   """The envelope on a compute grid (FLOPs), the power laws, and bootstrap intervals."""
   flops: np.ndarray
   envelope_loss: np.ndarray
@@ -26,19 +26,8 @@ class Approach1Result:
   level: float
   warnings: list[str]
 
-  @property
-  def a(self) -> float:
-    return self.n_opt_law.exponent
-
-  @property
-  def b(self) -> float:
-    return self.d_opt_law.exponent
-
   def to_json(self) -> dict:
-    return dict(a=self.a, b=self.b, n_opt_law=self.n_opt_law.to_json(),
-                d_opt_law=self.d_opt_law.to_json(), ci={k: list(v) for k, v in self.ci.items()},
-                level=self.level, n_resamples=len(self.samples["a"]),
-                n_grid_points=len(self.flops), warnings=self.warnings)
+    return dict(**self.allocation_json(), n_grid_points=len(self.flops), warnings=self.warnings)
 
 
 def lower_envelope(x: np.ndarray, loss: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ class BudgetFit:
 
 
 @dataclasses.dataclass(frozen=True)
-class Approach2Result:
+class Approach2Result(powerlaw.AllocationLaws):
   """Power laws through the IsoFLOP minima, with bootstrap samples and `level` intervals."""
   budgets: list[BudgetFit]
   n_opt_law: powerlaw.PowerLaw
@@ -42,18 +42,8 @@ class Approach2Result:
   n_failed: int
   warnings: list[str]
 
-  @property
-  def a(self) -> float:
-    return self.n_opt_law.exponent
-
-  @property
-  def b(self) -> float:
-    return self.d_opt_law.exponent
-
   def to_json(self) -> dict:
-    return dict(a=self.a, b=self.b, n_opt_law=self.n_opt_law.to_json(),
-                d_opt_law=self.d_opt_law.to_json(), ci={k: list(v) for k, v in self.ci.items()},
-                level=self.level, n_resamples=len(self.samples["a"]), n_failed=self.n_failed,
+    return dict(**self.allocation_json(), n_failed=self.n_failed,
                 budgets=[budget.to_json() for budget in self.budgets], warnings=self.warnings)
 
 

@@ -65,3 +65,21 @@ def percentile_interval(samples: np.ndarray, level: float) -> tuple[float, float
   tail = 50.0 * (1.0 - level)
   low, high = np.percentile(finite, [tail, 100.0 - tail])
   return (float(low), float(high))
+
+
+class AllocationLaws:
+  """For results holding power laws N_opt ~ C^a (`n_opt_law`) and D_opt ~ C^b (`d_opt_law`),
+  bootstrap `samples` and `level` intervals `ci`: the exponents and their shared JSON fields."""
+
+  @property
+  def a(self) -> float:
+    return self.n_opt_law.exponent
+
+  @property
+  def b(self) -> float:
+    return self.d_opt_law.exponent
+
+  def allocation_json(self) -> dict:
+    return dict(a=self.a, b=self.b, n_opt_law=self.n_opt_law.to_json(),
+                d_opt_law=self.d_opt_law.to_json(), ci={k: list(v) for k, v in self.ci.items()},
+                level=self.level, n_resamples=len(self.samples["a"]))
