@@ -1,0 +1,195 @@
+"""Tests for analysis.identifiability: each reason on a targeted case, an ill-posed and a
+well-posed synthetic grid, the condition number against numpy."""
+import json
+
+import numpy as np
+import pytest
+
+from analysis import bootstrap
+from analysis import fit
+from analysis import forms
+from analysis import identifiability
+
+LAW = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+
+
+def grid(sizes, tokens_per_parameter, law, noise, seed):
+  """Every size x tokens-per-parameter pair; loss from `law` with log-normal noise."""
+  n, ratio = np.meshgrid(sizes, tokens_per_parameter)
+  n, d = n.ravel(), (n * ratio).ravel()
+  rng = np.random.default_rng(seed)
+  loss = forms.CHINCHILLA.predict(law, n=n, d=d) * np.exp(noise * rng.standard_normal(n.size))
+  return dict(n=n, d=d), loss
+
+
+def well_posed():
+  """8 sizes x 6 token counts, D/N from 1 to 100, modest E."""
+  return grid(np.geomspace(1e7, 3e9, 8), np.geomspace(1, 100, 6), LAW, 0.002, 0)
+
+
+def at_params(params, form=forms.CHINCHILLA, diagnostics=None):
+  """A FitResult at given parameters, as the fit would return it."""
+  return fit.FitResult(form=form, params=dict(params), objective=0.0, converged=True,
+                       n_starts=1, diagnostics=diagnostics or {}, warnings=[])
+
+
+def fake_bootstrap(ci, level=0.95):
+  return bootstrap.BootstrapResult(form=forms.CHINCHILLA, samples={}, ci=ci, level=level,
+                                   n_failed=0, n_resamples=40, raw=np.zeros((0, 5)), seconds=0.0)
+
+
+def test_well_posed_grid_is_identifiable_and_recovered():
+  inputs, loss = well_posed()
+  result = fit.fit(forms.CHINCHILLA, inputs, loss)
+  resamples = bootstrap.bootstrap(forms.CHINCHILLA, inputs, loss, n_resamples=30, seed=1)
+  assessment = identifiability.assess(result, resamples, inputs, loss)
+  assert assessment.identifiable, assessment.warnings
+  assert assessment.warnings == []
+  for name, rtol in dict(E=0.01, A=0.25, B=0.25, alpha=0.03, beta=0.03).items():
+    assert result.params[name] == pytest.approx(LAW[name], rel=rtol), name
+  details = json.loads(json.dumps(assessment.to_json(), allow_nan=False))["details"]
+  assert 1 < details["conditioning"]["condition_number"] < 1e8
+  assert details["distinct"]["counts"] == dict(n=8, d=48)
+  assert details["regime"]["max_tokens_per_parameter"] == pytest.approx(100)
+  assert set(details["intervals"]["ratio"]) == {"E", "A", "B"}
+
+
+def test_runs_far_from_the_floor_are_not_identifiable():
+  # Large E, 0.05-0.8 tokens per parameter: every loss is several times E.
+  law = dict(LAW, E=3.0)
+  inputs, loss = grid(np.geomspace(2e4, 1e6, 5), np.geomspace(0.05, 0.8, 4), law, 0.01, 0)
+  result = fit.fit(forms.CHINCHILLA, inputs, loss)
+  resamples = bootstrap.bootstrap(forms.CHINCHILLA, inputs, loss, n_resamples=30, seed=1)
+  assessment = identifiability.assess(result, resamples, inputs, loss)
+  assert not assessment.identifiable
+  assert any(line.startswith("every run is far from the loss floor")
+             for line in assessment.warnings)
+  assert any(line.startswith("every run is under-trained") for line in assessment.warnings)
+  regime = assessment.details["regime"]
+  assert regime["min_loss_over_E"] == pytest.approx(np.min(loss) / result.params["E"])
+  assert regime["max_tokens_per_parameter"] == pytest.approx(0.8)
+
+
+def test_parameter_at_a_bound():
+  inputs, loss = well_posed()
+  result = at_params(LAW)
+  bounds = dict(E=(0.0, LAW["E"] * (1 + 1e-5)), alpha=(0.0, 3.0))
+  assessment = identifiability.assess(result, None, inputs, loss, bounds=bounds)
+  assert not assessment.identifiable
+  assert len(assessment.warnings) == 1
+  assert assessment.warnings[0].startswith("E = 1.69 is at its upper bound 1.69")
+  assert assessment.details["bounds"]["at_bound"] == dict(
+      E=dict(value=LAW["E"], bound=bounds["E"][1], side="upper"))
+  loose = identifiability.assess(result, None, inputs, loss, bounds=dict(E=(0.0, 1.8)))
+  assert loose.identifiable
+
+
+def test_bounds_and_at_bound_are_read_from_the_fit_result():
+  inputs, loss = well_posed()
+  flagged = at_params(LAW, diagnostics=dict(at_bound=dict(beta=True, alpha=False)))
+  flagged.bounds = dict(beta=(0.0, 3.0))
+  assessment = identifiability.assess(flagged, None, inputs, loss)
+  assert [line.split(" ")[0] for line in assessment.warnings] == ["beta"]
+
+
+def test_unknown_bound_name_is_an_error():
+  inputs, loss = well_posed()
+  with pytest.raises(ValueError, match="gamma"):
+    identifiability.assess(at_params(LAW), None, inputs, loss, bounds=dict(gamma=(0, 1)))
+
+
+def test_entropy_fitted_to_zero():
+  inputs, loss = well_posed()
+  assessment = identifiability.assess(at_params(dict(LAW, E=1e-9)), None, inputs, loss)
+  assert not assessment.identifiable
+  assert any(line.startswith("E fitted to ~0 (E = 1e-09") for line in assessment.warnings)
+  effect = assessment.details["bounds"]["largest_relative_effect"]["E"]
+  predicted = forms.CHINCHILLA.predict(dict(LAW, E=1e-9), **inputs)
+  assert effect == pytest.approx(1e-9 / predicted.min(), rel=1e-6)
+
+
+def test_wide_bootstrap_intervals():
+  inputs, loss = well_posed()
+  ci = dict(E=(1.6, 1.8), A=(30.0, 3000.0), B=(300.0, 500.0), alpha=(0.1, 0.9),
+            beta=(0.2, 0.35))
+  assessment = identifiability.assess(at_params(LAW), fake_bootstrap(ci), inputs, loss)
+  assert [line.split(":")[0] for line in assessment.warnings] == ["A", "alpha"]
+  assert "spans a factor 100 > 10" in assessment.warnings[0]
+  assert "is 0.8 wide > 0.5" in assessment.warnings[1]
+  assert assessment.details["intervals"]["ratio"]["A"] == pytest.approx(100)
+  looser = identifiability.assess(at_params(LAW), fake_bootstrap(ci), inputs, loss,
+                                  interval_factor=200.0)
+  assert [line.split(":")[0] for line in looser.warnings] == ["alpha"]
+
+
+def test_without_bootstrap_the_interval_check_is_skipped():
+  inputs, loss = well_posed()
+  assessment = identifiability.assess(at_params(LAW), None, inputs, loss)
+  assert assessment.identifiable
+  assert "skipped" in assessment.details["intervals"]
+
+
+def test_equal_exponents_at_fixed_tokens_per_parameter_are_ill_conditioned():
+  # With alpha = beta and D = 20 N, A/N^alpha and B/D^beta are the same function of N.
+  sizes = np.geomspace(1e7, 3e9, 8)
+  inputs = dict(n=sizes, d=20 * sizes)
+  params = dict(LAW, beta=LAW["alpha"])
+  loss = forms.CHINCHILLA.predict(params, **inputs)
+  assessment = identifiability.assess(at_params(params), None, inputs, loss)
+  assert not assessment.identifiable
+  conditioning = [line for line in assessment.warnings if "ill-conditioned" in line]
+  assert len(conditioning) == 1
+  assert {"log_A", "log_B"} <= set(assessment.details["conditioning"]["weakest_direction"])
+  assert assessment.details["conditioning"]["condition_number"] > 1e8
+
+
+def test_too_few_distinct_sizes():
+  # Two model sizes (one of them written twice, 0.5% apart) and many token counts.
+  n = np.repeat([1e8, 1.005e8, 1e9], 6)
+  d = n * np.tile(np.geomspace(1, 100, 6), 3)
+  inputs = dict(n=n, d=d)
+  loss = forms.CHINCHILLA.predict(LAW, **inputs)
+  assessment = identifiability.assess(at_params(LAW), None, inputs, loss)
+  assert assessment.details["distinct"]["counts"] == dict(n=2, d=12)
+  assert any(line.startswith("only 2 distinct values of n (parameters)")
+             for line in assessment.warnings)
+  assert identifiability.assess(at_params(LAW), None, inputs, loss, min_distinct=2
+                                ).details["distinct"]["counts"]["n"] == 2
+
+
+def test_distinct_count_tolerance():
+  assert identifiability.distinct_count(np.array([1.0, 1.009, 1.02, 5.0, 5.0])) == 3
+  assert identifiability.distinct_count(np.array([])) == 0
+
+
+def test_scaled_condition_number_matches_numpy():
+  rng = np.random.default_rng(0)
+  jacobian = rng.standard_normal((20, 4)) * np.array([1e-3, 1.0, 1e4, 10.0])
+  jacobian[:, 3] += 0.999 * jacobian[:, 2] / 1e3
+  matrix = jacobian.T @ jacobian
+  scale = np.diag(1 / np.sqrt(np.diag(matrix)))
+  expected = np.linalg.cond(scale @ matrix @ scale)
+  assert identifiability.scaled_condition_number(matrix) == pytest.approx(expected, rel=1e-6)
+  units = np.diag([1e6, 1e-3, 1.0, 7.0])  # re-expressing parameters in other units
+  assert identifiability.scaled_condition_number(units @ matrix @ units) == pytest.approx(
+      expected, rel=1e-6)
+  assert identifiability.scaled_condition_number(np.diag([1.0, 0.0])) == float("inf")
+
+
+def test_log_jacobian_of_the_entropy_is_its_share_of_the_loss():
+  inputs, _ = well_posed()
+  jacobian = identifiability.log_jacobian(forms.CHINCHILLA, LAW, inputs)
+  predicted = forms.CHINCHILLA.predict(LAW, **inputs)
+  assert jacobian.shape == (48, 5)
+  np.testing.assert_allclose(jacobian[:, 0], LAW["E"] / predicted, rtol=1e-10)
+  n_term = LAW["A"] / inputs["n"]**LAW["alpha"]
+  np.testing.assert_allclose(jacobian[:, 3], -np.log(inputs["n"]) * n_term / predicted,
+                             rtol=1e-10)
+
+
+@pytest.mark.parametrize("option, value", [("interval_factor", 1.0), ("condition_limit", 0.5),
+                                           ("min_distinct", 0)])
+def test_bad_options(option, value):
+  inputs, loss = well_posed()
+  with pytest.raises(ValueError, match=option):
+    identifiability.assess(at_params(LAW), None, inputs, loss, **{option: value})
