@@ -1,21 +1,24 @@
 """Held-out extrapolation: fit on runs below a compute threshold, predict the runs above it.
 
 Reports, per held-out run, the predicted loss (nats/token), the relative error
-(predicted - actual) / actual, and whether two bootstrap intervals at `level` cover the truth:
+(predicted - actual) / actual, and whether two bootstrap intervals at `level` cover the truth
+(both from `analysis.intervals.prediction_interval`):
   * the parameter interval: spread of the predicted mean loss over bootstrap refits;
-  * the prediction interval: each refit's prediction times exp(a residual drawn from the
-    training fit's log residuals), which adds the run-to-run noise the data show.
+  * the prediction interval: each refit's prediction with a residual resampled from the
+    training fit's log residuals, which adds the run-to-run noise the data show.
+`predict` and `predict_samples` are those of `analysis.intervals`.
 """
 import dataclasses
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from analysis import bootstrap
 from analysis import fit
+from analysis import intervals
 from analysis import isoflop
-from analysis import powerlaw
+
+predict = intervals.predict
+predict_samples = intervals.predict_samples
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,46 +98,11 @@ def extrapolate(form, inputs: dict[str, np.ndarray], loss: np.ndarray, flops: np
   predicted = predict(form, fitted.params, heldout_inputs)
   resampled = bootstrap.bootstrap(form, train_inputs, loss[train], n_resamples=n_resamples,
                                   level=level, seed=seed)
-  sample_predictions = predict_samples(form, resampled.samples, heldout_inputs)
-  train_predictions = predict(form, fitted.params, train_inputs)
-  log_residuals = np.log(loss[train]) - np.log(train_predictions)
-  rng = np.random.default_rng(seed)
-  noise = rng.choice(log_residuals, size=sample_predictions.shape)
+  log_residuals = np.log(predict(form, fitted.params, train_inputs)) - np.log(loss[train])
+  band = intervals.prediction_interval(resampled, heldout_inputs, level=level,
+                                       noise=log_residuals, seed=seed)
   return ExtrapolationResult(
       threshold_flops=float(threshold_flops), n_train=int(train.sum()), heldout_index=heldout,
       actual=loss[heldout], predicted=predicted,
-      parameter_interval=_columns_interval(sample_predictions, level),
-      prediction_interval=_columns_interval(sample_predictions * np.exp(noise), level),
-      level=level, fit=fitted)
-
-
-def predict(form, params: dict[str, float], inputs: dict[str, np.ndarray]) -> np.ndarray:
-  """Loss (nats/token) per run for one parameter set.
-
-  A coefficient that underflowed to 0 (e.g. E of a degenerate fit) contributes 0 instead of
-  being rejected as `Form.predict` does.
-  """
-  return predict_samples(form, {name: [value] for name, value in params.items()}, inputs)[0]
-
-
-def predict_samples(form, samples: dict[str, np.ndarray],
-                    inputs: dict[str, np.ndarray]) -> np.ndarray:
-  """Loss (nats/token) for every parameter sample and every run: shape (samples, runs).
-
-  Evaluates the form's log-space predictor once, broadcasting samples against runs.
-  """
-  with jax.enable_x64(True):
-    raw = {}
-    for parameter in form.parameters:
-      values = np.asarray(samples[parameter.name], dtype=np.float64)
-      with np.errstate(invalid="ignore", divide="ignore"):
-        values = np.log(values) if parameter.log_scale else values
-      raw[parameter.raw_name] = jnp.asarray(values)[:, None]
-    log_inputs = {name: jnp.log(jnp.asarray(inputs[name], jnp.float64))[None]
-                  for name in form.inputs}
-    return np.exp(np.asarray(form.log_predict(raw, log_inputs), dtype=np.float64))
-
-
-def _columns_interval(samples_SxM: np.ndarray, level: float) -> np.ndarray:
-  return np.array([powerlaw.percentile_interval(column, level)
-                   for column in samples_SxM.T]).T
+      parameter_interval=np.stack([band.parameter_low, band.parameter_high]),
+      prediction_interval=np.stack([band.low, band.high]), level=level, fit=fitted)
