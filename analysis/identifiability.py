@@ -76,6 +76,13 @@ class Assessment:
     return dict(form=self.form, identifiable=self.identifiable, warnings=list(self.warnings),
                 details=_finite_or_none(self.details))
 
+  def to_markdown(self) -> list[str]:
+    """Markdown lines of a warning box (a block quote) for a report; empty when identifiable."""
+    if self.identifiable:
+      return []
+    return ([f"> **Warning: the {self.form} fit is not identifiable; do not read its parameters "
+             f"as measurements.**", ">"] + [f"> - {line}" for line in self.warnings])
+
 
 def _finite_or_none(value: Any) -> Any:
   if isinstance(value, dict):
@@ -134,7 +141,9 @@ def distinct_count(values: np.ndarray, tolerance: float = DISTINCT_TOLERANCE) ->
 _ADVICE = {
     "E": "the runs do not reach the loss floor: add longer runs or larger models, or fix E "
          "(e.g. at the corpus entropy)",
+    "A": "add model sizes over a wider range of N",
     "alpha": "add model sizes over a wider range of N",
+    "B": "add token counts over a wider range of D",
     "beta": "add token counts over a wider range of D",
 }
 _DEFAULT_ADVICE = "add runs over a wider range of the inputs, or fix this parameter"

@@ -44,7 +44,7 @@ def test_well_posed_grid_is_identifiable_and_recovered():
   resamples = bootstrap.bootstrap(forms.CHINCHILLA, inputs, loss, n_resamples=30, seed=1)
   assessment = identifiability.assess(result, resamples, inputs, loss)
   assert assessment.identifiable, assessment.warnings
-  assert assessment.warnings == []
+  assert assessment.warnings == [] and assessment.to_markdown() == []
   for name, rtol in dict(E=0.01, A=0.25, B=0.25, alpha=0.03, beta=0.03).items():
     assert result.params[name] == pytest.approx(LAW[name], rel=rtol), name
   details = json.loads(json.dumps(assessment.to_json(), allow_nan=False))["details"]
@@ -65,6 +65,9 @@ def test_runs_far_from_the_floor_are_not_identifiable():
   assert any(line.startswith("every run is far from the loss floor")
              for line in assessment.warnings)
   assert any(line.startswith("every run is under-trained") for line in assessment.warnings)
+  box = assessment.to_markdown()
+  assert box[0].startswith("> **Warning: the chinchilla fit is not identifiable")
+  assert box[2:] == [f"> - {line}" for line in assessment.warnings]
   regime = assessment.details["regime"]
   assert regime["min_loss_over_E"] == pytest.approx(np.min(loss) / result.params["E"])
   assert regime["max_tokens_per_parameter"] == pytest.approx(0.8)
