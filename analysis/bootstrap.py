@@ -23,6 +23,7 @@ import numpy as np
 from analysis import fit as fit_lib
 from analysis import forms as forms_lib
 from analysis import multistart
+from analysis import objectives as objectives_lib
 
 
 @dataclasses.dataclass
@@ -31,13 +32,15 @@ class BootstrapResult:
 
   Attributes:
     form: the refitted form.
-    samples: name -> (n_ok,) values over the successful resamples: each parameter (natural
-      units) and, for Chinchilla-like forms, the derived exponents 'a' and 'b'.
+    samples: name -> (n_ok,) values over the successful resamples: every parameter of the
+      form's root (natural units; fixed ones constant, tied ones copied) and, for forms with
+      alpha and beta, the derived exponents 'a' and 'b'.
     ci: name -> (low, high) percentile interval at `level`.
     level: the interval's coverage, e.g. 0.95.
     n_failed: resamples whose refit did not converge (left out of samples and intervals).
     n_resamples: resamples drawn.
-    raw: (n_ok, P) the successful refits in raw coordinates (see `forms.Form.to_raw`).
+    raw: (n_ok, P) the successful refits in raw coordinates of the free parameters (see
+      `forms.Form.to_raw`).
     seconds: wall time of the refits.
   """
   form: forms_lib.Form
@@ -112,7 +115,9 @@ def allocation_exponents(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarr
 
 def bootstrap(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.ndarray, *,
               n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
-              groups: np.ndarray | None = None, delta: float = 1e-3,
+              groups: np.ndarray | None = None,
+              objective: objectives_lib.Objective = objectives_lib.Objective(),
+              bounds: Mapping[str, tuple[float, float]] | None = None,
               init_grid: np.ndarray | None = None, batch_size: int = 1,
               settings: multistart.SearchSettings = multistart.SearchSettings()
               ) -> BootstrapResult:
@@ -126,8 +131,10 @@ def bootstrap(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.n
     level: interval coverage in (0, 1).
     seed: seed of the resampling.
     groups: optional label per point; whole groups are resampled (see `resample_counts`).
-    delta: Huber threshold on log-loss residuals.
-    init_grid: (S, P) raw starting points; defaults to the form's grid.
+    objective: the loss on log-loss residuals, as in `fit.fit`.
+    bounds: name -> (low, high) in natural units for free parameters, as in `fit.fit`.
+    init_grid: (S, P) raw starting points; defaults to the form's grid. The survivors of a
+      full fit (`FitResult.survivors`) make a cheap warm start.
     batch_size: resamples refitted together in one vectorised call; 1 (the default) reuses
       the compiled search of `fit.fit` on the same points, larger values compile another.
     settings: how the multi-start search spends its steps, as in `fit.fit`.
@@ -140,27 +147,32 @@ def bootstrap(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.n
   if batch_size < 1:
     raise ValueError(f"batch_size={batch_size} must be >= 1")
   _check_level(level)
+  if not isinstance(objective, objectives_lib.Objective):
+    raise ValueError(f"objective={objective!r} must be an objectives.Objective")
   arrays, loss, _ = fit_lib.check_observations(form, inputs, loss)
+  lower, upper = objectives_lib.raw_bounds(form, bounds)
   starts = fit_lib.prepare_starts(form, init_grid)
   counts = resample_counts(loss.size, n_resamples, seed, groups).astype(np.float64)
   batch_size = min(batch_size, n_resamples)
   padded = -n_resamples % batch_size
   counts = np.concatenate([counts, np.repeat(counts[-1:], padded, axis=0)])
-  run = multistart.compiled_search(form, float(delta), settings, batched=batch_size > 1)
+  run = multistart.compiled_search(form, objective, settings, batched=batch_size > 1)
   started = time.perf_counter()
   raws, failed = [], 0
   log_inputs, log_loss, counts = multistart.pad_points(
       {k: np.log(v) for k, v in arrays.items()}, np.log(loss), counts)
   with jax.enable_x64(True):
-    log_inputs, log_loss, starts = jax.tree.map(jnp.asarray, (log_inputs, log_loss, starts))
+    log_inputs, log_loss, starts, box = jax.tree.map(
+        jnp.asarray, (log_inputs, log_loss, starts, (lower, upper)))
     for first in range(0, n_resamples, batch_size):
       batch = counts[first:first + batch_size]
       survivors = jax.device_get(run(starts, log_inputs, log_loss,
-                                     jnp.asarray(batch if batch_size > 1 else batch[0])))
+                                     jnp.asarray(batch if batch_size > 1 else batch[0]), *box))
       for i in range(min(batch_size, n_resamples - first)):
         one = {k: v[i] for k, v in survivors.items()} if batch_size > 1 else survivors
         _, _, converged, _, _ = fit_lib.summarise(
-            form, one, int(np.sum(batch[i] > 0)), starts.shape[0], delta, float(batch[i].sum()))
+            form, one, int(np.sum(batch[i] > 0)), starts.shape[0], objective,
+            float(batch[i].sum()))
         if converged:
           raws.append(one["raw"][np.argmin(one["objective"])])
         else:
@@ -170,8 +182,9 @@ def bootstrap(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.n
     logging.warning("bootstrap of %s: %d of %d refits did not converge; left out",
                     form.name, failed, n_resamples)
   raw = np.array(raws).reshape(-1, len(form.parameters))
-  samples = {name: np.array([form.from_raw(r)[name] for r in raw])
-             for name in form.param_names}
+  natural = [form.from_raw(r) for r in raw]
+  samples = {name: np.array([values[name] for values in natural])
+             for name in form.all_param_names}
   if {"alpha", "beta"} <= set(samples):
     samples.update(allocation_exponents(samples))
   ci = {}

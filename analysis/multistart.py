@@ -2,19 +2,24 @@
 
 The objective for raw parameters theta of a `forms.Form` is
 
-    objective(theta) = sum_i w_i * huber_delta(log_predict(theta, log x_i) - log y_i),
+    objective(theta) = sum_i w_i * rho(log_predict(theta, log x_i) - log y_i),
 
-with observation weights w_i (1 for a plain fit, resample counts in a bootstrap). Starts are
-moved by a damped Gauss-Newton method (Levenberg-Marquardt) whose normal matrix uses
-iteratively reweighted least-squares weights, min(1, delta / |r|); a step is taken only if it
-lowers the objective. Many starts move together (`jax.vmap`), in three phases (`SearchSettings`):
+with rho an `objectives.Objective` (Huber, floor or squared error) and observation weights w_i
+(1 for a plain fit, resample counts in a bootstrap). Parameters may be confined to a box
+[lower, upper] in raw coordinates (infinite sides are open). Starts are moved by a damped
+Gauss-Newton method (Levenberg-Marquardt) whose normal matrix uses the objective's iteratively
+reweighted least-squares curvature (`Objective.curvature`); a step is taken only if it lowers
+the objective. Steps are projected: a coordinate at a bound whose gradient pushes out of the box
+is held (left out of the linear system), proposals are clipped into the box, and convergence is
+judged on the projected gradient (such components count as zero). Many starts move together
+(`jax.vmap`), in three phases (`SearchSettings`):
 
-  1. explore: every start of the grid takes `explore_iterations` float32 steps, `width` starts
-     at a time;
+  1. explore: every start of the grid, clipped into the box, takes `explore_iterations` float32
+     steps, `width` starts at a time;
   2. refine: the best `width` starts take `refine_iterations` more float32 steps;
   3. polish: the best `survivors` continue in float64 with steps that also try Newton steps on
-     the full Hessian (fast near a minimum), until the best one's gradient meets the tolerance
-     or `polish_iterations` steps have run.
+     the full Hessian (fast near a minimum), until the best one's projected gradient meets the
+     tolerance or `polish_iterations` steps have run.
 
 Most starts of a grid fall into poor local minima, and this is visible after a step or two,
 so pruning early keeps the optimum that running every start to convergence finds; the tests
@@ -32,8 +37,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from analysis import forms as forms_lib
+from analysis import objectives as objectives_lib
 
-# Converged: every gradient component (objective per unit raw coordinate) is at most
+# Converged: every projected gradient component (objective per unit raw coordinate) is at most
 # GRADIENT_TOLERANCE * (objective + delta^2 * total weight), relative to the objective with a
 # floor at the scale of residuals of size delta, so that near-exact fits can converge too.
 GRADIENT_TOLERANCE = 1e-4
@@ -44,12 +50,6 @@ _INITIAL_DAMPING = 1e-2
 _DAMPING_DOWN = 0.3
 _DAMPING_UP = 4.0
 _DAMPING_RANGE = (1e-12, 1e12)
-
-
-def huber(residual: jax.Array, delta: float) -> jax.Array:
-  """Huber loss: r^2 / 2 for |r| <= delta, delta (|r| - delta / 2) beyond."""
-  magnitude = jnp.abs(residual)
-  return jnp.where(magnitude <= delta, 0.5 * residual**2, delta * (magnitude - 0.5 * delta))
 
 
 def _residuals_and_jacobian(form, raw_vector, log_inputs, log_loss):
@@ -64,13 +64,25 @@ def _residuals_and_jacobian(form, raw_vector, log_inputs, log_loss):
   return log_prediction - log_loss, columns
 
 
-def objective(form: forms_lib.Form, raw_vector: jax.Array, log_inputs: Mapping[str, jax.Array],
-              log_loss: jax.Array, weights: jax.Array, delta: float) -> jax.Array:
-  """Weighted sum of Huber losses of log-loss residuals (dimensionless); inf if not finite."""
+def objective_value(form: forms_lib.Form, raw_vector: jax.Array,
+                    log_inputs: Mapping[str, jax.Array], log_loss: jax.Array, weights: jax.Array,
+                    objective: objectives_lib.Objective) -> jax.Array:
+  """Weighted sum of `objective.loss` of log-loss residuals (dimensionless); inf if not finite."""
   raw = {name: raw_vector[i] for i, name in enumerate(form.raw_names)}
   residual = form.log_predict(raw, log_inputs) - log_loss
-  value = jnp.sum(jnp.where(weights > 0, weights * huber(residual, delta), 0.0))
+  value = jnp.sum(jnp.where(weights > 0, weights * objective.loss(residual), 0.0))
   return jnp.where(jnp.isfinite(value), value, jnp.inf)
+
+
+def _held(raw, gradient, lower, upper):
+  """Coordinates at a bound whose descent direction (-gradient) points out of the box."""
+  return ((raw <= lower) & (gradient > 0)) | ((raw >= upper) & (gradient < 0))
+
+
+def project_gradient(raw: jax.Array, gradient: jax.Array, lower: jax.Array,
+                     upper: jax.Array) -> jax.Array:
+  """The gradient with components that push out of the box at an active bound set to zero."""
+  return jnp.where(_held(raw, gradient, lower, upper), 0.0, gradient)
 
 
 def _symmetric(columns, curvature):
@@ -82,47 +94,53 @@ def _symmetric(columns, curvature):
                     for p in range(size)])
 
 
-def _linearise(form, raw_vector, log_inputs, log_loss, weights, delta, newton):
+def _linearise(form, raw_vector, log_inputs, log_loss, weights, objective, newton):
   """Objective gradient (P,) and the matrices (P, P) that steps are solved with, at one start.
 
-  The first is the IRLS Gauss-Newton matrix, which weights each point by min(1, delta / |r|):
-  it majorises the Huber loss and is robust far from a minimum. With `newton` the second is the
-  objective's full Hessian, which includes the curvature of the prediction and converges fast
-  near a minimum where the Gauss-Newton matrices do not (points outside the quadratic zone of
-  the Huber loss pull with constant force, so their second-order term does not vanish).
+  The first is the IRLS Gauss-Newton matrix, which weights each point by the objective's
+  curvature (min(1, delta / |r|) for Huber): it majorises the robust loss and is robust far from
+  a minimum. With `newton` the second is the objective's full Hessian, which includes the
+  curvature of the prediction and converges fast near a minimum where the Gauss-Newton matrices
+  do not (points outside the quadratic zone of the Huber loss pull with constant force, so their
+  second-order term does not vanish).
   """
   residual, columns = _residuals_and_jacobian(form, raw_vector, log_inputs, log_loss)
-  influence = weights * jnp.clip(residual, -delta, delta)
+  influence = weights * objective.influence(residual)
   gradient = jnp.stack([jnp.sum(column * influence) for column in columns])
-  curvature = weights * jnp.minimum(1.0, delta / jnp.maximum(jnp.abs(residual), 1e-30))
-  matrices = [_symmetric(columns, curvature)]
+  matrices = [_symmetric(columns, weights * objective.curvature(residual))]
   if newton:
-    matrices.append(jax.hessian(objective, argnums=1)(
-        form, raw_vector, log_inputs, log_loss, weights, delta))
+    matrices.append(jax.hessian(objective_value, argnums=1)(
+        form, raw_vector, log_inputs, log_loss, weights, objective))
   return gradient, matrices
 
 
-def _batched(function, form, delta, *static):
-  """`function(form, raw_vector, log_inputs, log_loss, weights, delta, ...)` over many starts."""
+def _batched(function, form, objective, *static):
+  """`function(form, raw_vector, log_inputs, log_loss, weights, objective, ...)` over starts."""
   def bound(raw_vector, log_inputs, log_loss, weights):
-    return function(form, raw_vector, log_inputs, log_loss, weights, delta, *static)
+    return function(form, raw_vector, log_inputs, log_loss, weights, objective, *static)
   return jax.vmap(bound, (0, None, None, None))
 
 
-def _levenberg_marquardt_step(form, delta, newton, log_inputs, log_loss, weights):
-  """One damped Gauss-Newton step for every start: (raw, objective, damping) -> same + gradient.
+def _levenberg_marquardt_step(form, objective, newton, log_inputs, log_loss, weights, lower,
+                              upper):
+  """One projected damped Gauss-Newton step for every start.
 
-  The step proposes raw + solve(H + damping * diag(H_irls), -gradient) with H the IRLS matrix.
-  With `newton` it also tries the full Hessian, damped and undamped, each at step lengths
-  1, 1/2, 1/4 and 1/8 along its direction, and keeps the best proposal. A step is taken only
-  if it lowers the objective; the damping falls after a taken step and rises after a refused
-  one. The gradient returned is the one at the incoming point.
+  (raw, objective value, damping) -> the same after the step, plus the projected gradient at
+  the incoming point. The step proposes clip(raw + solve(H + damping * diag(H_irls),
+  -gradient)) with H the IRLS matrix, solved over the coordinates that are not held at a bound.
+  With `newton` it also tries the full Hessian, damped and undamped, each at step lengths 1, 1/2,
+  1/4 and 1/8 along its direction, and keeps the best proposal. A step is taken only if it
+  lowers the objective; the damping falls after a taken step and rises after a refused one.
   """
-  batched_objective = _batched(objective, form, delta)
-  batched_linearise = _batched(_linearise, form, delta, newton)
+  batched_objective = _batched(objective_value, form, objective)
+  batched_linearise = _batched(_linearise, form, objective, newton)
+  eye = jnp.eye(len(form.parameters), dtype=lower.dtype)
 
   def step(raw, value, damping):
     gradient, matrices = batched_linearise(raw, log_inputs, log_loss, weights)
+    held = _held(raw, gradient, lower, upper)
+    free_gradient = jnp.where(held, 0.0, gradient)
+    coupled = ~(held[:, :, None] | held[:, None, :])
     damping_matrix = jax.vmap(jnp.diag)(
         damping[:, None] * (jnp.diagonal(matrices[0], axis1=1, axis2=2) + 1e-9))
     systems = [matrices[0] + damping_matrix]
@@ -131,9 +149,10 @@ def _levenberg_marquardt_step(form, delta, newton, log_inputs, log_loss, weights
     lengths = _NEWTON_STEP_LENGTHS if newton else (1.0,)
     best_raw, best_value = raw, value
     for system in systems:
-      direction = jnp.linalg.solve(system, -gradient[..., None])[..., 0]
+      system = jnp.where(coupled, system, 0.0) + held[:, :, None] * eye
+      direction = jnp.linalg.solve(system, -free_gradient[..., None])[..., 0]
       for length in lengths:
-        proposal = raw + length * direction
+        proposal = jnp.clip(raw + length * direction, lower, upper)
         proposal_value = batched_objective(proposal, log_inputs, log_loss, weights)
         better = proposal_value < best_value
         best_raw = jnp.where(better[:, None], proposal, best_raw)
@@ -141,7 +160,7 @@ def _levenberg_marquardt_step(form, delta, newton, log_inputs, log_loss, weights
     taken = best_value < value
     damping = jnp.clip(jnp.where(taken, damping * _DAMPING_DOWN, damping * _DAMPING_UP),
                        *_DAMPING_RANGE)
-    return best_raw, best_value, damping, gradient
+    return best_raw, best_value, damping, free_gradient
 
   return step
 
@@ -191,32 +210,34 @@ class SearchSettings:
 
 
 def search(form: forms_lib.Form, starts: jax.Array, log_inputs: Mapping[str, jax.Array],
-           log_loss: jax.Array, weights: jax.Array, *, delta: float,
-           settings: SearchSettings) -> dict[str, jax.Array]:
-  """Pruned multi-start search; traceable (jit/vmap it under `jax.enable_x64(True)`).
+           log_loss: jax.Array, weights: jax.Array, lower: jax.Array, upper: jax.Array, *,
+           objective: objectives_lib.Objective, settings: SearchSettings
+           ) -> dict[str, jax.Array]:
+  """Pruned, projected multi-start search; traceable (jit/vmap it under `jax.enable_x64(True)`).
 
   Args:
     form: the law to fit.
-    starts: (S, P) starting points in raw coordinates.
-    log_inputs: name -> (M,) log inputs (log parameters, log tokens, log FLOPs).
+    starts: (S, P) starting points in raw coordinates (clipped into the box).
+    log_inputs: name -> (M,) log inputs (log parameters, log tokens, log FLOPs, ...).
     log_loss: (M,) log of the observed loss (nats/token).
     weights: (M,) non-negative observation weights.
-    delta: Huber threshold on log-loss residuals.
+    lower, upper: (P,) the box in raw coordinates (see `objectives.raw_bounds`); +-inf: open.
+    objective: the loss on log-loss residuals.
     settings: the steps of each phase.
 
   Returns:
-    raw (K, P) survivors in float64, their objective (K,), gradient (K, P), and the float64
-    steps taken (polish_iterations).
+    raw (K, P) survivors in float64, their objective (K,), projected gradient (K, P), and the
+    float64 steps taken (polish_iterations).
   """
   def cast(tree, dtype):
     return jax.tree.map(lambda x: x.astype(dtype), tree)
 
-  data32 = cast((log_inputs, log_loss, weights), jnp.float32)
-  objective32 = _batched(objective, form, delta)
-  step = _levenberg_marquardt_step(form, delta, False, *data32)
+  data32 = cast((log_inputs, log_loss, weights, lower, upper), jnp.float32)
+  objective32 = _batched(objective_value, form, objective)
+  step = _levenberg_marquardt_step(form, objective, False, *data32)
 
   def advance(raw, iterations):
-    value = objective32(raw, *data32)
+    value = objective32(raw, *data32[:3])
     damping = jnp.full(value.shape, _INITIAL_DAMPING, jnp.float32)
     return jax.lax.fori_loop(0, iterations, lambda _, state: step(*state)[:3],
                              (raw, value, damping))[:2]
@@ -225,19 +246,20 @@ def search(form: forms_lib.Form, starts: jax.Array, log_inputs: Mapping[str, jax
   width = min(settings.width, n_starts)
   n_chunks = -(-n_starts // width)
   padded = jnp.concatenate([starts, jnp.repeat(starts[:1], n_chunks * width - n_starts, 0)])
+  padded = jnp.clip(padded.astype(jnp.float32), data32[3], data32[4])
   raw, value = jax.lax.map(lambda chunk: advance(chunk, settings.explore_iterations),
-                           padded.astype(jnp.float32).reshape(n_chunks, width, -1))
+                           padded.reshape(n_chunks, width, -1))
   raw, value = raw.reshape(n_chunks * width, -1), value.reshape(-1)
   value = jnp.where(jnp.arange(value.size) < n_starts, value, jnp.inf)
   _, best = jax.lax.top_k(-value, width)
   raw, value = advance(raw[best], settings.refine_iterations)
 
   _, best = jax.lax.top_k(-value, min(settings.survivors, width))
-  data64 = cast((log_inputs, log_loss, weights), jnp.float64)
-  raw = raw[best].astype(jnp.float64)
-  value = _batched(objective, form, delta)(raw, *data64)
-  step = _levenberg_marquardt_step(form, delta, True, *data64)
-  tolerance_scale = delta**2 * jnp.sum(data64[2])
+  data64 = cast((log_inputs, log_loss, weights, lower, upper), jnp.float64)
+  raw = jnp.clip(raw[best].astype(jnp.float64), data64[3], data64[4])
+  value = _batched(objective_value, form, objective)(raw, *data64[:3])
+  step = _levenberg_marquardt_step(form, objective, True, *data64)
+  tolerance_scale = objective.delta**2 * jnp.sum(data64[2])
 
   def unconverged(state):
     iteration, _, _, _, done = state
@@ -256,25 +278,29 @@ def search(form: forms_lib.Form, starts: jax.Array, log_inputs: Mapping[str, jax
   damping = jnp.full(value.shape, _INITIAL_DAMPING, jnp.float64)
   state = (0, raw, value, damping, False)
   iterations, raw, value, _, _ = jax.lax.while_loop(unconverged, polish, state)
-  gradient = _batched(jax.grad(objective, argnums=1), form, delta)(raw, *data64)
+  gradient = _batched(jax.grad(objective_value, argnums=1), form, objective)(raw, *data64[:3])
+  gradient = project_gradient(raw, gradient, data64[3], data64[4])
   return dict(raw=raw, objective=value, gradient=gradient, polish_iterations=iterations)
 
 
-def compiled_search(form: forms_lib.Form, delta: float, settings: SearchSettings,
-                    batched: bool = False):
+def compiled_search(form: forms_lib.Form, objective: objectives_lib.Objective,
+                    settings: SearchSettings, batched: bool = False):
   """A jitted `search` for one configuration; with `batched`, vmapped over leading weights.
 
-  Call the result under `jax.enable_x64(True)` with float64 arrays. Shapes are fixed by the
-  data (points are bucketed by `pad_points`), so refits that only change the weights, as in
-  a bootstrap, reuse one compilation. The same configuration returns the same function.
+  The result takes (starts, log_inputs, log_loss, weights, lower, upper); call it under
+  `jax.enable_x64(True)` with float64 arrays. Shapes are fixed by the data (points are bucketed
+  by `pad_points`) and the bounds are traced, so refits that only change the weights or the
+  bounds, as in a bootstrap, reuse one compilation. The same configuration returns the same
+  function.
   """
-  return _compiled_search(form, float(delta), settings, bool(batched))
+  return _compiled_search(form, objective, settings, bool(batched))
 
 
 @functools.cache
-def _compiled_search(form, delta, settings, batched):
-  def run(starts, log_inputs, log_loss, weights):
-    return search(form, starts, log_inputs, log_loss, weights, delta=delta, settings=settings)
+def _compiled_search(form, objective, settings, batched):
+  def run(starts, log_inputs, log_loss, weights, lower, upper):
+    return search(form, starts, log_inputs, log_loss, weights, lower, upper,
+                  objective=objective, settings=settings)
   if batched:
-    run = jax.vmap(run, in_axes=(None, None, None, 0))
+    run = jax.vmap(run, in_axes=(None, None, None, 0, None, None))
   return jax.jit(run)

@@ -163,7 +163,7 @@ def _approach3_section(summary: dict) -> list[str]:
   status = "converged" if block.get("converged") else "NOT converged"
   return [
       "## Approach 3: L(N, D) = E + A/N^alpha + B/D^beta", "",
-      f"Huber loss (delta {_number(block['diagnostics'].get('delta'))}) on log-loss residuals, "
+      f"{block['criterion']['description']}, "
       f"multi-start search from {block['n_starts']} starts: objective "
       f"{_number(block['objective'], 6)}, {status}. Intervals: {block['level']:.0%} "
       f"bootstrap over runs ({block['n_resamples']} resamples, {block['n_failed']} failed). "

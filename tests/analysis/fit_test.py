@@ -164,7 +164,7 @@ def test_bad_arguments_raise():
     fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss[1:])
   with pytest.raises(ValueError, match="init_grid must have shape"):
     fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss, init_grid=np.zeros((3, 4)))
-  with pytest.raises(ValueError, match="delta"):
-    fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss, delta=0.0)
+  with pytest.raises(ValueError, match="must be an objectives.Objective"):
+    fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss, objective="huber")
   with pytest.raises(ValueError, match="missing \\['d'\\]"):
     fit.fit(forms.CHINCHILLA, dict(n=n), loss)
