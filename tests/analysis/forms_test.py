@@ -86,3 +86,99 @@ def test_bad_params_raise():
     forms.CHINCHILLA.to_raw(dict(E=1.0))
   with pytest.raises(ValueError, match="A=-1"):
     forms.CHINCHILLA.to_raw(dict(E=1.0, A=-1.0, B=1.0, alpha=0.5, beta=0.5))
+
+
+CHINCHILLA_LAW = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+
+
+def test_overtraining_equals_chinchilla_with_equal_exponents():
+  # C = 6 N D and M = D / N give N = sqrt(C / 6M), D = sqrt(C M / 6), so A N^-alpha =
+  # A 6^(alpha/2) M^(alpha/2) C^(-alpha/2): eta = alpha / 2, a = A 6^eta, b = B 6^eta.
+  law = dict(CHINCHILLA_LAW, beta=0.34)
+  eta = law["alpha"] / 2
+  mapped = dict(E=law["E"], a=law["A"] * 6**eta, b=law["B"] * 6**eta, eta=eta)
+  inputs = forms.inputs_for(forms.OVERTRAINING, n=N, d=D, c=6 * N * D)
+  np.testing.assert_allclose(inputs["m"], D / N)
+  expected = 1.69 + (mapped["a"] * (D / N)**eta + mapped["b"] * (D / N)**-eta) * C**-eta
+  np.testing.assert_allclose(forms.OVERTRAINING.predict(mapped, **inputs), expected, rtol=1e-12)
+  np.testing.assert_allclose(forms.OVERTRAINING.predict(mapped, **inputs),
+                             forms.CHINCHILLA.predict(law, n=N, d=D), rtol=1e-12)
+  assert forms.OVERTRAINING.inputs == ("c", "m") and "2403.08540" in forms.OVERTRAINING.citation
+
+
+def test_inputs_for_names_the_missing_input():
+  assert forms.inputs_for(forms.CHINCHILLA, n=N, d=D).keys() == {"n", "d"}
+  assert forms.inputs_for(forms.single_variable("c"), c=C).keys() == {"c"}
+  with pytest.raises(ValueError, match="overtraining takes m .* pass n="):
+    forms.inputs_for(forms.OVERTRAINING, d=D, c=C)
+  with pytest.raises(ValueError, match="takes c .* pass c="):
+    forms.inputs_for(forms.OVERTRAINING, n=N, d=D)
+
+
+def test_fix_keeps_every_parameter_and_the_prediction():
+  fixed = forms.fix(forms.CHINCHILLA, E=1.69)
+  assert fixed.name == "chinchilla[E=1.69]"
+  assert fixed.param_names == ("A", "B", "alpha", "beta")
+  assert fixed.all_param_names == forms.CHINCHILLA.param_names
+  assert fixed.init_grid().shape == (900, 4)
+  assert "E = 1.69 fixed" in fixed.formula and fixed.citation.startswith(forms.HOFFMANN_2022)
+  np.testing.assert_allclose(fixed.predict(CHINCHILLA_LAW, n=N, d=D),
+                             forms.CHINCHILLA.predict(CHINCHILLA_LAW, n=N, d=D), rtol=1e-14)
+  free = {k: v for k, v in CHINCHILLA_LAW.items() if k != "E"}
+  full = fixed.from_raw(fixed.to_raw(free))
+  assert list(full) == list(CHINCHILLA_LAW)
+  np.testing.assert_allclose(list(full.values()), list(CHINCHILLA_LAW.values()), rtol=1e-14)
+  with pytest.raises(ValueError, match="E=1.8 contradicts the form"):
+    fixed.predict(dict(CHINCHILLA_LAW, E=1.8), n=N, d=D)
+
+
+def test_tie_copies_the_parameter():
+  tied = forms.tie(forms.CHINCHILLA, "beta", "alpha")
+  assert tied.name == "chinchilla[beta=alpha]"
+  assert tied.param_names == ("E", "A", "B", "alpha")
+  law = dict(CHINCHILLA_LAW, beta=CHINCHILLA_LAW["alpha"])
+  full = tied.from_raw(tied.to_raw(law))
+  assert full["beta"] == full["alpha"] == law["alpha"]
+  np.testing.assert_allclose(tied.predict(law, n=N, d=D),
+                             forms.CHINCHILLA.predict(law, n=N, d=D), rtol=1e-14)
+
+
+def test_derived_forms_are_cached_and_specs_parse():
+  both = forms.get("chinchilla[beta=alpha, E=1.69]")
+  assert both is forms.get("chinchilla[E=1.69,beta=alpha]")
+  assert both is forms.fix(forms.tie(forms.CHINCHILLA, "beta", "alpha"), E=1.69)
+  assert both is forms.tie(forms.fix(forms.CHINCHILLA, E=1.69), "beta", "alpha")
+  assert both.name == "chinchilla[beta=alpha,E=1.69]" and both.param_names == ("A", "B", "alpha")
+  assert forms.get("chinchilla") is forms.CHINCHILLA
+  assert forms.get(both.name) is both
+  assert forms.get("overtraining[E=1.8]") is forms.fix(forms.OVERTRAINING, E=1.8)
+  # Fixing the target of a tie fixes both.
+  assert forms.fix(forms.tie(forms.CHINCHILLA, "beta", "alpha"), alpha=0.3) is forms.fix(
+      forms.CHINCHILLA, alpha=0.3, beta=0.3)
+
+
+def test_registry_names_every_form():
+  assert set(forms.FORMS) == {"chinchilla", "overtraining", "kaplan_nd", "single_variable_n",
+                              "single_variable_d", "single_variable_c", "kaplan_n", "kaplan_d",
+                              "kaplan_c"}
+  for name, form in forms.FORMS.items():
+    assert form.name == name and form.citation and form.init_grid().shape[0] > 0
+    assert forms.get(name) is form
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: forms.get("chinchila"), "unknown form 'chinchila'; known forms: chinchilla, "),
+    (lambda: forms.get("chinchilla[E]"), "constraint 'E' must be name=value"),
+    (lambda: forms.get("chinchilla[E=big]"), "'big' is neither a number nor a parameter"),
+    (lambda: forms.get("chinchilla[F=1]"), "'F' is not a parameter in chinchilla"),
+    (lambda: forms.get("chinchilla[E=1.7,E=1.8]"), "'E' is already fixed or tied"),
+    (lambda: forms.get("chinchilla[E=-1]"), "E=-1.0 must be finite and > 0"),
+    (lambda: forms.get("chinchilla(E=1)"), "must look like"),
+    (lambda: forms.tie(forms.CHINCHILLA, "A", "alpha"), "different kinds"),
+    (lambda: forms.tie(forms.CHINCHILLA, "A", "A"), "to itself"),
+    (lambda: forms.fix(forms.CHINCHILLA), "at least one parameter"),
+])
+def test_bad_specs_raise_one_line(call, message):
+  with pytest.raises(ValueError, match=message) as error:
+    call()
+  assert "\n" not in str(error.value)
