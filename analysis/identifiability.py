@@ -154,15 +154,16 @@ def _bound_reasons(form, params, jacobian, bounds, at_bound_names):
   for name in form.param_names:
     low, high = bounds.get(name, (-math.inf, math.inf))
     value = params[name]
-    for side, bound in (("lower", low), ("upper", high)):
-      if not math.isfinite(bound):
-        continue
-      tolerance = BOUND_TOLERANCE * (abs(bound) if bound != 0 else 1.0)
-      if abs(value - bound) <= tolerance or name in at_bound_names:
-        details[name] = dict(value=value, bound=bound, side=side)
-        warnings.append(f"{name} = {value:.4g} is at its {side} bound {bound:.4g}: the bound, "
-                        f"not the data, sets it; {_ADVICE.get(name, _DEFAULT_ADVICE)}")
-        break
+    sides = [(abs(value - bound), side, bound)
+             for side, bound in (("lower", low), ("upper", high)) if math.isfinite(bound)]
+    if not sides:
+      continue
+    distance, side, bound = min(sides)
+    if distance <= BOUND_TOLERANCE * (abs(bound) if bound != 0 else 1.0) or (
+        name in at_bound_names):
+      details[name] = dict(value=value, bound=bound, side=side)
+      warnings.append(f"{name} = {value:.4g} is at its {side} bound {bound:.4g}: the bound, "
+                      f"not the data, sets it; {_ADVICE.get(name, _DEFAULT_ADVICE)}")
   collapsed = {}
   for column, parameter in enumerate(form.parameters):
     if not parameter.log_scale or parameter.name in details:

@@ -196,3 +196,36 @@ def test_bad_options(option, value):
   inputs, loss = well_posed()
   with pytest.raises(ValueError, match=option):
     identifiability.assess(at_params(LAW), None, inputs, loss, **{option: value})
+
+
+def test_a_bounded_fit_reports_the_bound_it_hit():
+  inputs, loss = well_posed()
+  result = fit.fit(forms.CHINCHILLA, inputs, loss, bounds=dict(E=(0.5, 1.5)))
+  assert "E" in result.diagnostics["at_bound"]
+  assessment = identifiability.assess(result, None, inputs, loss)
+  assert not assessment.identifiable
+  assert assessment.warnings[0].startswith("E = 1.5 is at its upper bound 1.5")
+
+
+def test_a_fixed_entropy_is_not_an_extrapolation():
+  law = dict(LAW, E=3.0)
+  inputs, loss = grid(np.geomspace(2e4, 1e6, 5), np.geomspace(0.05, 0.8, 4), law, 0.01, 0)
+  fixed = forms.fix(forms.CHINCHILLA, E=3.0)
+  assessment = identifiability.assess(at_params(law, fixed), None, inputs, loss)
+  assert "min_loss_over_E" not in assessment.details["regime"]
+  assert not any("loss floor" in line for line in assessment.warnings)
+  assert any(line.startswith("every run is under-trained") for line in assessment.warnings)
+  assert set(assessment.details["bounds"]["largest_relative_effect"]) == {"A", "B"}
+
+
+def test_overtraining_form_reads_tokens_per_parameter():
+  params = dict(E=1.7, a=50.0, b=2000.0, eta=0.15)
+  n = np.repeat(np.geomspace(1e7, 1e9, 5), 3)
+  d = n * np.tile([0.1, 0.3, 0.9], 5)
+  inputs = forms.inputs_for(forms.OVERTRAINING, n=n, d=d, c=6 * n * d)
+  loss = forms.OVERTRAINING.predict(params, **inputs)
+  assessment = identifiability.assess(at_params(params, forms.OVERTRAINING), None, inputs, loss)
+  assert assessment.details["regime"]["max_tokens_per_parameter"] == pytest.approx(0.9)
+  assert assessment.details["distinct"]["counts"] == dict(c=15, m=3)
+  assert any(line.startswith("every run is under-trained (at most 0.9 tokens per parameter")
+             for line in assessment.warnings)
