@@ -6,6 +6,9 @@
       --columns="n:Model Size,c:Training FLOP,loss:loss" --drop_highest=5 --n_convention=total \\
       --budgets=6e18,1e19,3e19,6e19,1e20,3e20,6e20,1e21,3e21 --budget_tolerance=0.06 --out=DIR
 
+  python -m analysis suggest --results=SWEEP/results.csv --target_flops=C --budget_flops=B \\
+      [--out=DIR] [--base_sweep=configs/sweeps/tiny.py]   (see analysis/suggest_cli.py)
+
 `c:COL` instead of `d:COL` derives D = C / (6 N); `budget:COL` names each run's IsoFLOP budget.
 """
 import pathlib
@@ -17,6 +20,7 @@ import jax
 
 from analysis import observations
 from analysis import report
+from analysis import suggest_cli
 
 _DATA = flags.DEFINE_string("data", None, "any CSV of runs; needs --columns")
 _COLUMNS = flags.DEFINE_string(
@@ -63,6 +67,13 @@ def _load() -> observations.Observations:
 
 
 def main(argv: list[str]) -> None:
+  if argv[1:] == ["suggest"]:
+    try:
+      suggest_cli.run(_load(), _OUT.value, n_convention=_N_CONVENTION.value,
+                      c_convention=_C_CONVENTION.value)
+    except ValueError as error:
+      raise app.UsageError(str(error)) from None
+    return
   if argv[1:] != ["fit"]:
     raise app.UsageError(f"usage: python -m analysis fit --out=DIR ...; got {argv[1:]}")
   if not _OUT.value:

@@ -15,7 +15,7 @@ from scaling import hparams
 from scaling.tables import format_count
 from training import budget
 
-GRID_KINDS = ("n_by_d", "isoflop")
+GRID_KINDS = ("n_by_d", "isoflop", "points")
 FLOP_CONVENTIONS = {"6n": "six_n", "6n_total": "six_n_total", "exact": "exact"}
 
 
@@ -191,6 +191,14 @@ def check_sweep(sweep: ml_collections.ConfigDict) -> None:
       raise ValueError(
           "the grid is empty or ambiguous: give exactly one of sweep.grid.tokens (tokens) "
           "or sweep.grid.tokens_per_param (tokens per non-embedding parameter)")
+  elif grid.kind == "points":
+    if not grid.points:
+      raise ValueError("the grid is empty: sweep.grid.points is empty; list (N, tokens) pairs")
+    for index, point in enumerate(grid.points):
+      if len(point) != 2 or not all(isinstance(v, (int, float)) and v > 0 for v in point):
+        raise ValueError(
+            f"sweep.grid.points[{index}]={point!r} must be a pair (target non-embedding "
+            "params, tokens) of positive numbers")
   else:
     if not grid.compute_budgets:
       raise ValueError(
@@ -269,9 +277,23 @@ def _expand_isoflop(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
   return runs
 
 
+def _expand_points(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
+  grid = sweep.grid
+  runs = []
+  for index, (size, tokens) in enumerate(grid.points):
+    field = f"sweep.grid.points[{index}]"
+    shape = _shape(sweep.base.model, int(round(size)), field, grid.size_tolerance,
+                   shape_rule(sweep))
+    for seed in sweep.seeds:
+      runs.append(_run(sweep, shape, float(tokens), seed, None, field))
+  return runs
+
+
 def expand(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
   """All runs of a sweep, in grid order; raises ValueError on a bad sweep before any run."""
   check_sweep(sweep)
   if sweep.grid.kind == "n_by_d":
     return _expand_n_by_d(sweep)
+  if sweep.grid.kind == "points":
+    return _expand_points(sweep)
   return _expand_isoflop(sweep)

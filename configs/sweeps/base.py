@@ -13,6 +13,9 @@ Grid kinds:
     `grid.sizes_per_budget` target sizes log-spaced over [N*/span, N* x span] around the
     expected optimum N* = sqrt(C / (6 x optimal_tokens_per_param)) and train each on
     D = C / (FLOPs per token under `grid.flop_convention`) tokens.
+  * `points`: explicit runs, `grid.points = ((N, tokens), ...)` with N a target
+    non-embedding parameter count (through the shape rule, like `sizes`) and tokens the run's
+    D (e.g. the runs `python -m analysis suggest` names).
 Sizes are names from `model.shapes.SIZES` or target non-embedding parameter counts, which the
 shape rule (`model.shapes.shape_for_params`) turns into a shape. Every token budget is rounded
 to a whole number of optimizer steps (batch_size x seq_len tokens).
@@ -42,7 +45,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   sweep.seeds = (0,)                   # each grid point is trained once per seed
 
   sweep.grid = ml_collections.ConfigDict(dict(
-      kind="n_by_d",                   # n_by_d | isoflop
+      kind="n_by_d",                   # n_by_d | isoflop | points
       sizes=(),                        # n_by_d: size names or target non-embedding params
       tokens=(),                       # n_by_d: token budgets (tokens)
       tokens_per_param=(),             # n_by_d: budgets as tokens per non-embedding param
@@ -51,6 +54,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       size_span=4.0,                   # isoflop: sizes span [N*/span, N* x span]
       optimal_tokens_per_param=20.0,   # isoflop: D/N at the expected optimum (Chinchilla: ~20)
       flop_convention="6n",            # 6n | 6n_total | exact: FLOPs per token for D = C / that
+      points=(),                       # points: (target non-embedding params, tokens) pairs
       size_tolerance=0.5,              # max relative miss of the shape rule on a target N
       shape_rule={},                   # model.shapes.ShapeRule fields, e.g. {"aspect_ratio": 16}
   ))

@@ -1,0 +1,64 @@
+"""`python -m analysis suggest`: the next runs for a target compute, as a table and a sweep file.
+
+  python -m analysis suggest --results=SWEEP/results.csv --target_flops=1e18 \\
+      --budget_flops=2e15 --out=DIR [--base_sweep=configs/sweeps/tiny.py]
+
+Cleans the runs, aggregates repeated seeds (`analysis.seeds`), fits the Chinchilla form, and
+names the runs within the budget that most shrink the uncertainty of the loss at the
+compute-optimal point of the target (`analysis.suggest`). Prints the table and writes
+DIR/suggested_sweep.py (a sweep config for `python -m scaling --config=...`) and
+DIR/suggestion.json. N is counted under --n_convention; the sweep's points are non-embedding
+targets, so keep the default there.
+"""
+import json
+import pathlib
+
+from absl import flags
+from absl import logging
+
+from analysis import fit as fit_lib
+from analysis import forms
+from analysis import observations as observations_lib
+from analysis import seeds
+from analysis import suggest as suggest_lib
+
+_TARGET_FLOPS = flags.DEFINE_float("target_flops", None,
+                                   "suggest: compute C (FLOPs) of the target prediction")
+_BUDGET_FLOPS = flags.DEFINE_float("budget_flops", None,
+                                   "suggest: total cost 6ND (FLOPs) of the suggested runs")
+_BASE_SWEEP = flags.DEFINE_string("base_sweep", "configs/sweeps/tiny.py",
+                                  "suggest: the sweep config the suggested points extend")
+_MAX_RUNS = flags.DEFINE_integer("max_runs", 64, "suggest: at most this many runs")
+
+
+def run(table: observations_lib.Observations, out: str | None, *, n_convention: str,
+        c_convention: str) -> suggest_lib.Suggestion:
+  """Fits `table`, prints the suggested runs and writes them under `out` (when given)."""
+  if _TARGET_FLOPS.value is None or _BUDGET_FLOPS.value is None:
+    raise ValueError("suggest needs --target_flops=C and --budget_flops=B (FLOPs)")
+  cleaned, warnings = table.clean()
+  for warning in warnings:
+    print("warning:", warning)
+  groups = seeds.aggregate(cleaned)
+  arrays = groups.observations.arrays(n=n_convention, c=c_convention)
+  form = forms.CHINCHILLA
+  logging.info("fitting %s to %d run groups from %s", form.name, len(arrays["loss"]),
+               table.source)
+  fitted = fit_lib.fit(form, dict(n=arrays["n"], d=arrays["d"]), arrays["loss"])
+  for warning in fitted.warnings:
+    print("warning:", warning)
+  suggestion = suggest_lib.suggest(
+      form, fitted.params, arrays["n"], arrays["d"], arrays["loss"],
+      target_flops=_TARGET_FLOPS.value, budget_flops=_BUDGET_FLOPS.value,
+      noise_log_sd=groups.pooled_log_sd, max_runs=_MAX_RUNS.value)
+  print("fit:", ", ".join(f"{k}={v:.4g}" for k, v in fitted.params.items()))
+  print(suggestion.table())
+  if out:
+    folder = pathlib.Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    snippet = suggestion.sweep_snippet(_BASE_SWEEP.value)
+    (folder / "suggested_sweep.py").write_text(snippet)
+    (folder / "suggestion.json").write_text(json.dumps(
+        dict(suggestion.to_json(), fit=fitted.to_json()), indent=2))
+    print(f"wrote {folder}/suggested_sweep.py and {folder}/suggestion.json")
+  return suggestion
