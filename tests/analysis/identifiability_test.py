@@ -144,6 +144,8 @@ def test_equal_exponents_at_fixed_tokens_per_parameter_are_ill_conditioned():
   assert len(conditioning) == 1
   assert {"log_A", "log_B"} <= set(assessment.details["conditioning"]["weakest_direction"])
   assert assessment.details["conditioning"]["condition_number"] > 1e8
+  summary = json.loads(json.dumps(assessment.to_json(), allow_nan=False))
+  assert summary["identifiable"] is False and summary["warnings"] == assessment.warnings
 
 
 def test_too_few_distinct_sizes():

@@ -95,3 +95,12 @@ def test_extra_inputs_are_tested_and_validated():
     residuals.diagnose(forms.CHINCHILLA, LAW, dict(inputs, c=-with_compute["c"]), loss)
   with pytest.raises(ValueError, match="budgets has 3 labels"):
     residuals.diagnose(forms.CHINCHILLA, LAW, inputs, loss, budgets=[1, 2, 3])
+
+
+def test_a_derived_form_takes_every_parameter():
+  inputs, loss = chinchilla_grid()
+  fixed = forms.fix(forms.CHINCHILLA, E=LAW["E"])
+  derived = residuals.diagnose(fixed, LAW, inputs, loss)
+  root = residuals.diagnose(forms.CHINCHILLA, LAW, inputs, loss)
+  np.testing.assert_allclose(derived.residuals, root.residuals, rtol=1e-12)
+  assert derived.form == fixed.name
