@@ -135,7 +135,7 @@ def test_new_run_intervals_cover_at_about_their_level():
     fitted = fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss)
     resampled = bootstrap.bootstrap(forms.CHINCHILLA, dict(n=n, d=d), loss, n_resamples=20,
                                     level=level, seed=repetition,
-                                    init_grid=forms.CHINCHILLA.to_raw(fitted.params)[None])
+                                    init_grid=fitted.survivors)
     band = intervals.prediction_interval(resampled, dict(n=new_n, d=new_d), noise=noise_sd,
                                          seed=repetition)
     new_loss = forms.CHINCHILLA.predict(TRUE, n=new_n, d=new_d) * np.exp(

@@ -1,0 +1,102 @@
+"""Tests for rollout model selection (uses the Approach-3 fit and warm-started bootstraps)."""
+import csv
+
+import numpy as np
+import pytest
+
+from analysis import bootstrap
+from analysis import fit
+from analysis import forms
+from analysis import objectives
+from analysis import rollout
+
+TRUE = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
+
+
+def _runs(noise=0.005, seed=0):
+  """Six sizes x four tokens-per-parameter ratios from TRUE with log-noise."""
+  rng = np.random.default_rng(seed)
+  n = np.repeat(np.geomspace(2e7, 2e9, 6), 4)
+  d = n * np.tile([5.0, 10.0, 20.0, 40.0], 6)
+  loss = forms.CHINCHILLA.predict(TRUE, n=n, d=d) * np.exp(rng.normal(0, noise, n.size))
+  return dict(n=n, d=d, c=6 * n * d, loss=loss)
+
+
+def test_default_thresholds_leave_enough_runs_and_sizes():
+  split = np.repeat([1.0, 2.0, 3.0, 4.0, 5.0], 3)
+  assert rollout.default_thresholds(split, min_train=8) == [4.0, 5.0]
+  assert rollout.default_thresholds(split, min_train=2) == [4.0, 5.0]
+  assert rollout.default_thresholds(split, min_train=2, min_distinct=1) == [2.0, 3.0, 4.0, 5.0]
+
+
+def test_warm_started_refits_reach_the_full_grid_optimum():
+  runs = _runs()
+  inputs = dict(n=runs["n"], d=runs["d"])
+  fitted = fit.fit(forms.CHINCHILLA, inputs, runs["loss"])
+  warm = bootstrap.bootstrap(forms.CHINCHILLA, inputs, runs["loss"], n_resamples=4, seed=3,
+                             init_grid=rollout.warm_starts(fitted))
+  full = bootstrap.bootstrap(forms.CHINCHILLA, inputs, runs["loss"], n_resamples=4, seed=3)
+  assert warm.n_failed == full.n_failed == 0
+  for name in ("E", "A", "B", "alpha", "beta"):
+    np.testing.assert_allclose(warm.samples[name], full.samples[name], rtol=1e-4)
+
+
+def test_rollout_ranks_the_true_form_above_a_misspecified_one():
+  runs = _runs()
+  result = rollout.rollout(runs, forms=[forms.CHINCHILLA, forms.single_variable("n")],
+                           split_by="n", n_resamples=8, level=0.9,
+                           run_ids=[f"run{i}" for i in range(24)])
+  assert result.thresholds == pytest.approx(list(np.geomspace(2e7, 2e9, 6)[3:]))
+  rows = [r for r in result.rows if r["label"] == "chinchilla/huber"]
+  # 12 + 8 + 4 held-out runs over the three thresholds.
+  assert len(rows) == 24 and {r["run"] for r in rows} >= {"run23"}
+  for row in rows:
+    assert row["relative_error"] == pytest.approx(row["predicted"] / row["actual"] - 1)
+    assert row["covered"] == (row["low"] <= row["actual"] <= row["high"])
+    largest_train_flops = np.max(runs["c"][runs["n"] < row["threshold"]])
+    assert row["distance"] == pytest.approx(np.log10(row["c"] / largest_train_flops))
+  assert np.mean([abs(r["relative_error"]) for r in rows]) < 0.05
+  recommendation = result.recommend()
+  assert recommendation["best"] == "chinchilla/huber"
+  assert recommendation["runner_up"] == "single_variable_n/huber"
+  assert recommendation["wins"] == 3 and recommendation["p_value"] < 0.01
+  assert recommendation["statement"].startswith("chinchilla/huber: best at 3 of 3 thresholds")
+  table = {entry["label"]: entry for entry in result.table()}
+  coverage = np.mean([r["covered"] for r in rows])
+  assert table["chinchilla/huber"]["coverage"] == pytest.approx(coverage)
+  assert sum(b["n"] for b in table["chinchilla/huber"]["by_distance"].values()) == 24
+  assert len(table["chinchilla/huber"]["final_split"]) == 4
+  assert result.to_json()["recommendation"]["best"] == "chinchilla/huber"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(split_by="d"), "split_by"),
+    (dict(thresholds=[2e7]), "leaves 0 runs"),
+    (dict(forms=[]), "at least one form"),
+    (dict(objectives=[objectives.Objective(), objectives.Objective(delta=0.1)]), "repeat"),
+])
+def test_bad_arguments_are_errors(kwargs, message):
+  arguments = dict(forms=[forms.CHINCHILLA], n_resamples=2) | kwargs
+  with pytest.raises(ValueError, match=message):
+    rollout.rollout(_runs(), **arguments)
+
+
+def test_gadre_c4_holdout_of_the_billion_parameter_runs(shared_data):
+  with open(shared_data / "gadre2024_overtraining" / "models_flat.csv") as file:
+    rows = [row for row in csv.DictReader(file) if row["dataset"] == "c4_original"]
+  assert len(rows) == 34
+  n = np.array([float(row["params"]) for row in rows])
+  d = np.array([float(row["tokens"]) for row in rows])
+  assert np.sum(n < 1e9) == 31
+  for column in ("loss_openlm", "loss_c4_val"):
+    loss = np.array([float(row[column]) for row in rows])
+    result = rollout.rollout(dict(n=n, d=d, c=6 * n * d, loss=loss),
+                             forms=[forms.CHINCHILLA, forms.OVERTRAINING], split_by="n",
+                             thresholds=[1e9], n_resamples=10,
+                             run_ids=[row["name"] for row in rows])
+    for label in ("chinchilla/huber", "overtraining/huber"):
+      held_out = [r for r in result.rows if r["label"] == label]
+      assert len(held_out) == 3
+      assert any(r["n"] == pytest.approx(6.89e9, rel=1e-3) for r in held_out)
+      errors = np.array([r["relative_error"] for r in held_out])
+      assert np.all(np.isfinite(errors)) and np.all(np.abs(errors) < 0.2), (column, label, errors)
