@@ -147,6 +147,8 @@ _ADVICE = {
     "beta": "add token counts over a wider range of D",
 }
 _DEFAULT_ADVICE = "add runs over a wider range of the inputs, or fix this parameter"
+_E_AT_UPPER_BOUND = ("the lowest-loss runs flatten out more than the form allows: check them "
+                     "(repeated data, a saturated evaluation set) or fix E")
 
 
 def _bound_reasons(form, params, jacobian, bounds, at_bound_names):
@@ -162,8 +164,10 @@ def _bound_reasons(form, params, jacobian, bounds, at_bound_names):
     if distance <= BOUND_TOLERANCE * (abs(bound) if bound != 0 else 1.0) or (
         name in at_bound_names):
       details[name] = dict(value=value, bound=bound, side=side)
+      advice = _E_AT_UPPER_BOUND if (name, side) == ("E", "upper") else _ADVICE.get(
+          name, _DEFAULT_ADVICE)
       warnings.append(f"{name} = {value:.4g} is at its {side} bound {bound:.4g}: the bound, "
-                      f"not the data, sets it; {_ADVICE.get(name, _DEFAULT_ADVICE)}")
+                      f"not the data, sets it; {advice}")
   collapsed = {}
   for column, parameter in enumerate(form.parameters):
     if not parameter.log_scale or parameter.name in details:

@@ -207,6 +207,7 @@ def test_a_bounded_fit_reports_the_bound_it_hit():
   assessment = identifiability.assess(result, None, inputs, loss)
   assert not assessment.identifiable
   assert assessment.warnings[0].startswith("E = 1.5 is at its upper bound 1.5")
+  assert assessment.warnings[0].endswith("or fix E")
 
 
 def test_a_fixed_entropy_is_not_an_extrapolation():
