@@ -12,6 +12,7 @@ import scipy.special
 
 from analysis import fit
 from analysis import forms
+from analysis import objectives
 
 # Besiroglu et al. 2024 ("replicate exactly": Huber, L-BFGS-B over Hoffmann's grid) on the 240
 # points of chinchilla_epoch/svg_extracted_data.csv; objective from an independent numpy fit.
@@ -168,3 +169,114 @@ def test_bad_arguments_raise():
     fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss, objective="huber")
   with pytest.raises(ValueError, match="missing \\['d'\\]"):
     fit.fit(forms.CHINCHILLA, dict(n=n), loss)
+
+
+def test_bound_on_e_is_honoured_and_reported():
+  law, n, d, loss = synthetic_chinchilla()
+  free = fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss)
+  assert free.params["E"] > 1.65 and free.diagnostics["at_bound"] == []
+  bounded = fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss, bounds=dict(E=(0.0, 1.6)))
+  assert bounded.converged and bounded.params["E"] == pytest.approx(1.6, rel=1e-12)
+  assert bounded.diagnostics["at_bound"] == ["E"]
+  assert bounded.objective > free.objective
+  # The projected gradient is zero on E (it pushes up, out of the box) and small elsewhere.
+  assert bounded.diagnostics["gradient"]["log_E"] == 0.0
+  # No feasible point nearby does better: E at the bound is a constrained minimum.
+  best_raw = forms.CHINCHILLA.to_raw(bounded.params)
+  for delta in (np.array([0, 1e-3, 0, 0, 0]), np.array([0, 0, -1e-3, 0, 0]),
+                np.array([-1e-3, 0, 0, 0, 0])):
+    moved = forms.CHINCHILLA.from_raw(best_raw + delta)
+    residual = np.log(forms.CHINCHILLA.predict(moved, n=n, d=d)) - np.log(loss)
+    assert np.sum(objectives.Objective().loss(residual)) > bounded.objective
+  summary = json.loads(json.dumps(bounded.to_json()))
+  assert summary["bounds"] == dict(E=[0.0, 1.6]) and summary["criterion"]["kind"] == "huber"
+  assert bounded.survivors.shape == (8, 5)
+  np.testing.assert_allclose(bounded.survivors[0], best_raw, rtol=1e-12)
+
+
+def test_floor_fit_sits_below_more_points_than_huber():
+  form = forms.single_variable("n")
+  n = np.geomspace(1e7, 1e10, 40)
+  rng = np.random.default_rng(3)
+  loss = form.predict(dict(E=1.8, A=400.0, alpha=0.3), n=n) * np.exp(
+      0.01 * rng.standard_normal(n.size))
+  huber = fit.fit(form, dict(n=n), loss)
+  floor = fit.fit(form, dict(n=n), loss, objective=objectives.Objective("floor"))
+  assert floor.converged and floor.criterion.kind == "floor"
+  below_huber = np.sum(huber.predict(n=n) < loss)
+  below_floor = np.sum(floor.predict(n=n) < loss)
+  assert below_huber < 25 and below_floor >= 32, (below_huber, below_floor)
+
+
+def test_squared_error_fit_matches_scipy_least_squares():
+  law, n, d, loss = synthetic_chinchilla()
+  result = fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss, objective=objectives.Objective(
+      "squared"))
+  form = forms.CHINCHILLA
+
+  def log_residuals(raw):
+    return np.log(form.predict(form.from_raw(raw), n=n, d=d)) - np.log(loss)
+
+  reference = scipy.optimize.least_squares(log_residuals, form.to_raw(law), xtol=1e-14,
+                                           ftol=1e-14, gtol=1e-14)
+  assert result.converged
+  assert result.objective == pytest.approx(reference.cost, rel=1e-9)
+  assert_params_close(result.params, form.from_raw(reference.x), dict.fromkeys(law, 1e-5))
+
+
+def test_fixed_entropy_recovers_the_other_parameters():
+  law = dict(E=1.69, A=800.0, B=1500.0, alpha=0.4, beta=0.35)
+  _, n, d, loss = synthetic_chinchilla(noise=0.002, seed=1, law=law)
+  form = forms.fix(forms.CHINCHILLA, E=1.69)
+  result = fit.fit(form, dict(n=n, d=d), loss)
+  assert result.converged and result.n_starts == 900
+  assert result.params["E"] == 1.69 and list(result.params) == list(law)
+  assert_params_close(result.params, law, dict(A=0.05, B=0.05, alpha=0.01, beta=0.01))
+  assert result.to_json()["form"] == "chinchilla[E=1.69]"
+
+
+def test_tied_exponents_equal_the_overtraining_fit():
+  law = dict(E=1.69, A=406.4, B=410.7, alpha=0.3, beta=0.3)
+  _, n, d, loss = synthetic_chinchilla(noise=0.005, seed=2, law=law)
+  tied = fit.fit(forms.tie(forms.CHINCHILLA, "beta", "alpha"), dict(n=n, d=d), loss)
+  overtraining = fit.fit(forms.OVERTRAINING, forms.inputs_for(
+      forms.OVERTRAINING, n=n, d=d, c=6 * n * d), loss)
+  assert tied.converged and overtraining.converged
+  assert tied.params["beta"] == tied.params["alpha"]
+  assert tied.objective == pytest.approx(overtraining.objective, rel=1e-6)
+  eta = overtraining.params["eta"]
+  mapped = dict(E=overtraining.params["E"], A=overtraining.params["a"] / 6**eta,
+                B=overtraining.params["b"] / 6**eta, alpha=2 * eta, beta=2 * eta)
+  assert_params_close(tied.params, mapped, dict.fromkeys(mapped, 1e-5))
+
+
+def test_overtraining_start_grid_recovers_synthetic_laws():
+  c, m = np.meshgrid(np.geomspace(1e17, 1e21, 5), np.geomspace(0.25, 32, 8))
+  inputs = dict(c=c.ravel(), m=m.ravel())
+  rng = np.random.default_rng(0)
+  for _ in range(12):
+    # Exponent, b / a and the reducible loss at C = 1e19, M = 1 (0.3-3 nats) drawn at random.
+    eta, ratio = rng.uniform(0.1, 0.4), np.exp(rng.uniform(-2.3, 2.3))
+    total = np.exp(rng.uniform(np.log(0.3), np.log(3.0))) * 1e19**eta
+    law = dict(E=rng.uniform(1.0, 3.0), a=total / (1 + ratio), b=total * ratio / (1 + ratio),
+               eta=eta)
+    loss = forms.OVERTRAINING.predict(law, **inputs)
+    result = fit.fit(forms.OVERTRAINING, inputs, loss)
+    assert result.converged
+    assert_params_close(result.params, law, dict.fromkeys(law, 1e-4))
+  law = dict(E=1.69, a=700.0, b=350.0, eta=0.17)
+  noisy = forms.OVERTRAINING.predict(law, **inputs) * np.exp(
+      5e-4 * rng.standard_normal(c.size))
+  result = fit.fit(forms.OVERTRAINING, inputs, noisy)
+  assert_params_close(result.params, law, dict(E=0.01, a=0.02, b=0.02, eta=0.01))
+
+
+def test_bad_bounds_and_objective_raise_one_line():
+  _, n, d, loss = synthetic_chinchilla()
+  for kwargs, message in [
+      (dict(bounds=dict(gamma=(0, 1))), "'gamma' is not a parameter of chinchilla"),
+      (dict(bounds=dict(E=(2.0, 1.0))), "needs low < high"),
+      (dict(objective=objectives.Objective), "must be an objectives.Objective")]:
+    with pytest.raises(ValueError, match=message) as error:
+      fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss, **kwargs)
+    assert "\n" not in str(error.value)
