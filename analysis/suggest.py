@@ -161,9 +161,9 @@ class Suggestion:
         f"target: C={self.target_flops:.3g} FLOPs, compute-optimal N={self.n_opt:.3g}, "
         f"D={self.d_opt:.3g}, predicted loss {self.target_loss:.4f} nats/token ({self.form})",
         f"budget: {self.budget_flops:.3g} FLOPs, {len(self.runs)} runs use "
-        f"{self.spent_flops:.3g} ({self.strategy}); sd of log loss at the target {self.sd_before:.4g} -> "
-        f"{self.sd_after:.4g} (run noise sd "
-        f"{self.noise_log_sd:.3g})",
+        f"{self.spent_flops:.3g} ({self.strategy})",
+        f"sd of log loss at the target: {self.sd_before:.4g} -> {self.sd_after:.4g} "
+        f"(one run's noise sd {self.noise_log_sd:.3g})",
         f"{'N':>10} {'D':>10} {'C':>10} {'D/N':>8} {'loss':>8} {'sd before':>10} "
         f"{'sd after':>10}"]
     for r in self.runs:
@@ -203,8 +203,8 @@ def sweep_snippet(points: Sequence[tuple[int, int]], base_sweep: str, note: str 
   importer = f"from {package} import {leaf} as base_sweep" if package else (
       f"import {leaf} as base_sweep")
   rows = "".join(f"      ({int(n)}, {int(d)}),\n" for n, d in points)
-  return (f'"""Runs suggested by `python -m analysis suggest`: {note}.\n\n'
-          f"(target non-embedding params, tokens) per run, on top of {module}.\n"
+  return ('"""Runs suggested by `python -m analysis suggest`.\n\n'
+          f"{note}.\n(target non-embedding params, tokens) per run, on top of {module}.\n"
           f'"""\n{importer}\n\n\n'
           "def get_config(arg=None):\n"
           "  sweep = base_sweep.get_config(arg)\n"
@@ -275,13 +275,14 @@ def suggest(form: forms_lib.Form, params: Mapping[str, float], n: np.ndarray, d:
     raise ValueError(f"max_leverage={max_leverage} must be in (0, 1]")
   if not budget_flops > 0:
     raise ValueError(f"budget_flops={budget_flops} must be > 0 (total 6ND of the new runs)")
-  arrays = form.check_inputs({k: v for k, v in inputs_at(n, d).items() if k in form.inputs})
-  arrays = inputs_at(n, d) | arrays
-  loss = np.asarray(loss, np.float64).reshape(-1)
+  n, d, loss = (np.asarray(x, np.float64).reshape(-1) for x in (n, d, loss))
   weights = np.ones(loss.size) if weights is None else np.asarray(weights, np.float64)
-  if loss.size != arrays["n"].size or weights.size != loss.size:
-    raise ValueError(f"n, d, loss and weights must have equal lengths; got {arrays['n'].size}, "
-                     f"{arrays['d'].size}, {loss.size}, {weights.size}")
+  if not n.size == d.size == loss.size == weights.size:
+    raise ValueError(f"n, d, loss and weights must have equal lengths; got {n.size}, {d.size}, "
+                     f"{loss.size}, {weights.size}")
+  if not np.all(np.isfinite(n) & (n > 0) & np.isfinite(d) & (d > 0)):
+    raise ValueError("n (parameters) and d (tokens) must be finite and > 0 for every run")
+  arrays = inputs_at(n, d)
   try:
     raw = form.to_raw(params)
   except ValueError as error:

@@ -3,12 +3,13 @@
   python -m analysis suggest --results=SWEEP/results.csv --target_flops=1e18 \\
       --budget_flops=2e15 --out=DIR [--base_sweep=configs/sweeps/tiny.py]
 
-Cleans the runs, aggregates repeated seeds (`analysis.seeds`), fits the Chinchilla form, and
-names the runs within the budget that most shrink the uncertainty of the loss at the
-compute-optimal point of the target (`analysis.suggest`). Prints the table and writes
-DIR/suggested_sweep.py (a sweep config for `python -m scaling --config=...`) and
-DIR/suggestion.json. N is counted under --n_convention; the sweep's points are non-embedding
-targets, so keep the default there.
+Cleans the runs, aggregates repeated seeds (`analysis.seeds`), fits a form (--suggest_form,
+Chinchilla by default) with --suggest_weights, takes the pooled seed sd (when some run was
+repeated) as the noise of one run, and names the runs within the budget that most shrink the
+uncertainty of the loss at the compute-optimal point of the target (`analysis.suggest`).
+Prints the table and writes DIR/suggested_sweep.py (a sweep config for
+`python -m scaling --config=...`) and DIR/suggestion.json. N is counted under --n_convention;
+the sweep's points are non-embedding targets, so keep the default there.
 """
 import json
 import pathlib
@@ -29,6 +30,11 @@ _BUDGET_FLOPS = flags.DEFINE_float("budget_flops", None,
 _BASE_SWEEP = flags.DEFINE_string("base_sweep", "configs/sweeps/tiny.py",
                                   "suggest: the sweep config the suggested points extend")
 _MAX_RUNS = flags.DEFINE_integer("max_runs", 64, "suggest: at most this many runs")
+_FORM = flags.DEFINE_string("suggest_form", "chinchilla",
+                            "suggest: the form to fit, a forms.get spec such as "
+                            "chinchilla, chinchilla[E=1.69] or overtraining")
+_WEIGHTS = flags.DEFINE_enum("suggest_weights", "uniform", list(seeds.WEIGHT_KINDS),
+                             "suggest: observation weights of the fit (analysis.seeds)")
 
 
 def run(table: observations_lib.Observations, out: str | None, *, n_convention: str,
@@ -41,15 +47,17 @@ def run(table: observations_lib.Observations, out: str | None, *, n_convention: 
     print("warning:", warning)
   groups = seeds.aggregate(cleaned)
   arrays = groups.observations.arrays(n=n_convention, c=c_convention)
-  form = forms.CHINCHILLA
+  form = forms.get(_FORM.value)
+  weights = seeds.observation_weights(_WEIGHTS.value, flops=arrays["c"], groups=groups)
   logging.info("fitting %s to %d run groups from %s", form.name, len(arrays["loss"]),
                table.source)
-  fitted = fit_lib.fit(form, dict(n=arrays["n"], d=arrays["d"]), arrays["loss"])
+  fitted = fit_lib.fit(form, forms.inputs_for(form, n=arrays["n"], d=arrays["d"],
+                                              c=arrays["c"]), arrays["loss"], weights=weights)
   for warning in fitted.warnings:
     print("warning:", warning)
   suggestion = suggest_lib.suggest(
       form, fitted.params, arrays["n"], arrays["d"], arrays["loss"],
-      target_flops=_TARGET_FLOPS.value, budget_flops=_BUDGET_FLOPS.value,
+      target_flops=_TARGET_FLOPS.value, budget_flops=_BUDGET_FLOPS.value, weights=weights,
       noise_log_sd=groups.pooled_log_sd, max_runs=_MAX_RUNS.value)
   print("fit:", ", ".join(f"{k}={v:.4g}" for k, v in fitted.params.items()))
   print(suggestion.table())

@@ -72,7 +72,7 @@ def test_suggested_sds_equal_the_refitted_information():
   assert first["predicted_loss"] == pytest.approx(
       CHINCHILLA.predict(TRUE, n=np.array([first["n"]]), d=np.array([first["d"]]))[0])
   table = result.table()
-  assert "compute-optimal N=" in table and table.count("\n") == 2 + len(result.runs)
+  assert "compute-optimal N=" in table and table.count("\n") == 3 + len(result.runs)
 
 
 def test_candidate_grid_respects_the_budget():
@@ -171,7 +171,8 @@ def test_cli_prints_the_table_and_writes_a_sweep(tmp_path, capsys):
   (tmp_path / "results.csv").write_text("\n".join(lines) + "\n")
   out = tmp_path / "out"
   argv = ["analysis", "suggest", f"--results={tmp_path / 'results.csv'}",
-          "--target_flops=1e23", "--budget_flops=1e20", f"--out={out}", "--max_runs=5"]
+          "--target_flops=1e23", "--budget_flops=1e20", f"--out={out}", "--max_runs=5",
+          "--suggest_weights=inverse_seed_variance"]
   with flagsaver.flagsaver():
     flags.FLAGS.unparse_flags()
     cli.main(flags.FLAGS(argv))
