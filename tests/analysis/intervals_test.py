@@ -1,5 +1,4 @@
 """Tests for prediction intervals and compute-optimal points."""
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -11,21 +10,6 @@ from analysis import optimal
 
 TRUE = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
 EQUAL = dict(E=1.8, A=480.0, B=2100.0, alpha=0.3, beta=0.3)
-
-
-def _equal_exponent_log_predict(raw, log_inputs):
-  """Chinchilla with alpha = beta = eta rewritten in C = 6ND and M = D / N."""
-  log_scale = log_inputs["c"] - jnp.log(6.0)
-  n_term = raw["log_A"] - 0.5 * raw["eta"] * (log_scale - log_inputs["m"])
-  d_term = raw["log_B"] - 0.5 * raw["eta"] * (log_scale + log_inputs["m"])
-  return jnp.logaddexp(jnp.logaddexp(n_term, d_term), raw["log_E"])
-
-
-EQUAL_EXPONENT_CM = forms.Form(
-    name="test_equal_exponent_cm", formula="L(C, M)", citation="test", inputs=("c", "m"),
-    parameters=(forms.Parameter("E", True, (0.0,)), forms.Parameter("A", True, (5.0,)),
-                forms.Parameter("B", True, (5.0,)), forms.Parameter("eta", False, (0.3,))),
-    log_predict=_equal_exponent_log_predict)
 
 
 def _boot(raw_rows, form=forms.CHINCHILLA, level=0.8):
@@ -87,10 +71,12 @@ def test_optimal_point_matches_the_chinchilla_closed_form():
                              rtol=1e-10)
 
 
-def test_optimal_point_of_a_compute_and_ratio_form_matches_the_equal_exponent_closed_form():
+def test_optimal_point_of_the_overtraining_form_matches_the_equal_exponent_closed_form():
+  """L(C, M) = E + (a M^eta + b M^-eta) C^-eta is Chinchilla with alpha = beta = 2 eta."""
   flops = np.geomspace(1e19, 1e23, 5)
-  params = dict(E=EQUAL["E"], A=EQUAL["A"], B=EQUAL["B"], eta=EQUAL["alpha"])
-  n_opt, d_opt, loss = intervals.optimal_point(EQUAL_EXPONENT_CM, params, flops)
+  eta = EQUAL["alpha"] / 2
+  params = dict(E=EQUAL["E"], a=EQUAL["A"] * 6**eta, b=EQUAL["B"] * 6**eta, eta=eta)
+  n_opt, d_opt, loss = intervals.optimal_point(forms.OVERTRAINING, params, flops)
   n_closed, d_closed = optimal.chinchilla_allocation(EQUAL, flops)
   np.testing.assert_allclose(n_opt, n_closed, rtol=1e-5)
   np.testing.assert_allclose(d_opt, d_closed, rtol=1e-5)

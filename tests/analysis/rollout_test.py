@@ -81,6 +81,7 @@ def test_bad_arguments_are_errors(kwargs, message):
     rollout.rollout(_runs(), **arguments)
 
 
+@pytest.mark.slow
 def test_gadre_c4_holdout_of_the_billion_parameter_runs(shared_data):
   with open(shared_data / "gadre2024_overtraining" / "models_flat.csv") as file:
     rows = [row for row in csv.DictReader(file) if row["dataset"] == "c4_original"]
