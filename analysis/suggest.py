@@ -100,13 +100,14 @@ def compute_optimal(form: forms_lib.Form, params: Mapping[str, float],
 def candidate_grid(observed_n: np.ndarray, budget_flops: float, *, n_per_decade: int = 8,
                    tokens_per_param: Sequence[float] = tuple(np.geomspace(1.0, 1024.0, 21))
                    ) -> np.ndarray:
-  """(K, 2) candidate (N, D): N log-spaced from half the smallest observed N up to the largest
-  N whose smallest D/N run fits the budget, crossed with `tokens_per_param`; cost <= budget."""
+  """(K, 2) candidate (N, D): N log-spaced from the smallest observed N (sizes the sweep
+  already builds) up to the largest N whose smallest D/N run fits the budget, crossed with
+  `tokens_per_param`; cost <= budget."""
   observed_n = np.asarray(observed_n, np.float64)
   ratios = np.asarray(tokens_per_param, np.float64)
   if ratios.size == 0 or not np.all(ratios > 0):
     raise ValueError("tokens_per_param must be positive D/N ratios")
-  n_low = observed_n.min() / 2.0
+  n_low = observed_n.min()
   n_high = np.sqrt(budget_flops / (6.0 * ratios.min()))
   if n_high <= n_low:
     raise ValueError(f"budget_flops={budget_flops:.3g} is too small for any run at or above "
@@ -182,7 +183,8 @@ class Suggestion:
     return dataclasses.asdict(self) | dict(runs=[dict(r) for r in self.runs])
 
 
-def _module_name(base_sweep: str) -> str:
+def module_name(base_sweep: str) -> str:
+  """'configs/sweeps/tiny.py' or 'configs.sweeps.tiny' -> 'configs.sweeps.tiny'."""
   name = base_sweep[:-3] if base_sweep.endswith(".py") else base_sweep
   name = name.replace("/", ".").strip(".")
   if not name or not all(part.isidentifier() for part in name.split(".")):
@@ -198,7 +200,7 @@ def sweep_snippet(points: Sequence[tuple[int, int]], base_sweep: str, note: str 
   `python -m scaling --config=FILE --workdir=SWEEP`."""
   if not points:
     raise ValueError("sweep_snippet: no points; the budget allowed no run")
-  module = _module_name(base_sweep)
+  module = module_name(base_sweep)
   package, _, leaf = module.rpartition(".")
   importer = f"from {package} import {leaf} as base_sweep" if package else (
       f"import {leaf} as base_sweep")

@@ -7,21 +7,26 @@ Cleans the runs, aggregates repeated seeds (`analysis.seeds`), fits a form (--su
 Chinchilla by default) with --suggest_weights, takes the pooled seed sd (when some run was
 repeated) as the noise of one run, and names the runs within the budget that most shrink the
 uncertainty of the loss at the compute-optimal point of the target (`analysis.suggest`).
-Prints the table and writes DIR/suggested_sweep.py (a sweep config for
-`python -m scaling --config=...`) and DIR/suggestion.json. N is counted under --n_convention;
-the sweep's points are non-embedding targets, so keep the default there.
+Candidate sizes are moved to what the shape rule of --base_sweep builds. Prints the table and
+writes DIR/suggested_sweep.py (a sweep config for `python -m scaling --config=...`) and
+DIR/suggestion.json. N is counted under --n_convention; the sweep's points are non-embedding
+targets, so keep the default there.
 """
+import importlib
 import json
 import pathlib
 
 from absl import flags
 from absl import logging
+import numpy as np
 
 from analysis import fit as fit_lib
 from analysis import forms
 from analysis import observations as observations_lib
 from analysis import seeds
 from analysis import suggest as suggest_lib
+from model import shapes
+from scaling import grid
 
 _TARGET_FLOPS = flags.DEFINE_float("target_flops", None,
                                    "suggest: compute C (FLOPs) of the target prediction")
@@ -35,6 +40,24 @@ _FORM = flags.DEFINE_string("suggest_form", "chinchilla",
                             "chinchilla, chinchilla[E=1.69] or overtraining")
 _WEIGHTS = flags.DEFINE_enum("suggest_weights", "uniform", list(seeds.WEIGHT_KINDS),
                              "suggest: observation weights of the fit (analysis.seeds)")
+
+
+def buildable_candidates(candidates: np.ndarray, base_sweep: str) -> np.ndarray:
+  """Candidates (N, D) with N moved to the non-embedding count of the shape that the base
+  sweep's shape rule builds for it; N the rule cannot meet are dropped, duplicates merged."""
+  sweep = importlib.import_module(suggest_lib.module_name(base_sweep)).get_config()
+  rule = grid.shape_rule(sweep)
+  built = {}
+  for target in np.unique(candidates[:, 0]):
+    try:
+      built[target] = shapes.non_embedding_params(shapes.shape_for_params(int(target), rule))
+    except ValueError:
+      continue
+  rows = {(float(built[n]), float(d)) for n, d in candidates if n in built}
+  if not rows:
+    raise ValueError(f"no candidate size can be built by the shape rule of {base_sweep}; "
+                     "choose another --base_sweep or raise --budget_flops")
+  return np.array(sorted(rows))
 
 
 def run(table: observations_lib.Observations, out: str | None, *, n_convention: str,
@@ -58,7 +81,9 @@ def run(table: observations_lib.Observations, out: str | None, *, n_convention: 
   suggestion = suggest_lib.suggest(
       form, fitted.params, arrays["n"], arrays["d"], arrays["loss"],
       target_flops=_TARGET_FLOPS.value, budget_flops=_BUDGET_FLOPS.value, weights=weights,
-      noise_log_sd=groups.pooled_log_sd, max_runs=_MAX_RUNS.value)
+      noise_log_sd=groups.pooled_log_sd, max_runs=_MAX_RUNS.value,
+      candidates=buildable_candidates(
+          suggest_lib.candidate_grid(arrays["n"], _BUDGET_FLOPS.value), _BASE_SWEEP.value))
   print("fit:", ", ".join(f"{k}={v:.4g}" for k, v in fitted.params.items()))
   print(suggestion.table())
   if out:

@@ -78,7 +78,7 @@ def test_suggested_sds_equal_the_refitted_information():
 def test_candidate_grid_respects_the_budget():
   candidates = suggest.candidate_grid(np.array([1e7, 1e8]), 1e19)
   cost = 6 * candidates[:, 0] * candidates[:, 1]
-  assert np.all(cost <= 1e19) and candidates[:, 0].min() == pytest.approx(5e6)
+  assert np.all(cost <= 1e19) and candidates[:, 0].min() == pytest.approx(1e7)
   ratios = candidates[:, 1] / candidates[:, 0]
   assert ratios.min() == pytest.approx(1.0) and ratios.max() == pytest.approx(1024.0)
   with pytest.raises(ValueError, match="too small"):
