@@ -95,6 +95,7 @@ class RolloutResult:
     names = _bin_names()
     edges = np.array(DISTANCE_BINS)
     final = self.thresholds[-1]
+    scores = self.scores()
     summary = []
     for label_ in self.labels():
       errors = np.abs(self._column("relative_error", label_))
@@ -105,7 +106,7 @@ class RolloutResult:
                      for i, name in enumerate(names)}
       summary.append(dict(
           label=label_, mean_abs_relative_error=float(np.mean(errors)),
-          mean_abs_log_error=self.scores()[label_], by_distance=by_distance,
+          mean_abs_log_error=scores[label_], by_distance=by_distance,
           coverage=float(np.mean(self._column("covered", label_))), n_predictions=errors.size,
           final_split=[row for row in self.rows
                        if row["label"] == label_ and row["threshold"] == final]))

@@ -46,6 +46,8 @@ def test_resampled_residuals_shift_by_minus_the_residual():
   np.testing.assert_allclose(band.low, expected, rtol=1e-12)
   np.testing.assert_allclose(band.high, expected, rtol=1e-12)
   assert band.covers(expected).all() and not band.covers(expected * 1.01).any()
+  summary = band.to_json()
+  assert summary["n_refits"] == 1 and summary["low"] == pytest.approx(list(expected))
 
 
 def test_wider_noise_gives_a_wider_interval_and_bad_noise_is_an_error():
