@@ -42,22 +42,26 @@ _WEIGHTS = flags.DEFINE_enum("suggest_weights", "uniform", list(seeds.WEIGHT_KIN
                              "suggest: observation weights of the fit (analysis.seeds)")
 
 
-def buildable_candidates(candidates: np.ndarray, base_sweep: str) -> np.ndarray:
+def buildable_candidates(candidates: np.ndarray, base_sweep: str
+                         ) -> tuple[np.ndarray, dict[int, int]]:
   """Candidates (N, D) with N moved to the non-embedding count of the shape that the base
-  sweep's shape rule builds for it; N the rule cannot meet are dropped, duplicates merged."""
+  sweep's shape rule builds for it (N the rule cannot meet are dropped, duplicates merged),
+  and for each such count the target N that builds it (the rule is not idempotent)."""
   sweep = importlib.import_module(suggest_lib.module_name(base_sweep)).get_config()
   rule = grid.shape_rule(sweep)
-  built = {}
+  targets = {}
   for target in np.unique(candidates[:, 0]):
     try:
-      built[target] = shapes.non_embedding_params(shapes.shape_for_params(int(target), rule))
+      built = shapes.non_embedding_params(shapes.shape_for_params(int(target), rule))
     except ValueError:
       continue
-  rows = {(float(built[n]), float(d)) for n, d in candidates if n in built}
+    targets.setdefault(int(built), int(target))
+  by_target = {target: built for built, target in targets.items()}
+  rows = {(float(by_target[int(n)]), float(d)) for n, d in candidates if int(n) in by_target}
   if not rows:
     raise ValueError(f"no candidate size can be built by the shape rule of {base_sweep}; "
                      "choose another --base_sweep or raise --budget_flops")
-  return np.array(sorted(rows))
+  return np.array(sorted(rows)), targets
 
 
 def run(table: observations_lib.Observations, out: str | None, *, n_convention: str,
@@ -78,18 +82,22 @@ def run(table: observations_lib.Observations, out: str | None, *, n_convention: 
                                               c=arrays["c"]), arrays["loss"], weights=weights)
   for warning in fitted.warnings:
     print("warning:", warning)
+  candidates, targets = buildable_candidates(
+      suggest_lib.candidate_grid(arrays["n"], _BUDGET_FLOPS.value), _BASE_SWEEP.value)
   suggestion = suggest_lib.suggest(
       form, fitted.params, arrays["n"], arrays["d"], arrays["loss"],
       target_flops=_TARGET_FLOPS.value, budget_flops=_BUDGET_FLOPS.value, weights=weights,
       noise_log_sd=groups.pooled_log_sd, max_runs=_MAX_RUNS.value,
-      candidates=buildable_candidates(
-          suggest_lib.candidate_grid(arrays["n"], _BUDGET_FLOPS.value), _BASE_SWEEP.value))
+      candidates=candidates)
   print("fit:", ", ".join(f"{k}={v:.4g}" for k, v in fitted.params.items()))
   print(suggestion.table())
   if out:
     folder = pathlib.Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    snippet = suggestion.sweep_snippet(_BASE_SWEEP.value)
+    snippet = suggest_lib.sweep_snippet(
+        [(targets[n], d) for n, d in suggestion.points], _BASE_SWEEP.value,
+        note=f"target C={suggestion.target_flops:.3g} FLOPs, budget "
+             f"{suggestion.budget_flops:.3g} FLOPs, form {suggestion.form}")
     (folder / "suggested_sweep.py").write_text(snippet)
     (folder / "suggestion.json").write_text(json.dumps(
         dict(suggestion.to_json(), fit=fitted.to_json()), indent=2))

@@ -187,3 +187,20 @@ def test_cli_prints_the_table_and_writes_a_sweep(tmp_path, capsys):
     flags.FLAGS.unparse_flags()
     with pytest.raises(app.UsageError, match="--target_flops"):
       cli.main(flags.FLAGS(["analysis", "suggest", f"--results={tmp_path / 'results.csv'}"]))
+
+
+def test_buildable_candidates_use_sizes_of_the_shape_rule():
+  from analysis import suggest_cli  # pylint: disable=import-outside-toplevel
+  from configs.sweeps import tiny  # pylint: disable=import-outside-toplevel
+  from model import shapes  # pylint: disable=import-outside-toplevel
+  from scaling import grid  # pylint: disable=import-outside-toplevel
+  candidates = suggest.candidate_grid(np.array([1e4, 4e4]), 3e12)
+  built, targets = suggest_cli.buildable_candidates(candidates, "configs/sweeps/tiny.py")
+  rule = grid.shape_rule(tiny.get_config())
+  assert set(targets) == set(built[:, 0].astype(int))
+  for size, target in targets.items():
+    assert shapes.non_embedding_params(shapes.shape_for_params(target, rule)) == size
+    assert target in candidates[:, 0].astype(int)
+  assert set(built[:, 1]) <= set(candidates[:, 1]) and len(built) <= len(candidates)
+  with pytest.raises(ValueError, match="base_sweep"):
+    suggest_cli.buildable_candidates(candidates, "configs/sweeps/no such.py")
