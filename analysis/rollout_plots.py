@@ -44,10 +44,12 @@ def error_vs_distance(result: rollout_lib.RolloutResult,
     errors = 100 * np.abs(rows["relative_error"])
     covered = rows["covered"].astype(bool)
     color = f"C{i % 10}"
-    axis.scatter(rows["distance"][covered], errors[covered], color=color, s=22,
-                 label=f"{label} (covered)")
-    axis.scatter(rows["distance"][~covered], errors[~covered], facecolors="none",
-                 edgecolors=color, s=22, label=f"{label} (not covered)")
+    if covered.any():
+      axis.scatter(rows["distance"][covered], errors[covered], color=color, s=22,
+                   label=f"{label} (covered)")
+    if not covered.all():
+      axis.scatter(rows["distance"][~covered], errors[~covered], facecolors="none",
+                   edgecolors=color, s=22, label=f"{label} (not covered)")
   axis.set_xlabel("extrapolation distance: log10(C / largest training C), C = 6ND FLOPs")
   axis.set_ylabel("|relative error| of held-out loss (%)")
   axis.set_title(f"rollout by {result.split_by}; intervals at {result.level:.0%}")
