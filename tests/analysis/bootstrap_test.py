@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from analysis import bootstrap
+from analysis import fit
 from analysis import forms
+from analysis import objectives
 
 # Besiroglu et al. 2024, 95% bootstrap intervals on the 240 points (data_analysis.ipynb).
 EPOCH_INTERVALS = dict(A=(285.2, 743.6), B=(1042.4, 5810.3), E=(1.769, 1.871),
@@ -66,6 +68,32 @@ def test_intervals_cover_synthetic_truth():
   assert result.to_json()["ci"].keys() == {"E", "A", "alpha"}
 
 
+def test_fixed_form_objective_bounds_and_warm_start():
+  law = dict(E=1.8, A=400.0, alpha=0.3)
+  form = forms.fix(forms.single_variable("n"), E=1.8)
+  n = np.geomspace(1e7, 1e10, 30)
+  rng = np.random.default_rng(7)
+  loss = forms.single_variable("n").predict(law, n=n) * np.exp(
+      0.004 * rng.standard_normal(n.size))
+  squared = objectives.Objective("squared")
+  result = bootstrap.bootstrap(form, dict(n=n), loss, n_resamples=16, seed=2, objective=squared)
+  assert result.n_failed == 0 and result.raw.shape == (16, 2)
+  assert result.samples.keys() == {"E", "A", "alpha"}
+  np.testing.assert_array_equal(result.samples["E"], 1.8)
+  fitted = fit.fit(form, dict(n=n), loss, objective=squared)
+  assert result.ci["alpha"][0] < fitted.params["alpha"] < result.ci["alpha"][1]
+  assert np.std(result.samples["alpha"]) < 0.01
+  # Warm-started from a full fit's survivors, every refit finds the same optimum.
+  warm = bootstrap.bootstrap(form, dict(n=n), loss, n_resamples=16, seed=2, objective=squared,
+                             init_grid=fitted.survivors)
+  np.testing.assert_allclose(warm.samples["alpha"], result.samples["alpha"], rtol=1e-6)
+  # A bound below every resample's optimum holds every refit at the bound.
+  bounded = bootstrap.bootstrap(form, dict(n=n), loss, n_resamples=16, seed=2, objective=squared,
+                                bounds=dict(alpha=(0.0, 0.25)))
+  assert bounded.n_failed == 0
+  np.testing.assert_allclose(bounded.samples["alpha"], 0.25, rtol=1e-12)
+
+
 def test_bad_arguments_raise():
   n = np.geomspace(1e7, 1e10, 10)
   loss = 2 + 100 * n**-0.3
@@ -75,6 +103,10 @@ def test_bad_arguments_raise():
     bootstrap.bootstrap(forms.single_variable("n"), dict(n=n), loss, level=1.5)
   with pytest.raises(ValueError, match="non-finite"):
     bootstrap.bootstrap(forms.single_variable("n"), dict(n=n), np.full(10, np.nan))
+  with pytest.raises(ValueError, match="must be an objectives.Objective"):
+    bootstrap.bootstrap(forms.single_variable("n"), dict(n=n), loss, objective="floor")
+  with pytest.raises(ValueError, match="'beta' is not a parameter"):
+    bootstrap.bootstrap(forms.single_variable("n"), dict(n=n), loss, bounds=dict(beta=(0, 1)))
 
 
 @pytest.mark.slow
