@@ -70,6 +70,17 @@ def test_rollout_ranks_the_true_form_above_a_misspecified_one():
   assert json.loads(json.dumps(result.to_json()))["recommendation"]["best"] == "chinchilla/huber"
 
 
+def test_full_grid_refits_give_the_same_rows_on_a_well_posed_grid():
+  runs = _runs()
+  arguments = dict(forms=[forms.CHINCHILLA], split_by="n", thresholds=[2e9], n_resamples=4)
+  warm = rollout.rollout(runs, **arguments)
+  full = rollout.rollout(runs, warm_start=False, **arguments)
+  for warm_row, full_row in zip(warm.rows, full.rows):
+    assert warm_row["predicted"] == full_row["predicted"]
+    assert warm_row["low"] == pytest.approx(full_row["low"], rel=1e-4)
+    assert warm_row["high"] == pytest.approx(full_row["high"], rel=1e-4)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(split_by="d"), "split_by"),
     (dict(thresholds=[2e7]), "leaves 0 runs"),
