@@ -22,16 +22,17 @@ budget, up to `max_runs`, each time the candidate with the largest reduction / c
 (default p = 0.5) among those whose leverage h = j^T S j / (sigma^2 + j^T S j) stays below a
 cap (default 0.5). A run with h -> 1 alone fixes a direction of the parameters: the fit then
 rests on one run that nothing checks, and a bootstrap over runs swings with it. Why these
-defaults: on synthetic Chinchilla grids scored by the width of the bootstrap interval at the
-target, the per-FLOP score (p = 1) filled the budget with many runs smaller than the grid,
-the absolute score (p = 0) spent it on one or a few very large runs, and either lost to random
-runs of the same budget about half the time; p = 0.5 with the cap spreads many runs from the
-grid's scale towards the budget's and beat random runs on average
-(tests/analysis/suggest_test.py).
+defaults: on six synthetic Chinchilla grids scored by the width of the bootstrap interval at
+the target against random runs of the same budget, the per-FLOP score (p = 1, which fills the
+budget with runs at the grid's smallest sizes) lost in 3 of 6 and the absolute score (p = 0,
+a few very large runs) in 4 of 6; p = 0.5 lost in 1 of 6 with widths 0.73x random on average
+(0.75x without the leverage cap). tests/analysis/suggest_test.py checks the defaults.
 
 Limits: the criterion treats the fit as least squares (not the robust objective) and linear
 beyond its first order; a fit that is not identifiable (a parameter at a bound, E -> 0) gives
-a meaningless Jacobian and is refused when its raw coordinates are not finite.
+a meaningless Jacobian and is refused when its raw coordinates are not finite. With a small
+`max_runs` the p = 0.5 score may stop before the budget is spent (the table shows the FLOPs
+used).
 
 Units: N parameters (the convention the fit used), D tokens, C FLOPs, loss nats/token; sds
 are of the natural log of the loss (relative sds).
