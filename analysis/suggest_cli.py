@@ -47,7 +47,11 @@ def buildable_candidates(candidates: np.ndarray, base_sweep: str
   """Candidates (N, D) with N moved to the non-embedding count of the shape that the base
   sweep's shape rule builds for it (N the rule cannot meet are dropped, duplicates merged),
   and for each such count the target N that builds it (the rule is not idempotent)."""
-  sweep = importlib.import_module(suggest_lib.module_name(base_sweep)).get_config()
+  try:
+    sweep = importlib.import_module(suggest_lib.module_name(base_sweep)).get_config()
+  except ImportError as error:
+    raise ValueError(f"--base_sweep={base_sweep}: cannot import it ({error}); give a sweep "
+                     "config under the repository root, e.g. configs/sweeps/tiny.py") from None
   rule = grid.shape_rule(sweep)
   targets = {}
   for target in np.unique(candidates[:, 0]):

@@ -204,3 +204,5 @@ def test_buildable_candidates_use_sizes_of_the_shape_rule():
   assert set(built[:, 1]) <= set(candidates[:, 1]) and len(built) <= len(candidates)
   with pytest.raises(ValueError, match="base_sweep"):
     suggest_cli.buildable_candidates(candidates, "configs/sweeps/no such.py")
+  with pytest.raises(ValueError, match="cannot import"):
+    suggest_cli.buildable_candidates(candidates, "configs/sweeps/absent.py")
