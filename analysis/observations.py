@@ -114,21 +114,29 @@ class Observations:
         source=str(path))
 
   @classmethod
-  def from_csv(cls, path: str | pathlib.Path, columns: dict[str, str]) -> "Observations":
+  def from_csv(cls, path: str | pathlib.Path, columns: dict[str, str],
+               where: dict[str, str] | None = None) -> "Observations":
     """Reads any CSV through a column mapping {field: csv column}.
 
     Fields: `n` (one parameter count, used under both N conventions) or `n_total` and/or
     `n_non_embedding`; `d` (tokens) or `c` (FLOPs, then D = C / (6 N)); `loss` (nats/token);
-    optional `run_id`, `seed`, `status`, `budget` (nominal IsoFLOP budget, FLOPs).
+    optional `run_id`, `seed`, `status`, `budget` (nominal IsoFLOP budget, FLOPs). `where`
+    {csv column: value} keeps only the rows whose columns hold those exact texts (e.g. one
+    dataset of a table that mixes several).
     """
     path = pathlib.Path(path)
     unknown = sorted(set(columns) - set(MAPPABLE_COLUMNS))
     if unknown:
       raise ValueError(f"--columns: unknown fields {unknown}; use {list(MAPPABLE_COLUMNS)}")
     rows = _read_rows(path)
-    absent = sorted(col for col in columns.values() if col not in rows[0])
+    absent = sorted(col for col in list(columns.values()) + list(where or {})
+                    if col not in rows[0])
     if absent:
       raise ValueError(f"{path}: columns {absent} not in the CSV header {list(rows[0])}")
+    if where:
+      rows = [row for row in rows if all(row[col] == value for col, value in where.items())]
+      if not rows:
+        raise ValueError(f"{path}: no row matches --where {where}; check the values")
     split_n = {"n_total", "n_non_embedding"} & set(columns)
     if not (("n" in columns and not split_n) or ("n" not in columns and len(split_n) == 2)):
       raise ValueError("--columns needs n:COL, or both n_total:COL and n_non_embedding:COL")
@@ -239,12 +247,21 @@ def load_curve(path: str | pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
 
 def parse_columns(text: str) -> dict[str, str]:
   """Parses 'n:COL,d:COL,loss:COL' into {'n': 'COL', ...}."""
+  return _parse_pairs(text, "--columns", "field:COLUMN, e.g. n:params")
+
+
+def parse_where(text: str) -> dict[str, str]:
+  """Parses 'COLUMN:VALUE,...' (rows to keep, see `Observations.from_csv`) into a dict."""
+  return _parse_pairs(text, "--where", "COLUMN:VALUE, e.g. dataset:c4_original")
+
+
+def _parse_pairs(text: str, flag: str, expected: str) -> dict[str, str]:
   mapping = {}
   for item in text.split(","):
-    field, sep, column = item.partition(":")
-    if not sep or not field or not column:
-      raise ValueError(f"--columns item {item!r}: expected field:COLUMN, e.g. n:params")
-    mapping[field.strip()] = column.strip()
+    key, sep, value = item.partition(":")
+    if not sep or not key or not value:
+      raise ValueError(f"{flag} item {item!r}: expected {expected}")
+    mapping[key.strip()] = value.strip()
   return mapping
 
 

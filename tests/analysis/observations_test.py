@@ -130,3 +130,23 @@ def test_load_curve_reads_eval_lines_in_token_order(tmp_path):
   tokens, loss = observations.load_curve(path)
   np.testing.assert_array_equal(tokens, [100, 200])
   np.testing.assert_array_equal(loss, [3.0, 2.5])
+
+
+def test_from_csv_where_keeps_matching_rows(tmp_path):
+  (tmp_path / "data.csv").write_text(
+      "n,d,loss,dataset\n1e6,2e7,3.1,a\n2e6,4e7,2.9,b\n4e6,8e7,2.7,a\n")
+  table = observations.Observations.from_csv(
+      tmp_path / "data.csv", observations.parse_columns("n:n,d:d,loss:loss"),
+      where=observations.parse_where("dataset:a"))
+  np.testing.assert_array_equal(table.n_total, [1e6, 4e6])
+  np.testing.assert_array_equal(table.loss, [3.1, 2.7])
+  with pytest.raises(ValueError, match="no row matches"):
+    observations.Observations.from_csv(tmp_path / "data.csv",
+                                       observations.parse_columns("n:n,d:d,loss:loss"),
+                                       where={"dataset": "c"})
+  with pytest.raises(ValueError, match=r"\['split'\] not in the CSV header"):
+    observations.Observations.from_csv(tmp_path / "data.csv",
+                                       observations.parse_columns("n:n,d:d,loss:loss"),
+                                       where={"split": "a"})
+  with pytest.raises(ValueError, match="--where item 'dataset': expected COLUMN:VALUE"):
+    observations.parse_where("dataset")
