@@ -387,6 +387,9 @@ def fix(form: Form, **values: float) -> Form:
     if to in values:
       fixed[name] = fixed[to]
       del tied[name]
+  if set(form.param_names) <= set(values):
+    raise ValueError(f"fix: fixing {sorted(values)} leaves {form.name} nothing to fit; "
+                     "leave at least one parameter free")
   return _canonical(form.root or form, fixed, tied)
 
 

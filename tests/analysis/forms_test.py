@@ -177,6 +177,7 @@ def test_registry_names_every_form():
     (lambda: forms.tie(forms.CHINCHILLA, "A", "alpha"), "different kinds"),
     (lambda: forms.tie(forms.CHINCHILLA, "A", "A"), "to itself"),
     (lambda: forms.fix(forms.CHINCHILLA), "at least one parameter"),
+    (lambda: forms.get("kaplan_n[N_c=1e13,alpha=0.07]"), "nothing to fit"),
 ])
 def test_bad_specs_raise_one_line(call, message):
   with pytest.raises(ValueError, match=message) as error:
