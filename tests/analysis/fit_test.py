@@ -32,10 +32,11 @@ def load_chinchilla(shared_data):
   return n[keep], c[keep] / (6 * n[keep]), loss[keep]
 
 
-def scipy_chinchilla_fit(n, d, loss, starts, delta=1e-3):
+def scipy_chinchilla_fit(n, d, loss, starts, delta=1e-3, box=None):
   """Independent fit: numpy objective and analytic gradient, scipy L-BFGS-B per start.
 
-  Coordinates (a, b, e, alpha, beta) with A = exp(a), B = exp(b), E = exp(e).
+  Coordinates (a, b, e, alpha, beta) with A = exp(a), B = exp(b), E = exp(e); `box` is
+  L-BFGS-B's bounds in those coordinates.
   """
   log_n, log_d, log_loss = np.log(n), np.log(d), np.log(loss)
 
@@ -53,7 +54,7 @@ def scipy_chinchilla_fit(n, d, loss, starts, delta=1e-3):
     return value, gradient
 
   results = [scipy.optimize.minimize(objective_and_gradient, np.asarray(x0, float), jac=True,
-                                     method="L-BFGS-B") for x0 in starts]
+                                     method="L-BFGS-B", bounds=box) for x0 in starts]
   best = min(results, key=lambda r: r.fun)
   a, b, e, alpha, beta = best.x
   return dict(E=np.exp(e), A=np.exp(a), B=np.exp(b), alpha=alpha, beta=beta), best.fun
@@ -188,6 +189,12 @@ def test_bound_on_e_is_honoured_and_reported():
     moved = forms.CHINCHILLA.from_raw(best_raw + delta)
     residual = np.log(forms.CHINCHILLA.predict(moved, n=n, d=d)) - np.log(loss)
     assert np.sum(objectives.Objective().loss(residual)) > bounded.objective
+  box = [(None, None)] * 2 + [(None, np.log(1.6))] + [(None, None)] * 2
+  starts = np.clip(epoch_order_grid()[::100], -np.inf, [np.inf, np.inf, np.log(1.6), np.inf,
+                                                          np.inf])
+  reference, reference_objective = scipy_chinchilla_fit(n, d, loss, starts, box=box)
+  assert bounded.objective <= reference_objective * (1 + 1e-6)
+  assert_params_close(bounded.params, reference, dict.fromkeys(reference, 1e-3))
   summary = json.loads(json.dumps(bounded.to_json()))
   assert summary["bounds"] == dict(E=[0.0, 1.6]) and summary["criterion"]["kind"] == "huber"
   assert bounded.survivors.shape == (8, 5)
