@@ -9,6 +9,10 @@
   python -m analysis suggest --results=SWEEP/results.csv --target_flops=C --budget_flops=B \\
       [--out=DIR] [--base_sweep=configs/sweeps/tiny.py]   (see analysis/suggest_cli.py)
 
+  python -m analysis fit --data=../shared/data/gadre2024_overtraining/models_flat.csv \\
+      --columns=n:params,d:tokens,loss:loss_openlm --where=dataset:c4_original \\
+      --rollout_split=n --out=DIR
+
 `c:COL` instead of `d:COL` derives D = C / (6 N); `budget:COL` names each run's IsoFLOP budget.
 """
 import pathlib
@@ -18,14 +22,19 @@ from absl import flags
 from absl import logging
 import jax
 
+from analysis import objectives
 from analysis import observations
+from analysis import pipeline
 from analysis import report
+from analysis import seeds
 from analysis import suggest_cli
 
 _DATA = flags.DEFINE_string("data", None, "any CSV of runs; needs --columns")
 _COLUMNS = flags.DEFINE_string(
     "columns", None, "field:COLUMN pairs: n (or n_total and n_non_embedding), d or c, loss; "
     "optional run_id, seed, status, budget")
+_WHERE = flags.DEFINE_string("where", None, "COLUMN:VALUE pairs: keep only the CSV rows "
+                             "holding these values, e.g. dataset:c4_original")
 _RESULTS = flags.DEFINE_string("results", None, "a sweep's results.csv")
 _OUT = flags.DEFINE_string("out", None, "output folder for fits.json, PNGs and report.md")
 _N_CONVENTION = flags.DEFINE_enum("n_convention", "non_embedding",
@@ -49,6 +58,28 @@ _KAPLAN = flags.DEFINE_bool("kaplan", True, "also fit Kaplan et al.'s L(N, D) (E
 _SINGLE_VARIABLE = flags.DEFINE_bool("single_variable", True,
                                      "also fit L(N), L(D), L(C) on the loss frontiers")
 _SEED = flags.DEFINE_integer("seed", 0, "bootstrap seed")
+_LAW = flags.DEFINE_string("law", "chinchilla", "Approach 3's L(N, D), with fixed or tied "
+                           "parameters in brackets: chinchilla[E=1.69], chinchilla[beta=alpha]")
+_OBJECTIVE = flags.DEFINE_enum("objective", "huber", list(objectives.KINDS),
+                               "loss on log-loss residuals of every fit")
+_DELTA = flags.DEFINE_float("delta", 1e-3, "Huber threshold on log-loss residuals")
+_OVER_WEIGHT = flags.DEFINE_float("over_weight", 10.0,
+                                  "floor objective: weight of over-predictions")
+_BOUNDED = flags.DEFINE_bool("bounded", True, "fit inside E <= smallest loss and exponents "
+                             "in [0, 3]; --nobounded leaves the parameters free")
+_WEIGHTS = flags.DEFINE_enum("weights", "uniform", list(seeds.WEIGHT_KINDS),
+                             "observation weights of every fit")
+_ROLLOUT_FORMS = flags.DEFINE_list("rollout_forms", ["chinchilla", "overtraining"],
+                                   "laws compared on held-out runs (forms.get specs)")
+_ROLLOUT_OBJECTIVES = flags.DEFINE_list("rollout_objectives", ["huber"],
+                                        f"objectives compared by the rollout, of {objectives.KINDS}")
+_ROLLOUT_SPLIT = flags.DEFINE_enum("rollout_split", "c", ["c", "n"],
+                                   "rollout thresholds on compute C or parameters N")
+_ROLLOUT_THRESHOLDS = flags.DEFINE_list("rollout_thresholds", None,
+                                        "rollout thresholds (FLOPs or parameters); default: the "
+                                        "split variable's distinct values that leave enough runs")
+_ROLLOUT_RESAMPLES = flags.DEFINE_integer("rollout_resamples", 100,
+                                          "bootstrap refits per rollout fit")
 _COMPILATION_CACHE = flags.DEFINE_string(
     "compilation_cache", "~/.cache/scaling-lab/jax",
     "folder for XLA's persistent compilation cache (repeat fits start faster); '' disables")
@@ -62,8 +93,22 @@ def _load() -> observations.Observations:
     return observations.Observations.from_results_csv(_RESULTS.value)
   if not _COLUMNS.value:
     raise app.UsageError("--data needs --columns=n:COL,d:COL,loss:COL (or c:COL for FLOPs)")
-  return observations.Observations.from_csv(_DATA.value,
-                                            observations.parse_columns(_COLUMNS.value))
+  return observations.Observations.from_csv(
+      _DATA.value, observations.parse_columns(_COLUMNS.value),
+      where=observations.parse_where(_WHERE.value) if _WHERE.value else None)
+
+
+def _fit_options() -> pipeline.FitOptions:
+  return pipeline.FitOptions(
+      law=_LAW.value,
+      objective=objectives.Objective(kind=_OBJECTIVE.value, delta=_DELTA.value,
+                                     over_weight=_OVER_WEIGHT.value),
+      bounded=_BOUNDED.value, weighting=_WEIGHTS.value,
+      rollout_forms=tuple(_ROLLOUT_FORMS.value), rollout_objectives=tuple(_ROLLOUT_OBJECTIVES.value),
+      rollout_split=_ROLLOUT_SPLIT.value,
+      rollout_thresholds=(tuple(float(t) for t in _ROLLOUT_THRESHOLDS.value)
+                          if _ROLLOUT_THRESHOLDS.value else None),
+      rollout_resamples=_ROLLOUT_RESAMPLES.value)
 
 
 def main(argv: list[str]) -> None:
@@ -82,7 +127,11 @@ def main(argv: list[str]) -> None:
     jax.config.update("jax_compilation_cache_dir",
                       str(pathlib.Path(_COMPILATION_CACHE.value).expanduser()))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-  table = _load().drop_highest(_DROP_HIGHEST.value)
+  try:
+    options = _fit_options()
+    table = _load().drop_highest(_DROP_HIGHEST.value)
+  except ValueError as error:
+    raise app.UsageError(str(error)) from None
   logging.info("fitting %d runs from %s", len(table), table.source)
   summary = report.build(
       table, _OUT.value, n_convention=_N_CONVENTION.value, c_convention=_C_CONVENTION.value,
@@ -90,9 +139,13 @@ def main(argv: list[str]) -> None:
       nominal_budgets=[float(b) for b in _BUDGETS.value] if _BUDGETS.value else None,
       tolerance_decades=_TOLERANCE.value,
       table_flops=[float(c) for c in _TABLE_FLOPS.value] if _TABLE_FLOPS.value else None,
-      kaplan=_KAPLAN.value, single_variable=_SINGLE_VARIABLE.value, seed=_SEED.value)
+      kaplan=_KAPLAN.value, single_variable=_SINGLE_VARIABLE.value, seed=_SEED.value,
+      fit_options=options)
   params = summary["approach3"]["params"]
-  print("approach 3:", ", ".join(f"{k}={v:.4g}" for k, v in params.items()))
+  identifiable = "" if summary["approach3"]["identifiable"] else " (NOT identifiable)"
+  print(f"approach 3{identifiable}:", ", ".join(f"{k}={v:.4g}" for k, v in params.items()))
+  if "recommendation" in summary["rollout"]:
+    print("rollout:", summary["rollout"]["recommendation"]["statement"])
   for warning in summary["warnings"]:
     print("warning:", warning)
   print(f"wrote {_OUT.value}/fits.json, {_OUT.value}/report.md and "

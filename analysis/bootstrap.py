@@ -118,6 +118,7 @@ def bootstrap(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.n
               groups: np.ndarray | None = None,
               objective: objectives_lib.Objective = objectives_lib.Objective(),
               bounds: Mapping[str, tuple[float, float]] | None = None,
+              weights: np.ndarray | None = None,
               init_grid: np.ndarray | None = None, batch_size: int = 1,
               settings: multistart.SearchSettings = multistart.SearchSettings()
               ) -> BootstrapResult:
@@ -133,6 +134,8 @@ def bootstrap(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.n
     groups: optional label per point; whole groups are resampled (see `resample_counts`).
     objective: the loss on log-loss residuals, as in `fit.fit`.
     bounds: name -> (low, high) in natural units for free parameters, as in `fit.fit`.
+    weights: optional observation weight per point, as in `fit.fit` (e.g.
+      `seeds.observation_weights`); a point weighs its weight times its resample count.
     init_grid: (S, P) raw starting points; defaults to the form's grid. The survivors of a
       full fit (`FitResult.survivors`) make a cheap warm start.
     batch_size: resamples refitted together in one vectorised call; 1 (the default) reuses
@@ -149,10 +152,10 @@ def bootstrap(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.n
   _check_level(level)
   if not isinstance(objective, objectives_lib.Objective):
     raise ValueError(f"objective={objective!r} must be an objectives.Objective")
-  arrays, loss, _ = fit_lib.check_observations(form, inputs, loss)
+  arrays, loss, weights = fit_lib.check_observations(form, inputs, loss, weights)
   lower, upper = objectives_lib.raw_bounds(form, bounds)
   starts = fit_lib.prepare_starts(form, init_grid)
-  counts = resample_counts(loss.size, n_resamples, seed, groups).astype(np.float64)
+  counts = resample_counts(loss.size, n_resamples, seed, groups) * weights[None]
   batch_size = min(batch_size, n_resamples)
   padded = -n_resamples % batch_size
   counts = np.concatenate([counts, np.repeat(counts[-1:], padded, axis=0)])

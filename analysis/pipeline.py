@@ -14,13 +14,64 @@ from analysis import envelope
 from analysis import extrapolate
 from analysis import fit
 from analysis import forms
+from analysis import identifiability
+from analysis import intervals
 from analysis import isoflop
+from analysis import objectives
 from analysis import observations as observations_lib
 from analysis import optimal
 from analysis import published
+from analysis import residuals
+from analysis import rollout
+from analysis import seeds
 
 # Built once so that repeated analyses in one process reuse the compiled searches.
 _SINGLE_VARIABLE_FORMS = {x: forms.single_variable(x) for x in ("n", "d", "c")}
+
+
+@dataclasses.dataclass(frozen=True)
+class FitOptions:
+  """How every parametric law is fitted, and which laws the rollout compares.
+
+  Attributes:
+    law: the L(N, D) of Approach 3 as a `forms.get` spec: 'chinchilla', or with fixed or tied
+      parameters, e.g. 'chinchilla[E=1.69]' (E at a known entropy, nats/token) or
+      'chinchilla[beta=alpha]'.
+    objective: the loss on log-loss residuals (Huber, floor or squared; `objectives.Objective`).
+    bounded: fit inside `objectives.default_bounds` (E at most the smallest observed loss,
+      exponents in [0, 3]); False leaves every parameter free.
+    weighting: observation weights, a `seeds.WEIGHT_KINDS` kind (uniform, compute,
+      inverse_seed_variance).
+    rollout_forms: `forms.get` specs of the laws the rollout compares on held-out runs.
+    rollout_objectives: objective kinds the rollout compares (each with `objective`'s delta).
+    rollout_split: 'c' (compute) or 'n' (parameters): the variable rollout thresholds apply to.
+    rollout_thresholds: values of the split variable; None takes `rollout.default_thresholds`.
+    rollout_resamples: bootstrap refits per rollout fit (warm-started, see `analysis.rollout`).
+  """
+  law: str = "chinchilla"
+  objective: objectives.Objective = objectives.Objective()
+  bounded: bool = True
+  weighting: str = "uniform"
+  rollout_forms: tuple[str, ...] = ("chinchilla", "overtraining")
+  rollout_objectives: tuple[str, ...] = ("huber",)
+  rollout_split: str = "c"
+  rollout_thresholds: tuple[float, ...] | None = None
+  rollout_resamples: int = 100
+
+  def approach3_form(self) -> forms.Form:
+    """The Approach-3 form; a clear error unless it is Chinchilla's L(N, D), possibly with
+    fixed or tied parameters."""
+    form = forms.get(self.law)
+    if (form.root or form) is not forms.CHINCHILLA:
+      raise ValueError(f"--law={self.law!r}: Approach 3 needs Chinchilla's L(N, D) form, "
+                       "possibly with fixed or tied parameters, e.g. 'chinchilla[E=1.69]'")
+    return form
+
+  def to_json(self) -> dict:
+    return dict(law=self.law, objective=self.objective.to_json(), bounded=self.bounded,
+                weighting=self.weighting, rollout_forms=list(self.rollout_forms),
+                rollout_objectives=list(self.rollout_objectives),
+                rollout_split=self.rollout_split, rollout_resamples=self.rollout_resamples)
 
 
 @dataclasses.dataclass
@@ -36,6 +87,9 @@ class Analysis:
   extrapolation: extrapolate.ExtrapolationResult | None
   level: float
   summary: dict
+  noise: intervals.Noise
+  diagnostics: residuals.Diagnostics
+  rollout: rollout.RolloutResult | None
 
   def allocations_at(self, flops: np.ndarray) -> list[optimal.Allocation]:
     """N_opt, D_opt at `flops` from each approach fitted here, then from the published laws."""
@@ -62,45 +116,62 @@ def analyse(observations: observations_lib.Observations, *,
             n_resamples: int = 1000, level: float = 0.95, holdout_flops: float | None = None,
             nominal_budgets: list[float] | None = None, tolerance_decades: float = 0.05,
             table_flops: list[float] | None = None, kaplan: bool = True,
-            single_variable: bool = True, seed: int = 0) -> Analysis:
+            single_variable: bool = True, seed: int = 0,
+            fit_options: FitOptions = FitOptions()) -> Analysis:
   """Cleans the runs, fits Approaches 1-3 and single-variable laws, allocates, extrapolates.
 
-  Every parametric law is fitted with `fit.fit` and bootstrapped with `n_resamples` full
-  refits; `kaplan` adds Kaplan et al.'s L(N, D) (Eq. 1.5) fitted to the same runs, and
-  `single_variable` the laws L(N), L(D), L(C) on the lower envelopes of the final losses (each
-  law costs one compilation of the fit and one of the bootstrap).
+  Runs that differ only in seed are averaged first (`analysis.seeds`); their spread is the
+  noise of the prediction intervals when there is any, else the Approach-3 fit's residuals are.
+  Every parametric law is fitted with `fit.fit` under `fit_options`, bootstrapped with
+  `n_resamples` full refits and assessed for identifiability; `kaplan` adds Kaplan et al.'s
+  L(N, D) (Eq. 1.5), and `single_variable` the laws L(N), L(D), L(C) on the lower envelopes of
+  the final losses (each law costs one compilation of the fit and one of the bootstrap). The
+  rollout compares `fit_options.rollout_forms` on held-out runs.
   """
   if not 0 < level < 1:
     raise ValueError(f"level={level}: must be in (0, 1), e.g. 0.95")
+  law = fit_options.approach3_form()
   clean, warnings = observations.clean()
+  groups = seeds.aggregate(clean)
+  if len(groups.observations) < len(clean):
+    warnings.append(f"averaged {len(clean)} runs into {len(groups.observations)} points over "
+                    f"repeated seeds (pooled seed sd of log loss {groups.pooled_log_sd:.3g})")
+  clean = groups.observations
   runs = clean.arrays(n=n_convention, c=c_convention)
   conventions = dict(n=n_convention, c=c_convention)
-  n_params = len(forms.CHINCHILLA.param_names)
+  n_params = len(law.param_names)
   if len(clean) <= n_params:
     raise ValueError(f"{len(clean)} usable runs after cleaning; the L(N, D) fit needs more "
                      f"than {n_params} (see the warnings: {warnings})")
+  weights = seeds.observation_weights(fit_options.weighting, flops=runs["c"], groups=groups)
   summary = dict(
       conventions=conventions,
       data=dict(source=observations.source, n_runs=len(observations), n_used=len(clean),
-                one_parameter_count=bool(np.array_equal(clean.n_total, clean.n_non_embedding))),
+                one_parameter_count=bool(np.array_equal(clean.n_total, clean.n_non_embedding)),
+                seeds_per_point=dict(max=int(groups.n_seeds.max()),
+                                     pooled_log_sd=groups.pooled_log_sd)),
+      fit_options=fit_options.to_json(),
       warnings=warnings)
 
   inputs = dict(n=runs["n"], d=runs["d"])
-  fit_options = dict(n_resamples=n_resamples, level=level, seed=seed,
-                     conventions=conventions, warnings=warnings)
+  law_options = dict(n_resamples=n_resamples, level=level, seed=seed, conventions=conventions,
+                     warnings=warnings, options=fit_options)
   approach3, approach3_bootstrap, summary["approach3"] = fit_law(
-      forms.CHINCHILLA, inputs, runs["loss"], **fit_options)
+      law, inputs, runs["loss"], weights=weights, **law_options)
   if kaplan:
-    summary["kaplan_nd"] = fit_law(forms.KAPLAN_ND, inputs, runs["loss"], **fit_options)[2]
+    summary["kaplan_nd"] = fit_law(forms.KAPLAN_ND, inputs, runs["loss"], weights=weights,
+                                   **law_options)[2]
   single_variable_fits, summary["single_variable"] = {}, {}
   for variable, form in _SINGLE_VARIABLE_FORMS.items() if single_variable else ():
     frontier = envelope.lower_envelope(runs[variable], runs["loss"])
     fitted, _, summary["single_variable"][variable] = fit_law(
-        form, {variable: runs[variable][frontier]}, runs["loss"][frontier], **fit_options)
+        form, {variable: runs[variable][frontier]}, runs["loss"][frontier],
+        weights=weights[frontier], **law_options)
     summary["single_variable"][variable]["fitted_on"] = (
         f"the {len(frontier)} runs on the lower envelope of final loss against {variable}")
     if fitted is not None:
       single_variable_fits[variable] = fitted
+  noise = prediction_noise(approach3, runs, groups.pooled_log_sd)
 
   approach1, skip_reason = approach1_from_curves(clean, runs, n_resamples=n_resamples,
                                                  level=level, seed=seed)
@@ -119,6 +190,15 @@ def analyse(observations: observations_lib.Observations, *,
     approach2 = None
     summary["approach2"] = dict(skipped=str(error), conventions=conventions)
 
+  budget_labels, budget_flops = isoflop.group_budgets(
+      runs["c"], clean.budget, nominal=nominal_budgets, tolerance_decades=tolerance_decades)
+  diagnostics = residuals.diagnose(
+      approach3.form, approach3.params, dict(n=runs["n"], d=runs["d"]), runs["loss"],
+      budgets=np.where(budget_labels >= 0, budget_flops[np.maximum(budget_labels, 0)], np.nan)
+      if np.any(budget_labels >= 0) else None)
+  summary["residual_diagnostics"] = dict(diagnostics.to_json(), conventions=conventions)
+  warnings.extend(f"{law.name}: {line}" for line in diagnostics.warnings)
+
   if table_flops is None:
     top = float(np.max(runs["c"]))
     table_flops = [float(f"{top * 10 ** k:.1g}") for k in range(4)]
@@ -127,17 +207,69 @@ def analyse(observations: observations_lib.Observations, *,
   summary["extrapolation"]["conventions"] = conventions
   for run in summary["extrapolation"].get("runs", []):
     run["run_id"] = str(clean.run_id[run["index"]])
+  rollout_result, summary["rollout"] = _rollout(runs, clean.run_id, fit_options, level, seed)
+  summary["rollout"]["conventions"] = conventions
   analysis = Analysis(runs=runs, conventions=conventions, approach3=approach3,
                       approach3_bootstrap=approach3_bootstrap, single_variable=single_variable_fits,
                       approach1=approach1, approach2=approach2, extrapolation=extrapolation,
-                      level=level, summary=summary)
+                      level=level, summary=summary, noise=noise, diagnostics=diagnostics,
+                      rollout=rollout_result)
   summary["optimal_allocation"] = dict(
       conventions=conventions, closed_form_assumes="C = 6ND",
       rows=[row for allocation in analysis.allocations_at(table_flops)
             for row in allocation.rows()])
+  summary["compute_optimal_loss"] = _compute_optimal_loss(analysis, table_flops)
   summary["convention_comparison"] = compare_conventions(
       clean, nominal_budgets=nominal_budgets, tolerance_decades=tolerance_decades)
   return analysis
+
+
+def prediction_noise(fitted: fit.FitResult, runs: dict[str, np.ndarray],
+                     pooled_log_sd: float | None) -> intervals.Noise:
+  """The run-to-run noise added to prediction intervals: the pooled log-space seed sd when
+  some runs were repeated over seeds, else the fit's own log residuals (nats are logged)."""
+  if pooled_log_sd is not None:
+    return float(pooled_log_sd)
+  predicted = intervals.predict(fitted.form, fitted.params, dict(n=runs["n"], d=runs["d"]))
+  with np.errstate(invalid="ignore", divide="ignore"):
+    log_residuals = np.log(predicted) - np.log(runs["loss"])
+  finite = log_residuals[np.isfinite(log_residuals)]
+  return finite if finite.size else 0.0
+
+
+def _compute_optimal_loss(analysis: "Analysis", table_flops: list[float]) -> dict:
+  """Approach 3's loss at the compute-optimal point of each budget, with its intervals."""
+  flops = np.asarray(table_flops, dtype=np.float64)
+  n_opt, d_opt, loss = intervals.optimal_point(analysis.approach3.form,
+                                               analysis.approach3.params, flops)
+  band = intervals.compute_optimal_interval(analysis.approach3_bootstrap, flops,
+                                            level=analysis.level, noise=analysis.noise)
+  noise = ("pooled seed sd" if isinstance(analysis.noise, float)
+           else "resampled log residuals of the fit")
+  return dict(
+      form=analysis.approach3.form.name, level=analysis.level, noise=noise,
+      conventions=analysis.conventions,
+      rows=[dict(flops=float(c), n_opt=float(n), d_opt=float(d), loss=float(value),
+                 run_low=float(lo), run_high=float(hi), mean_low=float(plo),
+                 mean_high=float(phi))
+            for c, n, d, value, lo, hi, plo, phi in zip(
+                flops, n_opt, d_opt, loss, band.low, band.high, band.parameter_low,
+                band.parameter_high)])
+
+
+def _rollout(runs: dict[str, np.ndarray], run_ids: np.ndarray, options: FitOptions,
+             level: float, seed: int) -> tuple[rollout.RolloutResult | None, dict]:
+  """(the rollout, its JSON block), or (None, {'skipped': why}) when no threshold fits."""
+  try:
+    result = rollout.rollout(
+        runs, forms=[forms.get(spec) for spec in options.rollout_forms],
+        objectives=[dataclasses.replace(options.objective, kind=kind)
+                    for kind in options.rollout_objectives],
+        split_by=options.rollout_split, thresholds=options.rollout_thresholds,
+        n_resamples=options.rollout_resamples, level=level, seed=seed, run_ids=run_ids)
+  except ValueError as error:
+    return None, dict(skipped=str(error))
+  return result, result.to_json()
 
 
 def compare_conventions(clean: observations_lib.Observations, *,
@@ -182,32 +314,40 @@ def convention_label(conventions: dict[str, str]) -> str:
 
 def fit_law(form: forms.Form, inputs: dict[str, np.ndarray], loss: np.ndarray, *,
             n_resamples: int, level: float, seed: int, conventions: dict[str, str],
-            warnings: list[str]
+            warnings: list[str], options: FitOptions = FitOptions(),
+            weights: np.ndarray | None = None
             ) -> tuple[fit.FitResult | None, bootstrap.BootstrapResult | None, dict]:
-  """Fit and bootstrap of one law: (fit, bootstrap, JSON block naming the conventions).
+  """Fit, bootstrap and identifiability check of one law: (fit, bootstrap, JSON block).
 
-  With no more runs than parameters nothing is fitted: (None, None, a block with the reason),
-  and the reason is appended to `warnings`, as are the fit's own warnings.
+  The block names the conventions and the objective and holds `identifiable` and `warnings`
+  (the fit's own and every identifiability reason). With no more runs than parameters nothing
+  is fitted: (None, None, a block with the reason). Problems are appended to `warnings`.
   """
   if len(loss) <= len(form.param_names):
     note = (f"{len(loss)} runs; {form.formula} needs more than {len(form.param_names)}")
     warnings.append(f"{form.name}: skipped, {note}")
     return None, None, dict(form=form.name, skipped=note, conventions=conventions)
-  fitted = fit.fit(form, inputs, loss)
+  bounds = objectives.default_bounds(form, loss) if options.bounded else None
+  fitted = fit.fit(form, inputs, loss, objective=options.objective, bounds=bounds,
+                   weights=weights)
   resampled = bootstrap.bootstrap(form, inputs, loss, n_resamples=n_resamples, level=level,
-                                  seed=seed)
+                                  seed=seed, objective=options.objective, bounds=bounds,
+                                  weights=weights)
+  assessment = identifiability.assess(fitted, resampled, inputs, loss, weights=weights)
   warnings.extend(fitted.warnings)
-  vanished = [p.name for p in form.parameters if p.log_scale and not fitted.params[p.name] > 1e-12]
-  if vanished:
-    warnings.append(f"{form.name}: {', '.join(vanished)} fitted to ~0: the law is degenerate "
-                    "on these runs (not identifiable); widen the grid of sizes and tokens")
+  if not assessment.identifiable:
+    warnings.append(f"{form.name}: NOT identifiable ({len(assessment.warnings)} reason(s); "
+                    "see its warning box)")
   if resampled.n_failed:
     warnings.append(f"{form.name}: {resampled.n_failed} of {resampled.n_resamples} bootstrap "
                     "refits did not converge and are left out of the intervals")
   block = dict(fitted.to_json())
   block.update(ci={name: list(map(float, interval)) for name, interval in resampled.ci.items()},
                level=resampled.level, n_resamples=resampled.n_resamples,
-               n_failed=resampled.n_failed, conventions=conventions)
+               n_failed=resampled.n_failed, conventions=conventions,
+               identifiable=assessment.identifiable,
+               warnings=list(fitted.warnings) + list(assessment.warnings),
+               identifiability=assessment.to_json())
   if {"alpha", "beta"} <= set(fitted.params):
     block.update(bootstrap.allocation_exponents(fitted.params))
   return fitted, resampled, block

@@ -11,15 +11,21 @@ import pathlib
 import numpy as np
 
 from analysis import envelope
+from analysis import diagnostic_plots
 from analysis import extrapolate
+from analysis import intervals
+from analysis import markdown
 from analysis import observations as observations_lib
 from analysis import pipeline
 from analysis import plots
 from analysis import published
+from analysis import report_checks
+from analysis import rollout_plots
 from export import compression_report
 
 FIGURES = ("loss_vs_compute", "isoflop_profiles", "law_fit", "optimal_size", "residuals",
-           "extrapolation")
+           "residual_panels", "residuals_by_budget", "extrapolation", "rollout_errors",
+           "rollout_final_split")
 
 
 def build(observations: observations_lib.Observations, out_dir: str | pathlib.Path,
@@ -71,11 +77,22 @@ def _figures(analysis: pipeline.Analysis, out_dir: pathlib.Path) -> dict[str, pa
   figures["optimal_size"] = _optimal_size_figure(analysis, out_dir)
   figures["residuals"] = plots.residuals(out_dir / "residuals.png", runs["c"], runs["loss"],
                                          predict(runs["n"], runs["d"]), c_label=c_label)
+  figures["residual_panels"] = diagnostic_plots.residual_panels(
+      out_dir / "residual_panels.png", analysis.diagnostics, n_label=n_label,
+      d_label="tokens D")
+  if analysis.diagnostics.budgets:
+    figures["residuals_by_budget"] = diagnostic_plots.residuals_by_budget(
+        out_dir / "residuals_by_budget.png", analysis.diagnostics)
   if analysis.extrapolation is not None:
     result = analysis.extrapolation
     figures["extrapolation"] = plots.extrapolation(
         out_dir / "extrapolation.png", result.actual, result.predicted,
         result.prediction_interval, level=result.level)
+  if analysis.rollout is not None:
+    figures["rollout_errors"] = rollout_plots.error_vs_distance(
+        analysis.rollout, out_dir / "rollout_errors.png")
+    figures["rollout_final_split"] = rollout_plots.final_split(
+        analysis.rollout, out_dir / "rollout_final_split.png")
   return figures
 
 
@@ -107,24 +124,6 @@ def _jsonable(value):
   return value
 
 
-def _number(value, digits: int = 4) -> str:
-  if value is None or (isinstance(value, float) and not math.isfinite(value)):
-    return "-"
-  return f"{value:.{digits}g}"
-
-
-def _interval(pair) -> str:
-  if not pair or any(v is None or not math.isfinite(v) for v in pair):
-    return "-"
-  return f"({_number(pair[0])}, {_number(pair[1])})"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-  lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-  lines += ["| " + " | ".join(row) + " |" for row in rows]
-  return "\n".join(lines)
-
-
 def _markdown(summary: dict) -> str:
   conventions = summary["conventions"]
   label = pipeline.convention_label(conventions)
@@ -138,15 +137,23 @@ def _markdown(summary: dict) -> str:
               "given (the source's own convention).", ""]
   parts += ["## Warnings", ""]
   parts += [f"- {w}" for w in summary["warnings"]] or ["- none"]
-  parts += ["", *_approach3_section(summary), "", *_approaches_section(summary), "",
-            *_single_variable_section(summary), "", *_kaplan_section(summary), "",
-            *_allocation_section(summary), "", *_conventions_section(summary), "",
-            *_extrapolation_section(summary), "", "## Figures", ""]
+  parts += ["", *report_checks.settings_section(summary), "", *_approach3_section(summary), "",
+            *_approaches_section(summary), "", *_single_variable_section(summary), "",
+            *_kaplan_section(summary), "", *_allocation_section(summary), "",
+            *report_checks.compute_optimal_section(summary), "",
+            *_conventions_section(summary), "", *report_checks.diagnostics_section(summary), "",
+            *_extrapolation_section(summary), "", *report_checks.rollout_section(summary), "",
+            "## Figures", ""]
   titles = dict(loss_vs_compute="Loss against compute with the frontier",
                 isoflop_profiles="IsoFLOP profiles with their parabolas",
-                law_fit="Fitted L(N, D) against the runs", optimal_size="N_opt(C) against the "
-                "published laws", residuals="Residuals of the L(N, D) fit",
-                extrapolation="Predicted against actual for held-out runs")
+                law_fit="Fitted L(N, D) against the runs, with prediction bands",
+                optimal_size="N_opt(C) against the published laws",
+                residuals="Residuals of the L(N, D) fit against compute",
+                residual_panels="Residuals against ln N, ln D and the prediction",
+                residuals_by_budget="Residuals per IsoFLOP budget",
+                extrapolation="Predicted against actual for held-out runs",
+                rollout_errors="Rollout: held-out error against extrapolation distance",
+                rollout_final_split="Rollout: the largest threshold's predictions")
   for name in FIGURES:
     if name in summary["figures"]:
       parts += [f"### {titles[name]}", "", f"![{titles[name]}]({summary['figures'][name]})", ""]
@@ -157,22 +164,22 @@ def _approach3_section(summary: dict) -> list[str]:
   block = summary["approach3"]
   epoch = published.LAWS["besiroglu2024"]
   hoffmann = published.LAWS["hoffmann2022_approach3_rounded"]
-  rows = [[name, _number(block["params"][name]), _interval(block["ci"].get(name)),
-           _number(hoffmann.params[name]), _number(epoch.params[name]),
-           _interval(epoch.ci.get(name))] for name in ("E", "A", "B", "alpha", "beta")]
+  rows = [[name, markdown.number(block["params"][name]), markdown.interval(block["ci"].get(name)),
+           markdown.number(hoffmann.params[name]), markdown.number(epoch.params[name]),
+           markdown.interval(epoch.ci.get(name))] for name in ("E", "A", "B", "alpha", "beta")]
   status = "converged" if block.get("converged") else "NOT converged"
-  return [
-      "## Approach 3: L(N, D) = E + A/N^alpha + B/D^beta", "",
-      f"{block['criterion']['description']}, "
+  return ["## Approach 3: L(N, D) = E + A/N^alpha + B/D^beta", ""] + markdown.unless_identifiable(
+      block, [
+      f"Law `{block['form']}`; {block['criterion']['description']}, "
       f"multi-start search from {block['n_starts']} starts: objective "
-      f"{_number(block['objective'], 6)}, {status}. Intervals: {block['level']:.0%} "
+      f"{markdown.number(block['objective'], 6)}, {status}. Intervals: {block['level']:.0%} "
       f"bootstrap over runs ({block['n_resamples']} resamples, {block['n_failed']} failed). "
       f"Conventions: {pipeline.convention_label(block['conventions'])}.", "",
-      _table(["param", "this fit", f"{block['level']:.0%} interval", "Hoffmann 2022 (Eq. 10)",
+      markdown.table(["param", "this fit", f"{block['level']:.0%} interval", "Hoffmann 2022 (Eq. 10)",
               "Besiroglu 2024", "Besiroglu 95% interval"], rows), "",
-      f"Compute-optimal exponents: a = {_number(block.get('a'))} "
-      f"{_interval(block['ci'].get('a'))}, b = {_number(block.get('b'))} "
-      f"{_interval(block['ci'].get('b'))}."]
+      f"Compute-optimal exponents: a = {markdown.number(block.get('a'))} "
+      f"{markdown.interval(block['ci'].get('a'))}, b = {markdown.number(block.get('b'))} "
+      f"{markdown.interval(block['ci'].get('b'))}."])
 
 
 def _approaches_section(summary: dict) -> list[str]:
@@ -183,37 +190,42 @@ def _approaches_section(summary: dict) -> list[str]:
     if "skipped" in block:
       rows.append([name, "skipped: " + block["skipped"], "", "", ""])
     else:
-      rows.append([name, _number(block["a"], 3), _interval(block["ci"]["a"]),
-                   _number(block["b"], 3), _interval(block["ci"]["b"])])
+      rows.append([name, markdown.number(block["a"], 3), markdown.interval(block["ci"]["a"]),
+                   markdown.number(block["b"], 3), markdown.interval(block["ci"]["b"])])
   block = summary["approach3"]
-  rows.append(["Approach 3 (this fit)", _number(block.get("a"), 3),
-               _interval(block["ci"].get("a")), _number(block.get("b"), 3),
-               _interval(block["ci"].get("b"))])
+  rows.append(["Approach 3 (this fit)", markdown.number(block.get("a"), 3),
+               markdown.interval(block["ci"].get("a")), markdown.number(block.get("b"), 3),
+               markdown.interval(block["ci"].get("b"))])
   for law in published.LAWS.values():
     if law.key.startswith("kaplan2020") and law.key != "kaplan2020_compute":
       continue
-    rows.append([f"{law.label} [{law.source}]", _number(law.a, 3), _interval(law.ci.get("a")),
-                 _number(law.b, 3), _interval(law.ci.get("b"))])
+    rows.append([f"{law.label} [{law.source}]", markdown.number(law.a, 3), markdown.interval(law.ci.get("a")),
+                 markdown.number(law.b, 3), markdown.interval(law.ci.get("b"))])
   return ["## Compute-optimal exponents: N_opt ~ C^a, D_opt ~ C^b", "",
           f"Conventions: {pipeline.convention_label(summary['conventions'])}. Published "
           "intervals are at the level each paper states.", "",
-          _table(["source", "a", "interval", "b", "interval"], rows)]
+          markdown.table(["source", "a", "interval", "b", "interval"], rows)]
 
 
 def _single_variable_section(summary: dict) -> list[str]:
   if not summary["single_variable"]:
     return []
-  rows = []
+  rows, reasons = [], []
   for variable, block in summary["single_variable"].items():
     if "skipped" in block:
-      rows.append([f"L({variable})", "skipped: " + block["skipped"], "", "", ""])
+      rows.append([f"L({variable})", "skipped: " + block["skipped"], "", "", "", ""])
       continue
     params = block["params"]
     rows.append([f"L({variable}) = E + A {variable}^-alpha"] + [
-        f"{_number(params[k])} {_interval(block['ci'].get(k))}" for k in ("E", "A", "alpha")] + [
-        "yes" if block.get("converged") else "NO"])
-  return ["## Single-variable laws (fitted on the lower envelope of final losses)", "",
-          _table(["law", "E", "A", "alpha", "converged"], rows)]
+        f"{markdown.number(params[k])} {markdown.interval(block['ci'].get(k))}"
+        for k in ("E", "A", "alpha")] + ["yes" if block.get("converged") else "NO",
+                                         "yes" if block["identifiable"] else "NO"])
+    reasons += [f"L({variable}): {line}" for line in block["identifiability"]["warnings"]]
+  body = [markdown.table(["law", "E", "A", "alpha", "converged", "identifiable"], rows)]
+  if reasons:
+    body = markdown.warning_box("some single-variable laws are not identifiable: their "
+                                "parameters below are not measurements.", reasons, body)
+  return ["## Single-variable laws (fitted on the lower envelope of final losses)", "", *body]
 
 
 def _kaplan_section(summary: dict) -> list[str]:
@@ -224,27 +236,27 @@ def _kaplan_section(summary: dict) -> list[str]:
   if "skipped" in block:
     return [title, "", "Skipped: " + block["skipped"]]
   law = published.LAWS["kaplan2020_nd"]
-  rows = [[name, _number(block["params"][name]), _interval(block["ci"].get(name)),
-           _number(law.params[name])] for name in ("N_c", "D_c", "alpha_N", "alpha_D")]
-  return [title, "",
-          f"Fitted to the same runs ({'converged' if block['converged'] else 'NOT converged'}, "
-          f"objective {_number(block['objective'], 6)}). Kaplan et al. fitted WebText2 losses "
-          "with non-embedding N: compare exponents, not constants.", "",
-          _table(["param", "this fit", f"{block['level']:.0%} interval",
-                  f"{law.label} [{law.source}]"], rows)]
+  rows = [[name, markdown.number(block["params"][name]), markdown.interval(block["ci"].get(name)),
+           markdown.number(law.params[name])] for name in ("N_c", "D_c", "alpha_N", "alpha_D")]
+  return [title, ""] + markdown.unless_identifiable(block, [
+      f"Fitted to the same runs ({'converged' if block['converged'] else 'NOT converged'}, "
+      f"objective {markdown.number(block['objective'], 6)}). Kaplan et al. fitted WebText2 "
+      "losses with non-embedding N: compare exponents, not constants.", "",
+      markdown.table(["param", "this fit", f"{block['level']:.0%} interval",
+                      f"{law.label} [{law.source}]"], rows)])
 
 
 def _allocation_section(summary: dict) -> list[str]:
   block = summary["optimal_allocation"]
-  rows = [[row["source"], _number(row["flops"], 3), _number(row["n_opt"], 3),
-           _interval((row["n_low"], row["n_high"])), _number(row["d_opt"], 3),
-           _interval((row["d_low"], row["d_high"])), _number(row["tokens_per_parameter"], 3),
-           _interval((row["tokens_per_parameter_low"], row["tokens_per_parameter_high"])),
+  rows = [[row["source"], markdown.number(row["flops"], 3), markdown.number(row["n_opt"], 3),
+           markdown.interval((row["n_low"], row["n_high"])), markdown.number(row["d_opt"], 3),
+           markdown.interval((row["d_low"], row["d_high"])), markdown.number(row["tokens_per_parameter"], 3),
+           markdown.interval((row["tokens_per_parameter_low"], row["tokens_per_parameter_high"])),
            row["convention"]] for row in block["rows"]]
   return ["## Compute-optimal allocation", "",
           f"Closed forms assume {block['closed_form_assumes']}; published laws are in their "
           "own conventions (last column).", "",
-          _table(["source", "C (FLOPs)", "N_opt", "interval", "D_opt (tokens)", "interval",
+          markdown.table(["source", "C (FLOPs)", "N_opt", "interval", "D_opt (tokens)", "interval",
                   "D/N", "interval", "conventions"], rows)]
 
 
@@ -254,14 +266,14 @@ def _conventions_section(summary: dict) -> list[str]:
     params = row["approach3"]["params"]
     approach2 = row["approach2"]
     rows.append([pipeline.convention_label(row["conventions"])]
-                + [_number(params[k]) for k in ("E", "A", "B", "alpha", "beta")]
-                + [_number(row["approach3"]["a"], 3),
-                   _number(approach2.get("a"), 3) if "a" in approach2 else "skipped"])
+                + [markdown.number(params[k]) for k in ("E", "A", "B", "alpha", "beta")]
+                + [markdown.number(row["approach3"]["a"], 3),
+                   markdown.number(approach2.get("a"), 3) if "a" in approach2 else "skipped"])
   if not rows:
     return []
   return ["## The same runs under each convention (point estimates)", "",
           "L(N, D) depends on the N convention only; Approach 2 groups and allocates by C.", "",
-          _table(["conventions", "E", "A", "B", "alpha", "beta", "a (Approach 3)",
+          markdown.table(["conventions", "E", "A", "B", "alpha", "beta", "a (Approach 3)",
                   "a (Approach 2)"], rows)]
 
 
@@ -269,17 +281,17 @@ def _extrapolation_section(summary: dict) -> list[str]:
   block = summary["extrapolation"]
   if "skipped" in block:
     return ["## Held-out extrapolation", "", "Skipped: " + block["skipped"]]
-  rows = [[run["run_id"], _number(run["actual"]), _number(run["predicted"]),
+  rows = [[run["run_id"], markdown.number(run["actual"]), markdown.number(run["predicted"]),
            f"{100 * run['relative_error']:+.2f}%",
-           _interval((run["prediction_low"], run["prediction_high"])),
+           markdown.interval((run["prediction_low"], run["prediction_high"])),
            "yes" if run["covered"] else "no"] for run in block["runs"]]
   return ["## Held-out extrapolation", "",
           f"Fitted L(N, D) on the {block['n_train']} runs with C < "
-          f"{_number(block['threshold_flops'], 3)} FLOPs; predicted the {block['n_heldout']} "
+          f"{markdown.number(block['threshold_flops'], 3)} FLOPs; predicted the {block['n_heldout']} "
           f"above. Mean |relative error| {100 * block['mean_abs_relative_error']:.2f}%, "
           f"{block['level']:.0%} prediction intervals cover "
           f"{100 * block['prediction_interval_coverage']:.0f}% of held-out runs (parameter-only "
           f"intervals: {100 * block['parameter_interval_coverage']:.0f}%). Conventions: "
           f"{pipeline.convention_label(block['conventions'])}.", "",
-          _table(["run", "actual", "predicted", "rel. error", "prediction interval",
+          markdown.table(["run", "actual", "predicted", "rel. error", "prediction interval",
                   "covered"], rows)]

@@ -125,3 +125,23 @@ def test_overlaps_epoch_intervals(shared_data):
     assert low < epoch_high and epoch_low < high, (name, (low, high))
   # Epoch: a = 0.513 with bootstrap SE 0.020.
   assert result.ci["a"][0] < 0.513 < result.ci["a"][1]
+
+
+def test_observation_weights_scale_each_resample_count():
+  law = dict(E=1.8, A=400.0, alpha=0.3)
+  form = forms.single_variable("n")
+  n = np.geomspace(1e7, 1e10, 30)
+  loss = form.predict(law, n=n) * np.exp(0.004 * np.random.default_rng(2).standard_normal(30))
+  loss[-1] *= 1.5  # a wild point that only its weight keeps out of the fit
+  options = dict(n_resamples=24, seed=3, objective=objectives.Objective(kind="squared"))
+  plain = bootstrap.bootstrap(form, dict(n=n), loss, **options)
+  doubled = bootstrap.bootstrap(form, dict(n=n), loss, weights=np.full(30, 2.0), **options)
+  np.testing.assert_allclose(doubled.raw, plain.raw, rtol=1e-6, atol=1e-8)
+  weights = np.ones(30)
+  weights[-1] = 0.0
+  masked = bootstrap.bootstrap(form, dict(n=n), loss, weights=weights, **options)
+  low, high = masked.ci["alpha"]
+  assert low < law["alpha"] < high
+  assert high - low < (plain.ci["alpha"][1] - plain.ci["alpha"][0]) / 2
+  with pytest.raises(ValueError, match="weights"):
+    bootstrap.bootstrap(form, dict(n=n), loss, weights=-weights, **options)
