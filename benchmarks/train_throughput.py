@@ -7,11 +7,15 @@ with random tokens. MFU is model FLOPs (counting.flops_per_token 'exact_no_embed
 matmul work of a training step per token) x tokens/s over the fp32 matmul peak measured in the
 same process. `--peer=torch` also times the same architecture written in plain PyTorch (eager;
 `pip install -e .[bench]`) in the same process and prints our tokens/s over the peer's.
-`--profile` traces one timed window with jax.profiler and splits the step's device time into
-matmuls (dot / convolution ops) and everything else. Prints a markdown table for BENCHMARKS.md.
+`--profile` traces one window with jax.profiler (and the peer's with torch.profiler) and gives the
+wall time per step spent in matrix products against the time any op runs: on XLA's side the
+products are the executable's dot ops and the fusions (YNNPACK, XNNPACK, loop) built around a dot,
+read from the compiled HLO; on the peer's, mm / addmm / bmm and the fused attention kernels.
+Prints a markdown table for BENCHMARKS.md.
 """
 import datetime
 import platform
+import re
 import subprocess
 import time
 
@@ -72,7 +76,8 @@ def best_seconds_per_step(run_steps, windows: int, steps: int) -> float:
 
 
 def jax_runner(config, batch_BxT: np.ndarray):
-  """A closure running n train steps of the project's step on one device."""
+  """A closure running n train steps of the project's step on one device; its attribute
+  `compiled_hlo()` returns the optimised HLO of the step's executable."""
   mesh = mesh_lib.make_mesh(config.mesh, jax.devices()[:1])
   model_config = ModelConfig.from_config_dict(config.model)
   budget = budget_lib.compute_budget(config)
@@ -92,6 +97,11 @@ def jax_runner(config, batch_BxT: np.ndarray):
             carry["params"], carry["opt_state"], batch)
       jax.block_until_ready(step_metrics["loss"])
 
+  def compiled_hlo() -> str:
+    with jax.set_mesh(mesh), nnx.logical_axis_rules(config.logical_axis_rules):
+      return train_step.lower(carry["params"], carry["opt_state"], batch).compile().as_text()
+
+  run_steps.compiled_hlo = compiled_hlo
   return run_steps
 
 
@@ -187,12 +197,41 @@ def torch_runner(model_config: ModelConfig, optimizer_config, batch_BxT: np.ndar
 
 
 _WRAPPER_EVENTS = ("ThunkExecutor", "SlinkyThreadPool", "ThreadpoolListener", "end:")
-_MATMUL_EVENTS = ("ynn_fusion", "dot", "convolution")  # XLA:CPU dot thunks (YNNPACK fusions)
+# PyTorch ops that run matrix products (the attention kernels include their softmax).
+_TORCH_MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm",
+                     "aten::_scaled_dot_product_flash_attention_for_cpu",
+                     "aten::_scaled_dot_product_flash_attention_for_cpu_backward")
 
 
-def op_breakdown(run_window) -> tuple[float, str]:
-  """Traces one window with jax.profiler; returns the matmul share of XLA's op time on the CPU
-  worker threads and the two largest other op kinds with their shares."""
+def _union_seconds(intervals: list[tuple[int, int]]) -> float:
+  """Seconds covered by at least one of the (start_ns, end_ns) intervals."""
+  covered, reach = 0, None
+  for start, end in sorted(intervals):
+    if reach is None or start > reach:
+      covered += end - start
+      reach = end
+    elif end > reach:
+      covered += end - reach
+      reach = end
+  return covered / 1e9
+
+
+def dot_fusions(compiled_hlo: str) -> set[str]:
+  """Names of the instructions of an XLA:CPU executable that compute a dot or a convolution:
+  plain `dot` ops and fusions (YNNPACK, XNNPACK, loop) whose fused computation holds one."""
+  bodies = dict(re.findall(r"\n%?([\w.\-]+) [^\n]*\{\n(.*?)\n\}", compiled_hlo, re.S))
+  with_dot = {name for name, body in bodies.items() if re.search(r" (dot|convolution)\(", body)}
+  names = set(re.findall(r"%([\w.\-]+) = [^\n]* (?:dot|convolution)\(", compiled_hlo))
+  for name, called in re.findall(r"%([\w.\-]+) = [^\n]*calls=%([\w.\-]+)", compiled_hlo):
+    if called in with_dot:
+      names.add(name)
+  return names
+
+
+def xla_breakdown(run_window, steps: int, matmul_ops: set[str]) -> dict[str, float]:
+  """Traces one window of `steps` steps with jax.profiler. Returns seconds per step: `matmul`,
+  the wall time during which at least one matmul op runs on XLA's CPU worker threads, and `busy`,
+  the wall time during which any op runs; plus `largest_other`, the two largest other op kinds."""
   import collections  # pylint: disable=g-import-not-at-top
   import pathlib  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
@@ -202,21 +241,37 @@ def op_breakdown(run_window) -> tuple[float, str]:
     jax.profiler.stop_trace()
     trace = next(pathlib.Path(directory).rglob("*.xplane.pb"))
     profile = jax.profiler.ProfileData.from_file(str(trace))
-  by_kind = collections.Counter()
+  matmul, busy, others = [], [], collections.Counter()
   for plane in profile.planes:
     for line in plane.lines:
       if not line.name.startswith("tf_XLAEigen"):
         continue
       for event in line.events:
-        if not event.name.startswith(_WRAPPER_EVENTS):
-          by_kind[event.name.split(".")[0]] += event.duration_ns
-  total = sum(by_kind.values())
-  if not total:
-    return float("nan"), "no XLA ops traced"
-  matmul = sum(value for kind, value in by_kind.items() if kind.startswith(_MATMUL_EVENTS))
-  others = [(kind, value) for kind, value in by_kind.most_common()
-            if not kind.startswith(_MATMUL_EVENTS)][:2]
-  return matmul / total, ", ".join(f"{kind} {100 * value / total:.0f}%" for kind, value in others)
+        if event.name.startswith(_WRAPPER_EVENTS):
+          continue
+        interval = (event.start_ns, event.end_ns)
+        busy.append(interval)
+        if event.name in matmul_ops:
+          matmul.append(interval)
+        else:
+          others[event.name.split(".")[0]] += event.duration_ns
+  total_other = sum(others.values()) or 1
+  largest = ", ".join(f"{kind} {100 * value / total_other:.0f}%"
+                      for kind, value in others.most_common(2))
+  return dict(matmul=_union_seconds(matmul) / steps, busy=_union_seconds(busy) / steps,
+              largest_other=f"{largest} of the rest")
+
+
+def torch_breakdown(run_window, steps: int) -> dict[str, float]:
+  """Profiles one window of the peer with torch.profiler. Returns seconds per step in matrix
+  products (`_TORCH_MATMUL_OPS`, self time: each runs its own threads inside) and in all ops."""
+  import torch  # pylint: disable=g-import-not-at-top
+  with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+    run_window()
+  averages = profile.key_averages()
+  matmul = sum(event.self_cpu_time_total for event in averages if event.key in _TORCH_MATMUL_OPS)
+  busy = sum(event.self_cpu_time_total for event in averages)
+  return dict(matmul=matmul / 1e6 / steps, busy=busy / 1e6 / steps)
 
 
 def _machine() -> str:
@@ -240,7 +295,9 @@ def main(argv: list[str]) -> None:
   if _PEER.value:
     header += " peer tokens/s | ours / peer |"
   if _PROFILE.value:
-    header += " matmul share of op time | largest other ops |"
+    header += " ours: matmul / busy ms per step | ours: largest other ops |"
+    if _PEER.value:
+      header += " peer: matmul / busy ms per step |"
   print(header)
   print("|" + "---|" * (header.count("|") - 1))
   rng = np.random.default_rng(0)
@@ -261,8 +318,13 @@ def main(argv: list[str]) -> None:
         peer = tokens / best_seconds_per_step(peer_steps, _WINDOWS.value, _STEPS.value)
         row += f" {peer:,.0f} | {ours / peer:.2f} |"
       if _PROFILE.value:
-        share, others = op_breakdown(lambda: run_steps(_STEPS.value))
-        row += f" {100 * share:.0f}% | {others} |"
+        split = xla_breakdown(lambda: run_steps(_STEPS.value), _STEPS.value,
+                              dot_fusions(run_steps.compiled_hlo()))
+        row += (f" {1e3 * split['matmul']:.0f} / {1e3 * split['busy']:.0f} |"
+                f" {split['largest_other']} |")
+        if _PEER.value == "torch":
+          split = torch_breakdown(lambda: peer_steps(_STEPS.value), _STEPS.value)
+          row += f" {1e3 * split['matmul']:.0f} / {1e3 * split['busy']:.0f} |"
       print(row, flush=True)
 
 
