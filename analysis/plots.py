@@ -113,12 +113,15 @@ def optimal_size(path: str | pathlib.Path, allocations: Sequence[optimal.Allocat
 
 def residuals(path: str | pathlib.Path, flops: np.ndarray, loss: np.ndarray,
               predicted: np.ndarray, *, c_label: str = "C") -> pathlib.Path:
-  """Log residuals ln(actual) - ln(fitted) of the L(N, D) fit against compute."""
+  """Log residuals r = ln(predicted) - ln(actual) of the L(N, D) fit against compute.
+
+  The project's sign convention: r > 0 where the law over-predicts the loss.
+  """
   figure, axis = plt.subplots(figsize=(6.4, 3.6))
-  axis.scatter(flops, np.log(loss) - np.log(predicted), s=10, color="C0")
+  axis.scatter(flops, np.log(predicted) - np.log(loss), s=10, color="C0")
   axis.axhline(0.0, color="k", lw=0.8)
   axis.set(xscale="log", xlabel=f"training compute {c_label} (FLOPs)",
-           ylabel="ln(actual) - ln(fitted)", title="Residuals of the L(N, D) fit")
+           ylabel="r = ln(predicted) - ln(actual)", title="Residuals of the L(N, D) fit")
   return _save(figure, path)
 
 
