@@ -6,8 +6,14 @@ ways a scaling-law fit goes wrong without the optimiser noticing:
   * a parameter sits at (within `BOUND_TOLERANCE`, relative) a finite bound, or a positive
     coefficient collapsed towards 0: its term is below `COLLAPSE_FRACTION` of the predicted loss
     at every run (for E: E < 1e-3 x the smallest predicted loss, "E fitted to ~0");
-  * a bootstrap interval is too wide: high / low > `interval_factor` for positive (log-scale)
-    parameters, width > `EXPONENT_WIDTH_LIMIT` for exponents;
+  * a bootstrap interval is too wide. For a positive (log-scale) coefficient the interval is
+    that of its term at the centre of the data (`coefficient_terms` at `data_centre`, once per
+    bootstrap refit), flagged when high / low > `interval_factor`. A coefficient moves with its
+    exponent (in L = E + A/N^alpha + B/D^beta, log A shifts by ln N x any change of alpha), so
+    its own interval grows like exp(width of alpha x ln N) even when the loss it contributes
+    where the runs are is tightly measured; the term A / N_c^alpha is the quantity the data
+    constrain. A level such as E (its term is E at every input) is judged by its own interval,
+    which is the same thing. For exponents: width > `EXPONENT_WIDTH_LIMIT`;
   * the Gauss-Newton Hessian J^T W J of the log-loss residuals at the optimum, in the form's raw
     coordinates (log of coefficients, exponents as they are) and scaled to unit diagonal so that
     parameter units do not matter, has a condition number above `condition_limit`;
@@ -63,8 +69,9 @@ class Assessment:
     form: name of the assessed form.
     identifiable: False when any check fired.
     warnings: one line per reason: the parameter or input, the numbers, and what to do.
-    details: the numbers behind every check (condition number, interval ratios and widths,
-      distinct counts, regime figures), JSON-serialisable.
+    details: the numbers behind every check (condition number; the centre of the data, the
+      coefficients' term intervals and ratios, their own interval ratios, the exponents'
+      widths; distinct counts; regime figures), JSON-serialisable.
   """
   form: str
   identifiable: bool
@@ -130,6 +137,50 @@ def log_jacobian(form: forms_lib.Form, params: Mapping[str, float],
     return np.asarray(jax.jacfwd(log_predict)(jnp.asarray(raw, jnp.float64)), np.float64)
 
 
+def data_centre(form: forms_lib.Form, inputs: Mapping[str, np.ndarray]) -> dict[str, float]:
+  """The centre of the observations: the geometric mean of each input of `form` (natural units).
+
+  Inputs enter the forms through their logs, so the centre is the mean of each log input.
+  """
+  arrays = form.check_inputs(inputs)
+  return {name: float(np.exp(np.mean(np.log(values)))) for name, values in arrays.items()}
+
+
+def coefficient_terms(form: forms_lib.Form, raw: np.ndarray,
+                      point: Mapping[str, float]) -> dict[str, np.ndarray]:
+  """dL / d log p (nats/token) at one input point, for each log-scale free parameter p.
+
+  For a coefficient that multiplies additive terms of the law this is the loss those terms
+  carry at `point` (A / N^alpha for A in the Chinchilla form, a M^eta C^-eta for a in the
+  over-training form, E for E); for any other form it is the change of the loss per e-fold
+  change of p. Found from the form's `log_predict` by forward differentiation, so it needs no
+  knowledge of the form's structure.
+
+  Args:
+    form: the law.
+    raw: (samples, P) parameter vectors in the form's raw coordinates, e.g. bootstrap refits.
+    point: one value per input of the form, natural units.
+
+  Returns:
+    name -> (samples,) float64 for every log-scale free parameter, in the form's order.
+  """
+  raw = np.asarray(raw, np.float64).reshape(-1, len(form.parameters))
+  arrays = form.check_inputs({name: np.atleast_1d(point[name]) for name in form.inputs
+                              if name in point})
+  if raw.shape[0] == 0:
+    derivatives = np.zeros((0, len(form.parameters)))
+  else:
+    with jax.enable_x64(True):
+      log_point = {k: jnp.log(jnp.asarray(v, jnp.float64)) for k, v in arrays.items()}
+
+      def loss_at(raw_vector):
+        return jnp.exp(form.log_predict(dict(zip(form.raw_names, raw_vector)), log_point)[0])
+
+      derivatives = np.asarray(jax.vmap(jax.jacfwd(loss_at))(jnp.asarray(raw)), np.float64)
+  return {parameter.name: derivatives[:, column]
+          for column, parameter in enumerate(form.parameters) if parameter.log_scale}
+
+
 def distinct_count(values: np.ndarray, tolerance: float = DISTINCT_TOLERANCE) -> int:
   """Number of distinct positive values, values within `tolerance` (relative) counting as one."""
   ordered = np.sort(np.asarray(values, np.float64).reshape(-1))
@@ -182,32 +233,53 @@ def _bound_reasons(form, params, jacobian, bounds, at_bound_names):
   return warnings, dict(at_bound=details, largest_relative_effect=collapsed)
 
 
-def _interval_reasons(form, bootstrap_result, interval_factor):
+def _ratio(low, high):
+  return high / low if low > 0 else math.inf
+
+
+def _interval_reasons(form, params, bootstrap_result, arrays, jacobian, interval_factor):
   if bootstrap_result is None:
     return [], dict(skipped="no bootstrap result given; interval widths not checked")
-  warnings, ratios, widths = [], {}, {}
+  if bootstrap_result.form.raw_names != form.raw_names:
+    raise ValueError(f"bootstrap_result refits {bootstrap_result.form.name} "
+                     f"{bootstrap_result.form.raw_names}; the fit is {form.name} "
+                     f"{form.raw_names}: bootstrap the assessed form")
+  warnings, ratios, term_ratios, term_intervals, widths = [], {}, {}, {}, {}
   level = bootstrap_result.level
-  for parameter in form.parameters:
-    if parameter.name not in bootstrap_result.ci:
+  centre = data_centre(form, arrays)
+  terms = coefficient_terms(form, bootstrap_result.raw, centre)
+  fitted_terms = jacobian * form.predict(params, **arrays)[:, None]
+  where = ", ".join(f"{name} = {value:.3g}" for name, value in centre.items())
+  for column, parameter in enumerate(form.parameters):
+    name = parameter.name
+    if name not in bootstrap_result.ci:
       continue
-    low, high = bootstrap_result.ci[parameter.name]
+    low, high = bootstrap_result.ci[name]
     if parameter.log_scale:
-      ratio = high / low if low > 0 else math.inf
-      ratios[parameter.name] = ratio
-      if not ratio <= interval_factor:
-        warnings.append(
-            f"{parameter.name}: {level:.0%} bootstrap interval [{low:.3g}, {high:.3g}] spans "
-            f"a factor {ratio:.3g} > {interval_factor:g}; "
-            f"{_ADVICE.get(parameter.name, _DEFAULT_ADVICE)}")
+      ratios[name] = _ratio(low, high)
+      term_low, term_high = (float(x) for x in bootstrap_lib.percentile_interval(
+          terms[name], level))
+      term_intervals[name] = [term_low, term_high]
+      term_ratios[name] = _ratio(term_low, term_high)
+      if term_ratios[name] <= interval_factor:
+        continue
+      if np.allclose(fitted_terms[:, column], params[name], rtol=1e-9, atol=0.0):
+        what = f"{level:.0%} bootstrap interval [{low:.3g}, {high:.3g}]"
+      else:
+        what = (f"{level:.0%} bootstrap interval of its term at the centre of the data "
+                f"({where}) [{term_low:.3g}, {term_high:.3g}] nats/token")
+      warnings.append(f"{name}: {what} spans a factor {term_ratios[name]:.3g} > "
+                      f"{interval_factor:g}; {_ADVICE.get(name, _DEFAULT_ADVICE)}")
     else:
       width = high - low
-      widths[parameter.name] = width
+      widths[name] = width
       if not width <= EXPONENT_WIDTH_LIMIT:
         warnings.append(
-            f"{parameter.name}: {level:.0%} bootstrap interval [{low:.3g}, {high:.3g}] is "
+            f"{name}: {level:.0%} bootstrap interval [{low:.3g}, {high:.3g}] is "
             f"{width:.3g} wide > {EXPONENT_WIDTH_LIMIT:g}; "
-            f"{_ADVICE.get(parameter.name, _DEFAULT_ADVICE)}")
-  return warnings, dict(level=level, ratio=ratios, width=widths,
+            f"{_ADVICE.get(name, _DEFAULT_ADVICE)}")
+  return warnings, dict(level=level, centre=centre, term_interval=term_intervals,
+                        term_ratio=term_ratios, ratio=ratios, width=widths,
                         n_resamples=bootstrap_result.n_resamples,
                         n_failed=bootstrap_result.n_failed)
 
@@ -281,12 +353,14 @@ def assess(fit_result: fit_lib.FitResult,
   Args:
     fit_result: the fit to assess; its `bounds` (when it has them) are used unless `bounds` is
       given, and names in its `diagnostics["at_bound"]` count as at a bound.
-    bootstrap_result: refits of the same form, or None to skip the interval check.
+    bootstrap_result: refits of the same form (its `raw` samples give the coefficients'
+      term intervals), or None to skip the interval check.
     inputs: the observations' inputs by name in natural units (n parameters, d tokens, c FLOPs,
       m tokens per parameter); may hold more than the form takes.
     loss: observed loss per point, nats/token.
     bounds: name -> (low, high) in natural units; absent names are unbounded.
-    interval_factor: largest acceptable high / low of a positive parameter's interval.
+    interval_factor: largest acceptable high / low of the interval of a positive
+      coefficient's term at the centre of the data (of E's own interval for E).
     condition_limit: largest acceptable scaled condition number of the Gauss-Newton Hessian.
     min_distinct: fewest distinct values each input of the form needs.
     weights: observation weights of the fit (uniform when None), used in the Hessian.
@@ -319,7 +393,8 @@ def assess(fit_result: fit_lib.FitResult,
   jacobian = log_jacobian(form, params, arrays)
   checks = dict(
       bounds=_bound_reasons(form, params, jacobian, bounds, set(at_bound)),
-      intervals=_interval_reasons(form, bootstrap_result, interval_factor),
+      intervals=_interval_reasons(form, params, bootstrap_result, arrays, jacobian,
+                                  interval_factor),
       conditioning=_conditioning_reasons(form, jacobian, weights, condition_limit),
       distinct=_distinct_reasons(form, arrays, min_distinct),
       regime=_regime_reasons(form, params, inputs, loss),

@@ -1,5 +1,7 @@
 """Tests for analysis.identifiability: each reason on a targeted case, an ill-posed and a
-well-posed synthetic grid, the condition number against numpy."""
+well-posed synthetic grid, Epoch's Chinchilla data, the condition number against numpy and the
+coefficients' terms against their closed forms."""
+import csv
 import json
 
 import numpy as np
@@ -33,9 +35,25 @@ def at_params(params, form=forms.CHINCHILLA, diagnostics=None):
                        n_starts=1, diagnostics=diagnostics or {}, warnings=[])
 
 
-def fake_bootstrap(ci, level=0.95):
-  return bootstrap.BootstrapResult(form=forms.CHINCHILLA, samples={}, ci=ci, level=level,
-                                   n_failed=0, n_resamples=40, raw=np.zeros((0, 5)), seconds=0.0)
+def fake_bootstrap(samples, form=forms.CHINCHILLA, level=0.95):
+  """A BootstrapResult whose refits are `samples` (name -> values, natural units)."""
+  raw = np.stack([np.log(samples[p.name]) if p.log_scale else samples[p.name]
+                  for p in form.parameters], axis=1)
+  ci = {name: tuple(float(x) for x in bootstrap.percentile_interval(values, level))
+        for name, values in samples.items()}
+  return bootstrap.BootstrapResult(form=form, samples=dict(samples), ci=ci, level=level,
+                                   n_failed=0, n_resamples=len(raw), raw=raw, seconds=0.0)
+
+
+def load_epoch_chinchilla(shared_data):
+  """Epoch's Chinchilla points less the 5 highest losses: n, d = C / 6N, loss (nats/token)."""
+  with open(shared_data / "chinchilla_epoch" / "svg_extracted_data.csv") as f:
+    rows = list(csv.DictReader(f))
+  n = np.array([float(r["Model Size"]) for r in rows])
+  c = np.array([float(r["Training FLOP"]) for r in rows])
+  loss = np.array([float(r["loss"]) for r in rows])
+  keep = loss < np.sort(loss)[-5]
+  return dict(n=n[keep], d=c[keep] / (6 * n[keep])), loss[keep]
 
 
 def test_well_posed_grid_is_identifiable_and_recovered():
@@ -52,6 +70,29 @@ def test_well_posed_grid_is_identifiable_and_recovered():
   assert details["distinct"]["counts"] == dict(n=8, d=48)
   assert details["regime"]["max_tokens_per_parameter"] == pytest.approx(100)
   assert set(details["intervals"]["ratio"]) == {"E", "A", "B"}
+  assert set(details["intervals"]["term_ratio"]) == {"E", "A", "B"}
+  assert details["intervals"]["centre"] == pytest.approx(dict(
+      n=np.exp(np.mean(np.log(inputs["n"]))), d=np.exp(np.mean(np.log(inputs["d"])))))
+
+
+def test_epoch_chinchilla_fit_is_identifiable(shared_data):
+  # A fit that reproduces the published optimum (fit_test.py). B moves with beta (log B shifts
+  # by ln D ~ 23 per unit of beta), so B's own interval is far wider than that of B / D_c^beta.
+  inputs, loss = load_epoch_chinchilla(shared_data)
+  result = fit.fit(forms.CHINCHILLA, inputs, loss)
+  resamples = bootstrap.bootstrap(forms.CHINCHILLA, inputs, loss, n_resamples=60, seed=0,
+                                  init_grid=result.survivors)
+  assessment = identifiability.assess(result, resamples, inputs, loss)
+  assert assessment.identifiable, assessment.warnings
+  assert assessment.warnings == []
+  intervals = assessment.details["intervals"]
+  assert intervals["n_failed"] == 0
+  assert all(ratio < 1.5 for ratio in intervals["term_ratio"].values()), intervals
+  assert intervals["ratio"]["B"] > 2 * intervals["term_ratio"]["B"]
+  centre = intervals["centre"]
+  term = resamples.samples["B"] / centre["d"]**resamples.samples["beta"]
+  assert intervals["term_interval"]["B"] == pytest.approx(
+      bootstrap.percentile_interval(term, 0.95), rel=1e-9)
 
 
 def test_runs_far_from_the_floor_are_not_identifiable():
@@ -111,18 +152,78 @@ def test_entropy_fitted_to_zero():
   assert effect == pytest.approx(1e-9 / predicted.min(), rel=1e-6)
 
 
+def wide_refits(inputs):
+  """41 refits: A moves with alpha along a constant term A / N_c^alpha at the centre N_c (A
+  itself spans a factor > 100); B / D_c^beta spans a factor ~90 with beta 0.8 wide."""
+  centre = identifiability.data_centre(forms.CHINCHILLA, inputs)
+  alpha = np.linspace(0.15, 0.45, 41)
+  beta = np.linspace(0.1, 0.9, 41)
+  spread = np.geomspace(1 / 10.6, 10.6, 41)
+  return dict(E=np.linspace(1.65, 1.73, 41), A=0.4 * centre["n"]**alpha,
+              B=0.3 * centre["d"]**beta * spread, alpha=alpha, beta=beta)
+
+
 def test_wide_bootstrap_intervals():
   inputs, loss = well_posed()
-  ci = dict(E=(1.6, 1.8), A=(30.0, 3000.0), B=(300.0, 500.0), alpha=(0.1, 0.9),
-            beta=(0.2, 0.35))
-  assessment = identifiability.assess(at_params(LAW), fake_bootstrap(ci), inputs, loss)
-  assert [line.split(":")[0] for line in assessment.warnings] == ["A", "alpha"]
-  assert "spans a factor 100 > 10" in assessment.warnings[0]
-  assert "is 0.8 wide > 0.5" in assessment.warnings[1]
-  assert assessment.details["intervals"]["ratio"]["A"] == pytest.approx(100)
-  looser = identifiability.assess(at_params(LAW), fake_bootstrap(ci), inputs, loss,
+  refits = wide_refits(inputs)
+  assessment = identifiability.assess(at_params(LAW), fake_bootstrap(refits), inputs, loss)
+  intervals = assessment.details["intervals"]
+  assert [line.split(":")[0] for line in assessment.warnings] == ["B", "beta"]
+  expected = bootstrap.percentile_interval(0.3 * np.geomspace(1 / 10.6, 10.6, 41), 0.95)
+  assert intervals["term_interval"]["B"] == pytest.approx(expected, rel=1e-9)
+  assert intervals["term_ratio"]["B"] == pytest.approx(expected[1] / expected[0], rel=1e-9)
+  assert intervals["term_ratio"]["B"] > 50
+  assert assessment.warnings[0].startswith("B: 95% bootstrap interval of its term at the centre "
+                                           "of the data (n = ")
+  assert f"spans a factor {intervals['term_ratio']['B']:.3g} > 10" in assessment.warnings[0]
+  assert "is 0.76 wide > 0.5" in assessment.warnings[1]
+  # A's own interval spans more than 100x, but the loss its term carries is pinned.
+  assert intervals["ratio"]["A"] > 100
+  assert intervals["term_ratio"]["A"] == pytest.approx(1.0, rel=1e-9)
+  assert intervals["term_ratio"]["E"] == pytest.approx(intervals["ratio"]["E"], rel=1e-9)
+  looser = identifiability.assess(at_params(LAW), fake_bootstrap(refits), inputs, loss,
                                   interval_factor=200.0)
-  assert [line.split(":")[0] for line in looser.warnings] == ["alpha"]
+  assert [line.split(":")[0] for line in looser.warnings] == ["beta"]
+
+
+def test_wide_entropy_interval_is_its_own():
+  inputs, loss = well_posed()
+  refits = {name: np.full(41, value) for name, value in LAW.items()}
+  refits["E"] = np.geomspace(0.1, 10.0, 41)
+  assessment = identifiability.assess(at_params(LAW), fake_bootstrap(refits), inputs, loss)
+  low, high = bootstrap.percentile_interval(refits["E"], 0.95)
+  assert assessment.warnings == [
+      f"E: 95% bootstrap interval [{low:.3g}, {high:.3g}] spans a factor {high / low:.3g} > 10; "
+      f"{identifiability._ADVICE['E']}"]
+
+
+def test_bootstrap_of_another_form_is_an_error():
+  inputs, loss = well_posed()
+  fixed = forms.fix(forms.CHINCHILLA, E=LAW["E"])
+  refits = {name: np.full(5, value) for name, value in LAW.items() if name != "E"}
+  with pytest.raises(ValueError, match="bootstrap the assessed form"):
+    identifiability.assess(at_params(LAW), fake_bootstrap(refits, fixed), inputs, loss)
+
+
+def test_coefficient_terms_match_closed_forms():
+  rng = np.random.default_rng(0)
+  raw = np.stack([rng.uniform(0, 1, 7), rng.uniform(3, 8, 7), rng.uniform(3, 8, 7),
+                  rng.uniform(0.2, 0.5, 7), rng.uniform(0.2, 0.5, 7)], axis=1)
+  point = dict(n=3e8, d=6e9)
+  terms = identifiability.coefficient_terms(forms.CHINCHILLA, raw, point)
+  assert list(terms) == ["E", "A", "B"]
+  np.testing.assert_allclose(terms["E"], np.exp(raw[:, 0]), rtol=1e-12)
+  np.testing.assert_allclose(terms["A"], np.exp(raw[:, 1]) / point["n"]**raw[:, 3], rtol=1e-12)
+  np.testing.assert_allclose(terms["B"], np.exp(raw[:, 2]) / point["d"]**raw[:, 4], rtol=1e-12)
+  # The over-training form: a and b multiply M^eta C^-eta and M^-eta C^-eta.
+  params = dict(E=1.7, a=50.0, b=2000.0, eta=0.15)
+  c, m = 1e20, 20.0
+  terms = identifiability.coefficient_terms(
+      forms.OVERTRAINING, forms.OVERTRAINING.to_raw(params)[None], dict(c=c, m=m))
+  assert terms["a"] == pytest.approx([50.0 * (m / c)**0.15], rel=1e-12)
+  assert terms["b"] == pytest.approx([2000.0 / (m * c)**0.15], rel=1e-12)
+  assert identifiability.coefficient_terms(forms.CHINCHILLA, np.zeros((0, 5)), point)[
+      "A"].shape == (0,)
 
 
 def test_without_bootstrap_the_interval_check_is_skipped():
