@@ -29,9 +29,16 @@ def _save(figure: plt.Figure, path: str | pathlib.Path) -> pathlib.Path:
 def loss_vs_compute(path: str | pathlib.Path, flops: np.ndarray, loss: np.ndarray,
                     frontier: np.ndarray, *, frontier_law: Callable | None = None,
                     envelope: tuple[np.ndarray, np.ndarray] | None = None,
+                    optimal: tuple[np.ndarray, ...] | None = None,
                     c_label: str = "C") -> pathlib.Path:
-  """Final loss of every run against compute, the frontier runs, and the fitted L(C)."""
+  """Final loss of every run against compute, the frontier runs, the fitted L(C), and
+  `optimal` = (C, loss, low, high): a law's loss at the compute-optimal point of each C with a
+  one-run prediction band."""
   figure, axis = plt.subplots(figsize=(6.4, 4.4))
+  if optimal is not None:
+    grid, optimal_loss, low, high = optimal
+    axis.plot(grid, optimal_loss, color="C0", lw=1.2, label="L(N, D) at the optimum")
+    axis.fill_between(grid, low, high, color="C0", alpha=0.15, label="one-run interval")
   axis.scatter(flops, loss, s=12, color="0.6", label="runs")
   axis.scatter(flops[frontier], loss[frontier], s=22, color="C3", label="frontier runs")
   if envelope is not None:
@@ -65,8 +72,9 @@ def isoflop_profiles(path: str | pathlib.Path, result: isoflop.Approach2Result, 
 
 def law_fit(path: str | pathlib.Path, n: np.ndarray, d: np.ndarray, flops: np.ndarray,
             loss: np.ndarray, predict: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
-            n_label: str = "N") -> pathlib.Path:
-  """Fitted L(N, D) against the runs: IsoFLOP slices L(N, C/(6N)), and predicted vs actual."""
+            band: Callable | None = None, n_label: str = "N") -> pathlib.Path:
+  """Fitted L(N, D) against the runs: IsoFLOP slices L(N, C/(6N)) with `band(n, d)` -> (low,
+  high), a prediction band, shaded when given; and predicted against actual."""
   figure, (slices, scatter) = plt.subplots(1, 2, figsize=(11, 4.4))
   labels, budgets = isoflop.group_budgets(flops)
   colours = plt.cm.viridis(np.linspace(0, 0.9, max(len(budgets), 1)))
@@ -77,6 +85,8 @@ def law_fit(path: str | pathlib.Path, n: np.ndarray, d: np.ndarray, flops: np.nd
     grid = np.geomspace(n[members].min() / 2, n[members].max() * 2, 100)
     slices.plot(grid, predict(grid, budget / (6 * grid)), color=colour, lw=1.2,
                 label=f"{budget:.2g} FLOPs")
+    if band is not None:
+      slices.fill_between(grid, *band(grid, budget / (6 * grid)), color=colour, alpha=0.15)
   slices.set(xscale="log", xlabel=f"parameters {n_label}", ylabel="final loss (nats/token)",
              title="L(N, D) along IsoFLOP slices, D = C/(6N)")
   slices.legend(fontsize=7, ncol=2)

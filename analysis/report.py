@@ -65,15 +65,25 @@ def _figures(analysis: pipeline.Analysis, out_dir: pathlib.Path) -> dict[str, pa
   envelope_curve = None
   if analysis.approach1 is not None:
     envelope_curve = (analysis.approach1.flops, analysis.approach1.envelope_loss)
+  boot = analysis.approach3_bootstrap
+  top = max(row["flops"] for row in analysis.summary["compute_optimal_loss"]["rows"])
+  grid = np.geomspace(runs["c"].min(), max(top, runs["c"].max()), 60)
+  optimal_band = intervals.compute_optimal_interval(boot, grid, noise=analysis.noise)
   figures["loss_vs_compute"] = plots.loss_vs_compute(
       out_dir / "loss_vs_compute.png", runs["c"], runs["loss"],
       envelope.lower_envelope(runs["c"], runs["loss"]), frontier_law=frontier_law,
-      envelope=envelope_curve, c_label=c_label)
+      envelope=envelope_curve, c_label=c_label,
+      optimal=(grid, intervals.optimal_point(form, analysis.approach3.params, grid)[2],
+               optimal_band.low, optimal_band.high))
   if analysis.approach2 is not None:
     figures["isoflop_profiles"] = plots.isoflop_profiles(
         out_dir / "isoflop_profiles.png", analysis.approach2, n_label=n_label)
+  def band(n, d):
+    interval = intervals.prediction_interval(boot, dict(n=n, d=d), noise=analysis.noise)
+    return interval.low, interval.high
+
   figures["law_fit"] = plots.law_fit(out_dir / "law_fit.png", runs["n"], runs["d"], runs["c"],
-                                     runs["loss"], predict, n_label=n_label)
+                                     runs["loss"], predict, band=band, n_label=n_label)
   figures["optimal_size"] = _optimal_size_figure(analysis, out_dir)
   figures["residuals"] = plots.residuals(out_dir / "residuals.png", runs["c"], runs["loss"],
                                          predict(runs["n"], runs["d"]), c_label=c_label)

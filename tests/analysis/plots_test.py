@@ -32,8 +32,13 @@ def test_run_figures(tmp_path, runs):
                                     envelope=(c[:3], loss[:3])), 6.4)
   result = isoflop.approach2(n, d, c, loss, n_resamples=5)
   _assert_png(plots.isoflop_profiles(tmp_path / "b.png", result), 6.4)
-  _assert_png(plots.law_fit(tmp_path / "c.png", n, d, c, loss,
-                            lambda n, d: 1.7 + 400 / n ** 0.34 + 400 / d ** 0.28), 11)
+  law = lambda n, d: 1.7 + 400 / n ** 0.34 + 400 / d ** 0.28  # noqa: E731
+  _assert_png(plots.law_fit(tmp_path / "c.png", n, d, c, loss, law,
+                            band=lambda n, d: (0.98 * law(n, d), 1.02 * law(n, d))), 11)
+  grid = np.geomspace(1e16, 1e19, 20)
+  _assert_png(plots.loss_vs_compute(tmp_path / "f.png", c, loss, np.array([0, 6]),
+                                    optimal=(grid, 3 * grid ** -0.01, 2.9 * grid ** -0.01,
+                                             3.1 * grid ** -0.01)), 6.4)
   _assert_png(plots.residuals(tmp_path / "d.png", c, loss, loss * 1.01), 6.4)
   interval = np.stack([loss * 0.99, loss * 1.01])
   _assert_png(plots.extrapolation(tmp_path / "e.png", loss, loss * 1.001, interval, level=0.9),
