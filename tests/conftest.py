@@ -17,3 +17,18 @@ def shared_data() -> pathlib.Path:
   if not SHARED_DATA.is_dir():
     pytest.skip(f"shared data not found at {SHARED_DATA}")
   return SHARED_DATA
+
+
+@pytest.fixture
+def epoch_chinchilla(shared_data) -> dict:
+  """Epoch's 240 Chinchilla points less the 5 highest losses, as Besiroglu et al. 2024 fit
+  them: n (parameters), d = C / 6N (tokens), loss (nats/token)."""
+  import csv  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  with open(shared_data / "chinchilla_epoch" / "svg_extracted_data.csv") as handle:
+    rows = list(csv.DictReader(handle))
+  n = np.array([float(row["Model Size"]) for row in rows])
+  flops = np.array([float(row["Training FLOP"]) for row in rows])
+  loss = np.array([float(row["loss"]) for row in rows])
+  keep = loss < np.sort(loss)[-5]
+  return dict(n=n[keep], d=flops[keep] / (6 * n[keep]), loss=loss[keep])

@@ -1,5 +1,4 @@
 """Tests for analysis.bootstrap: resampling counts, intervals, coverage, Epoch's intervals."""
-import csv
 
 import numpy as np
 import pytest
@@ -110,15 +109,10 @@ def test_bad_arguments_raise():
 
 
 @pytest.mark.slow
-def test_overlaps_epoch_intervals(shared_data):
-  with open(shared_data / "chinchilla_epoch" / "svg_extracted_data.csv") as f:
-    rows = list(csv.DictReader(f))
-  n = np.array([float(r["Model Size"]) for r in rows])
-  c = np.array([float(r["Training FLOP"]) for r in rows])
-  loss = np.array([float(r["loss"]) for r in rows])
-  keep = loss < np.sort(loss)[-5]
-  result = bootstrap.bootstrap(forms.CHINCHILLA, dict(n=n[keep], d=c[keep] / (6 * n[keep])),
-                               loss[keep], n_resamples=200, seed=0)
+def test_overlaps_epoch_intervals(epoch_chinchilla):
+  result = bootstrap.bootstrap(forms.CHINCHILLA, dict(n=epoch_chinchilla["n"],
+                                                     d=epoch_chinchilla["d"]),
+                               epoch_chinchilla["loss"], n_resamples=200, seed=0)
   assert result.n_failed <= 2
   for name, (epoch_low, epoch_high) in EPOCH_INTERVALS.items():
     low, high = result.ci[name]

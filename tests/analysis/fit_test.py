@@ -1,6 +1,5 @@
 """Tests for analysis.fit: agreement with an independent scipy fit, published reproduction,
 synthetic recovery and failure modes."""
-import csv
 import itertools
 import json
 
@@ -19,17 +18,6 @@ from analysis import objectives
 EPOCH_OPTIMUM = dict(E=1.8172, A=477.8, B=2143.0, alpha=0.3473, beta=0.3672)
 EPOCH_OBJECTIVE = 0.0010182740
 TOLERANCE = dict(E=0.005, A=0.03, B=0.03, alpha=0.005, beta=0.005)
-
-
-def load_chinchilla(shared_data):
-  """Epoch's 240 points: N (parameters), D = C / 6N (tokens), loss (nats/token)."""
-  with open(shared_data / "chinchilla_epoch" / "svg_extracted_data.csv") as f:
-    rows = list(csv.DictReader(f))
-  n = np.array([float(r["Model Size"]) for r in rows])
-  c = np.array([float(r["Training FLOP"]) for r in rows])
-  loss = np.array([float(r["loss"]) for r in rows])
-  keep = loss < np.sort(loss)[-5]
-  return n[keep], c[keep] / (6 * n[keep]), loss[keep]
 
 
 def scipy_chinchilla_fit(n, d, loss, starts, delta=1e-3, box=None):
@@ -92,8 +80,8 @@ def test_matches_scipy_on_synthetic_data():
   assert_params_close(result.params, reference, dict.fromkeys(reference, 1e-3))
 
 
-def test_matches_scipy_and_epoch_on_chinchilla(shared_data):
-  n, d, loss = load_chinchilla(shared_data)
+def test_matches_scipy_and_epoch_on_chinchilla(epoch_chinchilla):
+  n, d, loss = (epoch_chinchilla[k] for k in ("n", "d", "loss"))
   result = fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss)
   reference, reference_objective = scipy_chinchilla_fit(n, d, loss, epoch_order_grid()[::100])
   assert result.converged

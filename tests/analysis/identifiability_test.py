@@ -1,7 +1,6 @@
 """Tests for analysis.identifiability: each reason on a targeted case, an ill-posed and a
 well-posed synthetic grid, Epoch's Chinchilla data, the condition number against numpy and the
 coefficients' terms against their closed forms."""
-import csv
 import json
 
 import numpy as np
@@ -45,17 +44,6 @@ def fake_bootstrap(samples, form=forms.CHINCHILLA, level=0.95):
                                    n_failed=0, n_resamples=len(raw), raw=raw, seconds=0.0)
 
 
-def load_epoch_chinchilla(shared_data):
-  """Epoch's Chinchilla points less the 5 highest losses: n, d = C / 6N, loss (nats/token)."""
-  with open(shared_data / "chinchilla_epoch" / "svg_extracted_data.csv") as f:
-    rows = list(csv.DictReader(f))
-  n = np.array([float(r["Model Size"]) for r in rows])
-  c = np.array([float(r["Training FLOP"]) for r in rows])
-  loss = np.array([float(r["loss"]) for r in rows])
-  keep = loss < np.sort(loss)[-5]
-  return dict(n=n[keep], d=c[keep] / (6 * n[keep])), loss[keep]
-
-
 def test_well_posed_grid_is_identifiable_and_recovered():
   inputs, loss = well_posed()
   result = fit.fit(forms.CHINCHILLA, inputs, loss)
@@ -75,10 +63,10 @@ def test_well_posed_grid_is_identifiable_and_recovered():
       n=np.exp(np.mean(np.log(inputs["n"]))), d=np.exp(np.mean(np.log(inputs["d"])))))
 
 
-def test_epoch_chinchilla_fit_is_identifiable(shared_data):
+def test_epoch_chinchilla_fit_is_identifiable(epoch_chinchilla):
   # A fit that reproduces the published optimum (fit_test.py). B moves with beta (log B shifts
   # by ln D ~ 23 per unit of beta), so B's own interval is far wider than that of B / D_c^beta.
-  inputs, loss = load_epoch_chinchilla(shared_data)
+  inputs, loss = dict(n=epoch_chinchilla["n"], d=epoch_chinchilla["d"]), epoch_chinchilla["loss"]
   result = fit.fit(forms.CHINCHILLA, inputs, loss)
   resamples = bootstrap.bootstrap(forms.CHINCHILLA, inputs, loss, n_resamples=60, seed=0,
                                   init_grid=result.survivors)
