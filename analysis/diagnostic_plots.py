@@ -11,18 +11,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from analysis import plots  # noqa: E402
 from analysis import residuals as residuals_lib  # noqa: E402
 
-_DPI = 110
 _STRIP_HALF_WIDTH = 0.35
-
-
-def _save(figure: plt.Figure, path: str | pathlib.Path) -> pathlib.Path:
-  path = pathlib.Path(path)
-  figure.tight_layout()
-  figure.savefig(path, dpi=_DPI)
-  plt.close(figure)
-  return path
 
 
 def _trend_label(trend: dict) -> str:
@@ -63,7 +55,7 @@ def residual_panels(path: str | pathlib.Path, diagnostics: residuals_lib.Diagnos
          "ln predicted loss (nats/token)")
   figure.suptitle(f"Residuals of {diagnostics.form} (log-space R^2 = "
                   f"{diagnostics.r_squared:.4f})", fontsize=10)
-  return _save(figure, path)
+  return plots.save(figure, path)
 
 
 def residuals_by_budget(path: str | pathlib.Path,
@@ -92,4 +84,4 @@ def residuals_by_budget(path: str | pathlib.Path,
   axis.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 8 else 0)
   axis.set(xlabel="compute budget (FLOPs, or its label)", ylabel="r = ln(predicted) - ln(observed)",
            title=f"Residuals of {diagnostics.form} by budget (bar: mean; left to right: ln N)")
-  return _save(figure, path)
+  return plots.save(figure, path)

@@ -18,7 +18,8 @@ from analysis import optimal  # noqa: E402
 _DPI = 110
 
 
-def _save(figure: plt.Figure, path: str | pathlib.Path) -> pathlib.Path:
+def save(figure: plt.Figure, path: str | pathlib.Path) -> pathlib.Path:
+  """Writes `figure` to `path` as a PNG (tight layout, the report's resolution) and closes it."""
   path = pathlib.Path(path)
   figure.tight_layout()
   figure.savefig(path, dpi=_DPI)
@@ -49,7 +50,7 @@ def loss_vs_compute(path: str | pathlib.Path, flops: np.ndarray, loss: np.ndarra
   axis.set(xscale="log", xlabel=f"training compute {c_label} (FLOPs)",
            ylabel="final loss (nats/token)", title="Loss against compute")
   axis.legend()
-  return _save(figure, path)
+  return save(figure, path)
 
 
 def isoflop_profiles(path: str | pathlib.Path, result: isoflop.Approach2Result, *,
@@ -67,7 +68,7 @@ def isoflop_profiles(path: str | pathlib.Path, result: isoflop.Approach2Result, 
   axis.set(xscale="log", xlabel=f"parameters {n_label}", ylabel="final loss (nats/token)",
            title="IsoFLOP profiles (Approach 2); * minimum, x at the edge")
   axis.legend(fontsize=7, ncol=2)
-  return _save(figure, path)
+  return save(figure, path)
 
 
 def law_fit(path: str | pathlib.Path, n: np.ndarray, d: np.ndarray, flops: np.ndarray,
@@ -96,7 +97,7 @@ def law_fit(path: str | pathlib.Path, n: np.ndarray, d: np.ndarray, flops: np.nd
   scatter.plot(limits, limits, color="k", lw=0.8)
   scatter.set(xlabel="actual loss (nats/token)", ylabel="fitted loss (nats/token)",
               title="Fitted against actual (colour: log10 C)")
-  return _save(figure, path)
+  return save(figure, path)
 
 
 def optimal_size(path: str | pathlib.Path, allocations: Sequence[optimal.Allocation], *,
@@ -118,7 +119,7 @@ def optimal_size(path: str | pathlib.Path, allocations: Sequence[optimal.Allocat
   axis.set(xscale="log", yscale="log", xlabel="training compute C (FLOPs)",
            ylabel="compute-optimal parameters N_opt", title="N_opt(C): fits and published laws")
   axis.legend(fontsize=7)
-  return _save(figure, path)
+  return save(figure, path)
 
 
 def residuals(path: str | pathlib.Path, flops: np.ndarray, loss: np.ndarray,
@@ -132,7 +133,7 @@ def residuals(path: str | pathlib.Path, flops: np.ndarray, loss: np.ndarray,
   axis.axhline(0.0, color="k", lw=0.8)
   axis.set(xscale="log", xlabel=f"training compute {c_label} (FLOPs)",
            ylabel="r = ln(predicted) - ln(actual)", title="Residuals of the L(N, D) fit")
-  return _save(figure, path)
+  return save(figure, path)
 
 
 def extrapolation(path: str | pathlib.Path, actual: np.ndarray, predicted: np.ndarray,
@@ -147,4 +148,4 @@ def extrapolation(path: str | pathlib.Path, actual: np.ndarray, predicted: np.nd
   axis.set(xlabel="actual loss (nats/token)", ylabel="predicted loss (nats/token)",
            title="Held-out extrapolation")
   axis.legend(fontsize=8)
-  return _save(figure, path)
+  return save(figure, path)

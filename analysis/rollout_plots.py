@@ -15,17 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from analysis import plots  # noqa: E402
 from analysis import rollout as rollout_lib  # noqa: E402
-
-_DPI = 110
-
-
-def _save(figure: plt.Figure, path: str | pathlib.Path) -> pathlib.Path:
-  path = pathlib.Path(path)
-  figure.tight_layout()
-  figure.savefig(path, dpi=_DPI)
-  plt.close(figure)
-  return path
 
 
 def _rows(result: rollout_lib.RolloutResult, label: str, threshold: float | None = None):
@@ -54,7 +45,7 @@ def error_vs_distance(result: rollout_lib.RolloutResult,
   axis.set_ylabel("|relative error| of held-out loss (%)")
   axis.set_title(f"rollout by {result.split_by}; intervals at {result.level:.0%}")
   axis.legend(fontsize=7)
-  return _save(figure, path)
+  return plots.save(figure, path)
 
 
 def final_split(result: rollout_lib.RolloutResult, path: str | pathlib.Path) -> pathlib.Path:
@@ -77,4 +68,4 @@ def final_split(result: rollout_lib.RolloutResult, path: str | pathlib.Path) -> 
   axis.set_ylabel(f"predicted loss, {result.level:.0%} new-run interval")
   axis.set_title(f"held out: {result.split_by} >= {threshold:.3g}")
   axis.legend(fontsize=7)
-  return _save(figure, path)
+  return plots.save(figure, path)
