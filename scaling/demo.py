@@ -40,6 +40,9 @@ def summary_lines(summary: dict[str, Any], report_dir: pathlib.Path) -> list[str
            f"intervals, {approach3.get('n_resamples', 0)} resamples)"]
   lines += [f"  {name:<6} {value:.4g}{_interval(approach3, name)}"
             for name, value in approach3["params"].items()]
+  if not approach3.get("identifiable", True):
+    lines.append("  NOT identifiable: these numbers are not measurements; reasons:")
+    lines += [f"    - {reason}" for reason in approach3["identifiability"]["warnings"]]
   if "a" in approach3 and "b" in approach3:
     lines.append(f"  implied allocation: N_opt ~ C^{float(approach3['a']):.3g}, "
                  f"D_opt ~ C^{float(approach3['b']):.3g}")
@@ -64,6 +67,9 @@ def summary_lines(summary: dict[str, Any], report_dir: pathlib.Path) -> list[str
     for run in extrapolation.get("runs", []):
       lines.append(f"  {run['run_id']}: actual {run['actual']:.4f}, predicted "
                    f"{run['predicted']:.4f} ({run['relative_error']:+.2%})")
+  rollout = summary.get("rollout", {})
+  if "recommendation" in rollout:
+    lines.append(f"rollout on held-out runs: {rollout['recommendation']['statement']}")
   lines += [f"warning: {warning}" for warning in summary.get("warnings", [])]
   lines.append(f"report: {report_dir / 'report.md'}")
   return lines

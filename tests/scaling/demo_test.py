@@ -102,3 +102,11 @@ def test_summary_lines():
   assert "  n9k-8m-x: actual 1.8000, predicted 1.8220 (+1.22%)" in lines
   assert "warning: E at its bound" in lines
   assert lines[-1] == "report: out/report/report.md"
+  assert not any("identifiable" in line or "rollout" in line for line in lines)
+  summary["approach3"].update(identifiable=False,
+                              identifiability={"warnings": ["E fitted to ~0"]})
+  summary["rollout"] = {"recommendation": {"statement": "chinchilla/huber: best at 2 of 2"}}
+  lines = demo.summary_lines(summary, pathlib.Path("out/report"))
+  assert "  NOT identifiable: these numbers are not measurements; reasons:" in lines
+  assert "    - E fitted to ~0" in lines
+  assert "rollout on held-out runs: chinchilla/huber: best at 2 of 2" in lines
