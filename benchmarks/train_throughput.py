@@ -216,22 +216,31 @@ def _union_seconds(intervals: list[tuple[int, int]]) -> float:
   return covered / 1e9
 
 
-def dot_fusions(compiled_hlo: str) -> set[str]:
-  """Names of the instructions of an XLA:CPU executable that compute a dot or a convolution:
-  plain `dot` ops and fusions (YNNPACK, XNNPACK, loop) whose fused computation holds one."""
+def dot_fusions(compiled_hlo: str) -> dict[str, str]:
+  """The instructions of an XLA:CPU executable that compute a dot or a convolution (plain ops
+  and fusions, YNNPACK, XNNPACK or loop, whose fused computation holds one), each mapped to
+  'backward' when its source op lies under a transpose of a JVP (the backward pass), else to
+  'forward'."""
   bodies = dict(re.findall(r"\n%?([\w.\-]+) [^\n]*\{\n(.*?)\n\}", compiled_hlo, re.S))
   with_dot = {name for name, body in bodies.items() if re.search(r" (dot|convolution)\(", body)}
-  names = set(re.findall(r"%([\w.\-]+) = [^\n]* (?:dot|convolution)\(", compiled_hlo))
-  for name, called in re.findall(r"%([\w.\-]+) = [^\n]*calls=%([\w.\-]+)", compiled_hlo):
-    if called in with_dot:
-      names.add(name)
-  return names
+  passes = {}
+  for line in compiled_hlo.split("\n"):
+    match = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = .*", line)
+    if not match:
+      continue
+    called = re.search(r"calls=%([\w.\-]+)", line)
+    if re.search(r" (dot|convolution)\(", line) or (called and called.group(1) in with_dot):
+      op_name = re.search(r'op_name="([^"]*)"', line)
+      passes[match.group(1)] = ("backward" if op_name and "transpose(" in op_name.group(1)
+                                else "forward")
+  return passes
 
 
-def xla_breakdown(run_window, steps: int, matmul_ops: set[str]) -> dict[str, float]:
-  """Traces one window of `steps` steps with jax.profiler. Returns seconds per step: `matmul`,
-  the wall time during which at least one matmul op runs on XLA's CPU worker threads, and `busy`,
-  the wall time during which any op runs; plus `largest_other`, the two largest other op kinds."""
+def xla_breakdown(run_window, steps: int, matmul_ops: dict[str, str]) -> dict[str, float]:
+  """Traces one window of `steps` steps with jax.profiler. Returns seconds per step of wall time
+  during which at least one forward (`forward`) or backward (`backward`) matmul op of
+  `dot_fusions` runs on XLA's CPU worker threads, and during which any op runs (`busy`); plus
+  `largest_other`, the two largest other op kinds by their share of the other ops' time."""
   import collections  # pylint: disable=g-import-not-at-top
   import pathlib  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
@@ -241,7 +250,8 @@ def xla_breakdown(run_window, steps: int, matmul_ops: set[str]) -> dict[str, flo
     jax.profiler.stop_trace()
     trace = next(pathlib.Path(directory).rglob("*.xplane.pb"))
     profile = jax.profiler.ProfileData.from_file(str(trace))
-  matmul, busy, others = [], [], collections.Counter()
+  intervals = collections.defaultdict(list)
+  others = collections.Counter()
   for plane in profile.planes:
     for line in plane.lines:
       if not line.name.startswith("tf_XLAEigen"):
@@ -249,29 +259,42 @@ def xla_breakdown(run_window, steps: int, matmul_ops: set[str]) -> dict[str, flo
       for event in line.events:
         if event.name.startswith(_WRAPPER_EVENTS):
           continue
-        interval = (event.start_ns, event.end_ns)
-        busy.append(interval)
+        intervals["busy"].append((event.start_ns, event.end_ns))
         if event.name in matmul_ops:
-          matmul.append(interval)
+          intervals[matmul_ops[event.name]].append((event.start_ns, event.end_ns))
         else:
           others[event.name.split(".")[0]] += event.duration_ns
   total_other = sum(others.values()) or 1
   largest = ", ".join(f"{kind} {100 * value / total_other:.0f}%"
                       for kind, value in others.most_common(2))
-  return dict(matmul=_union_seconds(matmul) / steps, busy=_union_seconds(busy) / steps,
-              largest_other=f"{largest} of the rest")
+  split = {key: _union_seconds(intervals[key]) / steps for key in ("forward", "backward", "busy")}
+  return dict(split, largest_other=f"{largest} of the rest")
 
 
 def torch_breakdown(run_window, steps: int) -> dict[str, float]:
   """Profiles one window of the peer with torch.profiler. Returns seconds per step in matrix
-  products (`_TORCH_MATMUL_OPS`, self time: each runs its own threads inside) and in all ops."""
+  products (`_TORCH_MATMUL_OPS`, self time: each runs its own threads inside) of the forward
+  (`forward`) and of the backward pass (`backward`: run by the autograd engine), and in all ops
+  (`busy`)."""
   import torch  # pylint: disable=g-import-not-at-top
   with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
     run_window()
-  averages = profile.key_averages()
-  matmul = sum(event.self_cpu_time_total for event in averages if event.key in _TORCH_MATMUL_OPS)
-  busy = sum(event.self_cpu_time_total for event in averages)
-  return dict(matmul=matmul / 1e6 / steps, busy=busy / 1e6 / steps)
+  split = dict(forward=0.0, backward=0.0, busy=0.0)
+  for event in profile.events():
+    split["busy"] += event.self_cpu_time_total
+    if event.name not in _TORCH_MATMUL_OPS:
+      continue
+    parent, backward = event.cpu_parent, False
+    while parent is not None and not backward:
+      backward = parent.name.startswith("autograd::engine::evaluate_function")
+      parent = parent.cpu_parent
+    split["backward" if backward else "forward"] += event.self_cpu_time_total
+  return {key: value / 1e6 / steps for key, value in split.items()}
+
+
+def _split_text(split: dict[str, float]) -> str:
+  return (f"{1e3 * split['forward']:.0f} + {1e3 * split['backward']:.0f} / "
+          f"{1e3 * split['busy']:.0f}")
 
 
 def _machine() -> str:
@@ -295,9 +318,9 @@ def main(argv: list[str]) -> None:
   if _PEER.value:
     header += " peer tokens/s | ours / peer |"
   if _PROFILE.value:
-    header += " ours: matmul / busy ms per step | ours: largest other ops |"
+    header += " ours: fwd + bwd matmul / busy ms per step | ours: largest other ops |"
     if _PEER.value:
-      header += " peer: matmul / busy ms per step |"
+      header += " peer: fwd + bwd matmul / busy ms per step |"
   print(header)
   print("|" + "---|" * (header.count("|") - 1))
   rng = np.random.default_rng(0)
@@ -320,11 +343,10 @@ def main(argv: list[str]) -> None:
       if _PROFILE.value:
         split = xla_breakdown(lambda: run_steps(_STEPS.value), _STEPS.value,
                               dot_fusions(run_steps.compiled_hlo()))
-        row += (f" {1e3 * split['matmul']:.0f} / {1e3 * split['busy']:.0f} |"
-                f" {split['largest_other']} |")
+        row += f" {_split_text(split)} | {split['largest_other']} |"
         if _PEER.value == "torch":
           split = torch_breakdown(lambda: peer_steps(_STEPS.value), _STEPS.value)
-          row += f" {1e3 * split['matmul']:.0f} / {1e3 * split['busy']:.0f} |"
+          row += f" {_split_text(split)} |"
       print(row, flush=True)
 
 
