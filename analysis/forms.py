@@ -135,9 +135,11 @@ class Form:
     return np.array(values, np.float64)
 
   def from_raw(self, raw: np.ndarray) -> dict[str, float]:
-    """Raw coordinate vector (P,) -> natural values of every parameter of the root form."""
-    free = {p.name: float(np.exp(v) if p.log_scale else v)
-            for p, v in zip(self.parameters, np.asarray(raw, np.float64))}
+    """Raw coordinate vector (P,) -> natural values of every parameter of the root form; a
+    log-scale coordinate beyond float64's range (a diverged refit) gives inf."""
+    with np.errstate(over="ignore"):
+      free = {p.name: float(np.exp(v) if p.log_scale else v)
+              for p, v in zip(self.parameters, np.asarray(raw, np.float64))}
     if not self.root:
       return free
     full = {**free, **dict(self.fixed)}

@@ -30,15 +30,19 @@ import scipy.stats
 from analysis import bootstrap as bootstrap_lib
 from analysis import fit as fit_lib
 from analysis import forms as forms_lib
+from analysis import identifiability
 from analysis import intervals
 from analysis import objectives as objectives_lib
 
 # Edges (decades of extrapolation in C) of the bins of `RolloutResult.table`.
 DISTANCE_BINS = (0.5, 1.0, 2.0)
 SPLIT_VARIABLES = ("c", "n")
-# Default thresholds leave at least this many distinct values of the split variable to fit on:
-# a law in N cannot be fitted on runs of one or two sizes.
+# Default thresholds leave at least this many distinct values of N and of D to fit on: a law in
+# N and D cannot be fitted on runs of one or two sizes or token counts.
 MIN_DISTINCT = 3
+# Values of the split variable within this many decades of each other form one level (the runs
+# of one IsoFLOP budget differ by the rounding of their token counts): one threshold per level.
+LEVEL_TOLERANCE_DECADES = 0.05
 
 
 def warm_starts(fitted: fit_lib.FitResult) -> np.ndarray:
@@ -147,16 +151,26 @@ class RolloutResult:
                 rows=self.rows)
 
 
-def default_thresholds(split: np.ndarray, min_train: int,
+def default_thresholds(runs: Mapping[str, np.ndarray], split_by: str, min_train: int,
                        min_distinct: int = MIN_DISTINCT) -> list[float]:
-  """Distinct values of `split` with at least `min_train` runs and `min_distinct` distinct
-  values below them (ascending).
+  """The levels of the split variable (ascending) that leave enough runs to fit below them.
 
-  Each holds out the runs at or above it, so the largest value still holds something out.
+  Values within LEVEL_TOLERANCE_DECADES of their neighbours form one level, whose threshold is
+  its smallest value. A level qualifies when at least `min_train` runs lie below it, with at
+  least `min_distinct` distinct N and D among them (1% apart, `identifiability.distinct_count`).
+  Each threshold holds out the runs at or above it.
   """
-  levels = np.unique(split)
-  return [float(t) for i, t in enumerate(levels)
-          if np.sum(split < t) >= min_train and i >= min_distinct]
+  split = np.asarray(runs[split_by], np.float64)
+  values = np.sort(np.unique(split))
+  starts = np.concatenate([[True], np.diff(np.log10(values)) > LEVEL_TOLERANCE_DECADES])
+  thresholds = []
+  for threshold in values[starts]:
+    train = split < threshold
+    if (train.sum() >= min_train
+        and identifiability.distinct_count(runs["n"][train]) >= min_distinct
+        and identifiability.distinct_count(runs["d"][train]) >= min_distinct):
+      thresholds.append(float(threshold))
+  return thresholds
 
 
 def _check_runs(runs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -185,8 +199,8 @@ def rollout(runs: Mapping[str, np.ndarray], *, forms: Sequence[forms_lib.Form],
     forms: the laws to compare, e.g. (forms.CHINCHILLA, forms.OVERTRAINING).
     objectives: the fit objectives to compare.
     split_by: 'c' (compute) or 'n' (parameters): the variable thresholds apply to.
-    thresholds: values of the split variable; defaults to its distinct values that leave more
-      than (most free parameters + 2) runs and at least MIN_DISTINCT distinct values to fit.
+    thresholds: values of the split variable; defaults to `default_thresholds` with at least
+      (most free parameters + 3) runs to fit.
     n_resamples: bootstrap refits per fit, for the prediction intervals.
     level: coverage of the prediction intervals, in (0, 1).
     seed: seed of the resampling and of the noise draws.
@@ -212,7 +226,7 @@ def rollout(runs: Mapping[str, np.ndarray], *, forms: Sequence[forms_lib.Form],
   split = arrays[split_by]
   min_train = max(len(f.parameters) for f in forms) + 3
   if thresholds is None:
-    thresholds = default_thresholds(split, min_train)
+    thresholds = default_thresholds(arrays, split_by, min_train)
     if not thresholds:
       raise ValueError(f"rollout: no threshold of {split_by} leaves {min_train} runs to fit; "
                        "add runs or use fewer parameters")

@@ -24,10 +24,24 @@ def _runs(noise=0.005, seed=0):
 
 
 def test_default_thresholds_leave_enough_runs_and_sizes():
-  split = np.repeat([1.0, 2.0, 3.0, 4.0, 5.0], 3)
-  assert rollout.default_thresholds(split, min_train=8) == [4.0, 5.0]
-  assert rollout.default_thresholds(split, min_train=2) == [4.0, 5.0]
-  assert rollout.default_thresholds(split, min_train=2, min_distinct=1) == [2.0, 3.0, 4.0, 5.0]
+  n = np.repeat([1.0, 2.0, 3.0, 4.0, 5.0], 3) * 1e7
+  d = np.tile([1.0, 2.0, 4.0], 5) * 1e9
+  runs = dict(n=n, d=d)
+  assert rollout.default_thresholds(runs, "n", min_train=8) == [4e7, 5e7]
+  assert rollout.default_thresholds(runs, "n", min_train=2) == [4e7, 5e7]
+  assert rollout.default_thresholds(runs, "n", min_train=2, min_distinct=1) == [
+      2e7, 3e7, 4e7, 5e7]
+
+
+def test_default_thresholds_take_one_per_level_of_compute():
+  """IsoFLOP budgets whose runs' compute differs by rounding give one threshold each."""
+  n = np.tile([1e6, 2e6, 4e6, 8e6], 3)
+  budgets = np.repeat([1e15, 1e16, 1e17], 4)
+  c = budgets * (1 + 0.01 * np.tile([0.0, 1.0, 2.0, 3.0], 3))
+  runs = dict(n=n, d=c / (6 * n), c=c)
+  assert rollout.default_thresholds(runs, "c", min_train=8) == [pytest.approx(1e17)]
+  assert rollout.default_thresholds(runs, "c", min_train=4) == [pytest.approx(1e16),
+                                                               pytest.approx(1e17)]
 
 
 def test_warm_started_refits_reach_the_full_grid_optimum():
