@@ -16,6 +16,7 @@ from analysis import bootstrap
 from analysis import fit
 from analysis import intervals
 from analysis import isoflop
+from analysis import objectives
 
 predict = intervals.predict
 predict_samples = intervals.predict_samples
@@ -75,11 +76,15 @@ def default_threshold(flops: np.ndarray, *, min_budgets: int = 3) -> float | Non
 
 def extrapolate(form, inputs: dict[str, np.ndarray], loss: np.ndarray, flops: np.ndarray,
                 threshold_flops: float, *, n_resamples: int = 1000, level: float = 0.95,
-                seed: int = 0) -> ExtrapolationResult:
+                seed: int = 0, objective: objectives.Objective = objectives.Objective(),
+                bounded: bool = False, weights: np.ndarray | None = None
+                ) -> ExtrapolationResult:
   """Fits `form` on runs with C < threshold (FLOPs) and predicts those with C >= threshold.
 
   `inputs` holds the form's inputs per run (e.g. n parameters, d tokens); `flops` is C per run
-  under the caller's convention. Raises ValueError when either side is too small to use.
+  under the caller's convention. The fit and its bootstrap use `objective`, observation
+  `weights` (per run) and, with `bounded`, `objectives.default_bounds` of the training runs.
+  Raises ValueError when either side is too small to use.
   """
   loss = np.asarray(loss, dtype=np.float64)
   train = np.asarray(flops) < threshold_flops
@@ -92,12 +97,16 @@ def extrapolate(form, inputs: dict[str, np.ndarray], loss: np.ndarray, flops: np
                      f"fit {n_params} parameters; raise it")
   train_inputs = {name: np.asarray(values)[train] for name, values in inputs.items()}
   heldout_inputs = {name: np.asarray(values)[heldout] for name, values in inputs.items()}
+  weights = np.ones(loss.size) if weights is None else np.asarray(weights, np.float64)
+  bounds = objectives.default_bounds(form, loss[train]) if bounded else None
   # Zero weights on the held-out runs: the same fit as on the subset, with the shapes (and so
   # the compiled search) of a fit to all runs.
-  fitted = fit.fit(form, inputs, loss, weights=train.astype(np.float64))
+  fitted = fit.fit(form, inputs, loss, weights=train * weights, objective=objective,
+                   bounds=bounds)
   predicted = predict(form, fitted.params, heldout_inputs)
   resampled = bootstrap.bootstrap(form, train_inputs, loss[train], n_resamples=n_resamples,
-                                  level=level, seed=seed)
+                                  level=level, seed=seed, objective=objective, bounds=bounds,
+                                  weights=weights[train])
   log_residuals = np.log(predict(form, fitted.params, train_inputs)) - np.log(loss[train])
   band = intervals.prediction_interval(resampled, heldout_inputs, level=level,
                                        noise=log_residuals, seed=seed)

@@ -203,7 +203,8 @@ def analyse(observations: observations_lib.Observations, *,
     top = float(np.max(runs["c"]))
     table_flops = [float(f"{top * 10 ** k:.1g}") for k in range(4)]
   summary["published"] = {key: law.to_json() for key, law in published.LAWS.items()}
-  extrapolation = _extrapolation(runs, holdout_flops, n_resamples, level, seed, summary)
+  extrapolation = _extrapolation(runs, holdout_flops, n_resamples, level, seed, summary,
+                                 law=law, options=fit_options, weights=weights)
   summary["extrapolation"]["conventions"] = conventions
   for run in summary["extrapolation"].get("runs", []):
     run["run_id"] = str(clean.run_id[run["index"]])
@@ -374,7 +375,8 @@ def approach1_from_curves(clean: observations_lib.Observations, runs: dict[str, 
     return None, str(error)
 
 
-def _extrapolation(runs, holdout_flops, n_resamples, level, seed, summary):
+def _extrapolation(runs, holdout_flops, n_resamples, level, seed, summary, *, law, options,
+                   weights):
   threshold = holdout_flops if holdout_flops is not None else extrapolate.default_threshold(
       runs["c"])
   if threshold is None:
@@ -383,8 +385,9 @@ def _extrapolation(runs, holdout_flops, n_resamples, level, seed, summary):
     return None
   try:
     result = extrapolate.extrapolate(
-        forms.CHINCHILLA, dict(n=runs["n"], d=runs["d"]), runs["loss"], runs["c"], threshold,
-        n_resamples=n_resamples, level=level, seed=seed)
+        law, dict(n=runs["n"], d=runs["d"]), runs["loss"], runs["c"], threshold,
+        n_resamples=n_resamples, level=level, seed=seed, objective=options.objective,
+        bounded=options.bounded, weights=weights)
   except ValueError as error:
     summary["extrapolation"] = dict(skipped=str(error))
     return None

@@ -4,6 +4,7 @@ import pytest
 
 from analysis import extrapolate
 from analysis import forms
+from analysis import objectives
 
 TRUE = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
 
@@ -64,3 +65,17 @@ def test_unusable_thresholds_are_errors(threshold, message):
   with pytest.raises(ValueError, match=message):
     extrapolate.extrapolate(forms.CHINCHILLA, dict(n=n, d=d), loss, c, threshold,
                             n_resamples=5)
+
+
+def test_objective_bounds_and_weights_reach_the_fit():
+  n, d, c, loss = _runs()
+  weights = np.ones(len(loss))
+  weights[0] = 0.0
+  result = extrapolate.extrapolate(
+      forms.fix(forms.CHINCHILLA, E=TRUE["E"]), dict(n=n, d=d), loss, c, 5e20, n_resamples=4,
+      objective=objectives.Objective(kind="squared"), bounded=True, weights=weights)
+  block = result.fit.to_json()
+  assert block["criterion"]["kind"] == "squared"
+  assert result.fit.params["E"] == TRUE["E"]
+  assert block["bounds"]["alpha"] == [0.0, 3.0]
+  assert block["diagnostics"]["n_points"] == result.n_train - 1
