@@ -133,14 +133,17 @@ def main(argv: list[str]) -> None:
   except ValueError as error:
     raise app.UsageError(str(error)) from None
   logging.info("fitting %d runs from %s", len(table), table.source)
-  summary = report.build(
-      table, _OUT.value, n_convention=_N_CONVENTION.value, c_convention=_C_CONVENTION.value,
-      n_resamples=_BOOTSTRAP.value, level=_LEVEL.value, holdout_flops=_HOLDOUT.value,
-      nominal_budgets=[float(b) for b in _BUDGETS.value] if _BUDGETS.value else None,
-      tolerance_decades=_TOLERANCE.value,
-      table_flops=[float(c) for c in _TABLE_FLOPS.value] if _TABLE_FLOPS.value else None,
-      kaplan=_KAPLAN.value, single_variable=_SINGLE_VARIABLE.value, seed=_SEED.value,
-      fit_options=options)
+  try:
+    summary = report.build(
+        table, _OUT.value, n_convention=_N_CONVENTION.value, c_convention=_C_CONVENTION.value,
+        n_resamples=_BOOTSTRAP.value, level=_LEVEL.value, holdout_flops=_HOLDOUT.value,
+        nominal_budgets=[float(b) for b in _BUDGETS.value] if _BUDGETS.value else None,
+        tolerance_decades=_TOLERANCE.value,
+        table_flops=[float(c) for c in _TABLE_FLOPS.value] if _TABLE_FLOPS.value else None,
+        kaplan=_KAPLAN.value, single_variable=_SINGLE_VARIABLE.value, seed=_SEED.value,
+        fit_options=options)
+  except ValueError as error:  # bad data or options, e.g. seed weights without repeated seeds
+    raise app.UsageError(str(error)) from None
   params = summary["approach3"]["params"]
   identifiable = "" if summary["approach3"]["identifiable"] else " (NOT identifiable)"
   print(f"approach 3{identifiable}:", ", ".join(f"{k}={v:.4g}" for k, v in params.items()))

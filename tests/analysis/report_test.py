@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+from absl import app
 from absl import flags
 from absl.testing import flagsaver
 import numpy as np
@@ -91,3 +92,16 @@ def test_cli_names_the_missing_input(tmp_path):
       capture_output=True, text=True, timeout=120)
   assert completed.returncode != 0
   assert "--data" in completed.stderr and "--results" in completed.stderr
+
+
+def test_cli_turns_bad_options_into_one_line_usage_errors(tmp_path, runs_csv):
+  base = ["analysis", "fit", f"--data={runs_csv}", "--columns=n:params,c:flop,loss:final_loss",
+          f"--out={tmp_path}", "--compilation_cache="]
+  cases = (("--weights=inverse_seed_variance", "at least one group with >= 2 seeds"),
+           ("--law=overtraining", r"Approach 3 needs Chinchilla's L\(N, D\)"),
+           ("--where=dataset:c4", r"columns \['dataset'\] not in the CSV header"))
+  for option, message in cases:
+    with flagsaver.flagsaver():
+      flags.FLAGS.unparse_flags()
+      with pytest.raises(app.UsageError, match=message):
+        cli.main(flags.FLAGS(base + [option]))
