@@ -13,7 +13,6 @@ import datetime
 from importlib import metadata
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,18 +23,13 @@ from absl import flags
 from configs import base
 from data import pipeline
 
+import host  # benchmarks/host.py, beside this script
+
 _SHAPES = flags.DEFINE_list("shapes", ["32x128", "16x256", "64x512"],
                             "batch x seq_len shapes to time")
 _BATCHES = flags.DEFINE_integer("batches", 2000, "batches timed per shape")
 _SENTENCEPIECE_VOCAB = flags.DEFINE_integer("sentencepiece_vocab", 0,
                                             "also time SentencePiece preparation (0: skip)")
-
-
-def _cpu_model() -> str:
-  for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-    if line.startswith("Model name:"):
-      return line.split(":", 1)[1].strip()
-  return platform.processor() or "unknown"
 
 
 def _time_prepare(data_config, workers: int) -> tuple[pipeline.Prepared, float]:
@@ -101,7 +95,7 @@ def main(argv: list[str]) -> None:
   print(f"\n## Data pipeline ({datetime.date.today().isoformat()})\n")
   versions = ", ".join(f"{name} {metadata.version(name)}"
                        for name in ("grain", "numpy", "sentencepiece"))
-  print(f"Machine: {_cpu_model()}, {os.cpu_count()} cores (shared, noisy). Python "
+  print(f"Machine: {host.cpu_model()}, {os.cpu_count()} cores (shared, noisy). Python "
         f"{platform.python_version()}, {versions}. Command: `python {' '.join(sys.argv)}`.\n")
   print("| what | time or rate | throughput |\n|---|---|---|")
   print("\n".join(rows))

@@ -14,7 +14,6 @@ import os
 import pathlib
 import platform
 import statistics
-import subprocess
 import tempfile
 import time
 
@@ -23,16 +22,11 @@ import jax
 
 from scaling import demo, estimate
 
+import host  # benchmarks/host.py, beside this script
+
 _WORKDIR = flags.DEFINE_string("workdir", "", "demo directory (default: a temporary one)")
 _MAX_PARALLEL = flags.DEFINE_integer("max_parallel", 2, "runs at a time")
 _APPEND = flags.DEFINE_string("append", "", "markdown file to append the section to")
-
-
-def _cpu_model() -> str:
-  for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-    if line.startswith("Model name:"):
-      return line.split(":", 1)[1].strip()
-  return platform.processor()
 
 
 class _Timed:
@@ -79,7 +73,7 @@ def main(argv: list[str]) -> None:
   section = f"""
 ## Demo sweep end to end ({datetime.date.today()})
 
-Machine: {_cpu_model()}, {os.cpu_count()} cores (shared; load average {measured['load'][0]:.1f} \
+Machine: {host.cpu_model()}, {os.cpu_count()} cores (shared; load average {measured['load'][0]:.1f} \
 at the start, {measured['load'][1]:.1f} at the end). Python {platform.python_version()}, \
 jax {jax.__version__}. Command: `python benchmarks/demo_sweep.py \
 --max_parallel={_MAX_PARALLEL.value}`.

@@ -21,7 +21,6 @@ import itertools
 import os
 import pathlib
 import platform
-import subprocess
 import time
 
 from absl import app
@@ -34,19 +33,14 @@ from analysis import bootstrap
 from analysis import fit
 from analysis import forms
 
+import host  # benchmarks/host.py, beside this script
+
 _DATA = flags.DEFINE_string(
     "data", str(pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" /
                 "chinchilla_epoch" / "svg_extracted_data.csv"), "Epoch's svg_extracted_data.csv")
 _RESAMPLES = flags.DEFINE_integer("resamples", 1000, "bootstrap resamples to time (0: skip)")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "timed calls of the warm JAX fit")
 _DELTA = 1e-3
-
-
-def _cpu_model() -> str:
-  for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-    if line.startswith("Model name:"):
-      return line.split(":", 1)[1].strip()
-  return platform.processor() or "unknown"
 
 
 def _load_chinchilla(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -113,7 +107,7 @@ def main(argv):
 
   versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("jax", "numpy", "scipy"))
   print(f"\n## Approach-3 fit speed ({datetime.date.today().isoformat()})\n")
-  print(f"Machine: {_cpu_model()}, {os.cpu_count()} cores (shared; load average "
+  print(f"Machine: {host.cpu_model()}, {os.cpu_count()} cores (shared; load average "
         f"{load_before:.1f} at the start, {load_after:.1f} at the end). Python "
         f"{platform.python_version()}, {versions}. Command: `python benchmarks/fit_speed.py "
         f"--resamples={_RESAMPLES.value}`. Data: Epoch's 240 Chinchilla points; Huber delta "

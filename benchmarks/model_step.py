@@ -16,7 +16,6 @@ import datetime
 from importlib import metadata
 import os
 import platform
-import subprocess
 import sys
 import time
 
@@ -29,18 +28,13 @@ from flax import nnx
 
 from model import ModelConfig, Transformer, counting
 
+import host  # benchmarks/host.py, beside this script
+
 _SIZES = flags.DEFINE_list("sizes", ["128x2", "256x4", "512x4"], "d_model x n_layers to time")
 _DTYPES = flags.DEFINE_list("dtypes", ["float32", "bfloat16"], "compute dtypes to time")
 _DEPTHS = flags.DEFINE_list("depths", ["2", "8", "32"], "n_layers for the compile-time table")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "timed steps per configuration (best is kept)")
 _BATCH, _SEQ_LEN, _VOCAB = 8, 256, 8192
-
-
-def _cpu_model() -> str:
-  for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-    if line.startswith("Model name:"):
-      return line.split(":", 1)[1].strip()
-  return platform.processor() or "unknown"
 
 
 def _best_seconds(run, repeats: int) -> float:
@@ -119,7 +113,7 @@ def main(argv: list[str]) -> None:
   versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("jax", "flax", "optax"))
   lines = [
       f"## Model forward + backward ({datetime.date.today().isoformat()})", "",
-      f"Machine: {_cpu_model()}, {os.cpu_count()} cores, {jax.local_device_count()} device(s) "
+      f"Machine: {host.cpu_model()}, {os.cpu_count()} cores, {jax.local_device_count()} device(s) "
       f"of {jax.devices()[0].platform}. Python {platform.python_version()}, {versions}. "
       f"Command: `python {' '.join(sys.argv)}`.",
       f"fp32 matmul peak (2048^3, best of 10): {peak_before / 1e9:.1f} GFLOP/s before, "

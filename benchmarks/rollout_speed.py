@@ -18,7 +18,6 @@ from importlib import metadata
 import os
 import pathlib
 import platform
-import subprocess
 import time
 
 from absl import app
@@ -29,6 +28,8 @@ from analysis import forms
 from analysis import objectives
 from analysis import rollout
 
+import host  # benchmarks/host.py, beside this script
+
 _DATA = flags.DEFINE_string(
     "data", str(pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" /
                 "gadre2024_overtraining" / "models_flat.csv"), "Gadre et al.'s models_flat.csv")
@@ -37,13 +38,6 @@ _LEVEL = flags.DEFINE_float("level", 0.9, "coverage of the prediction intervals"
 _OBJECTIVES = flags.DEFINE_list("objectives", ["huber"], "objective kinds to compare")
 _COLUMNS = ("loss_openlm", "loss_c4_val")
 _BILLION = 1e9
-
-
-def _cpu_model() -> str:
-  for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-    if line.startswith("Model name:"):
-      return line.split(":", 1)[1].strip()
-  return platform.processor() or "unknown"
 
 
 def _load(path: str) -> list[dict[str, str]]:
@@ -74,7 +68,7 @@ def main(argv):
   versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("jax", "numpy", "scipy"))
   print(f"\n## Rollout with bootstrap intervals on Gadre et al.'s c4_original runs "
         f"({datetime.date.today().isoformat()})\n")
-  print(f"Machine: {_cpu_model()}, {os.cpu_count()} cores (shared; load average "
+  print(f"Machine: {host.cpu_model()}, {os.cpu_count()} cores (shared; load average "
         f"{load_before:.1f} at the start, {load_after:.1f} at the end). Python "
         f"{platform.python_version()}, {versions}. Command: `python benchmarks/rollout_speed.py "
         f"--resamples={_RESAMPLES.value} --objectives={','.join(_OBJECTIVES.value)}`. "

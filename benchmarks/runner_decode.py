@@ -10,11 +10,12 @@ of tokens/s and their ratio, measured in one process.
 import argparse
 import os
 import platform
-import subprocess
 import time
 
 from export import runner  # first: it sets the BLAS thread count before numpy loads
 import numpy as np  # noqa: E402  # pylint: disable=wrong-import-position
+
+import host  # noqa: E402  # benchmarks/host.py, beside this script
 
 SHAPES = ((64, 2, 4, 192), (128, 4, 4, 384), (256, 4, 8, 768))  # d_model, n_layers, heads, d_ff
 
@@ -42,10 +43,7 @@ def main() -> None:
   parser.add_argument("--new_tokens", type=int, default=192)
   parser.add_argument("--prompt_tokens", type=int, default=8)
   arguments = parser.parse_args()
-  cpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-  model_name = next((line.split(":", 1)[1].strip() for line in cpu.splitlines()
-                     if line.startswith("Model name")), platform.processor())
-  print(f"Machine: {model_name}; Python {platform.python_version()}, numpy {np.__version__}, "
+  print(f"Machine: {host.cpu_model()}; Python {platform.python_version()}, numpy {np.__version__}, "
         f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}; "
         f"{time.strftime('%Y-%m-%d')}. {arguments.new_tokens} greedy tokens after a "
         f"{arguments.prompt_tokens}-token prompt.\n")

@@ -12,7 +12,6 @@ import os
 import pathlib
 import platform
 import statistics
-import subprocess
 import tempfile
 import time
 
@@ -24,15 +23,10 @@ import ray
 from configs.sweeps import tiny
 from scaling import estimate, launch
 
+import host  # benchmarks/host.py, beside this script
+
 _MAX_PARALLEL = flags.DEFINE_integer("max_parallel", 2, "runs at a time")
 _APPEND = flags.DEFINE_string("append", "", "markdown file to append the section to")
-
-
-def _cpu_model() -> str:
-  for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-    if line.startswith("Model name:"):
-      return line.split(":", 1)[1].strip()
-  return platform.processor()
 
 
 def main(argv: list[str]) -> None:
@@ -49,7 +43,7 @@ def main(argv: list[str]) -> None:
   section = f"""
 ## Tiny sweep on the local backend ({datetime.date.today()})
 
-Machine: {_cpu_model()}, {os.cpu_count()} cores (shared; load average {load:.1f} at the end).
+Machine: {host.cpu_model()}, {os.cpu_count()} cores (shared; load average {load:.1f} at the end).
 Python {platform.python_version()}, jax {jax.__version__}, ray {ray.__version__}.
 Command: `python benchmarks/tiny_sweep.py --max_parallel={_MAX_PARALLEL.value}`.
 
