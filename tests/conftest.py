@@ -32,3 +32,16 @@ def epoch_chinchilla(shared_data) -> dict:
   loss = np.array([float(row["loss"]) for row in rows])
   keep = loss < np.sort(loss)[-5]
   return dict(n=n[keep], d=flops[keep] / (6 * n[keep]), loss=loss[keep])
+
+
+@pytest.fixture
+def assert_png():
+  """A check that `path` is a PNG `width_inches` wide at the report's resolution, with something
+  drawn on it."""
+  import matplotlib.image  # pylint: disable=g-import-not-at-top
+
+  def check(path: pathlib.Path, width_inches: float) -> None:
+    image = matplotlib.image.imread(path)
+    assert image.shape[1] == pytest.approx(width_inches * 110, abs=2)
+    assert image[..., :3].std() > 0.01
+  return check
