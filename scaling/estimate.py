@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import tempfile
 
+from records import atomic
 from scaling import grid, rundir, runner, runs
 
 THROUGHPUT_FILE = "throughput.json"
@@ -62,7 +63,7 @@ def measure(run: runs.PlannedRun) -> Throughput:
       "train.eval_tokens": tokens_per_step})
   with tempfile.TemporaryDirectory(prefix="scaling-calibration-") as workdir:
     run_dir = pathlib.Path(workdir)
-    rundir.write_json_atomic(run_dir / rundir.CONFIG_FILE, runs.config_json(config))
+    atomic.write_json_atomic(run_dir / rundir.CONFIG_FILE, runs.config_json(config))
     completed = subprocess.run(runner.train_command(run_dir), cwd=runner.PROJECT_ROOT,
                                capture_output=True, text=True, check=False)
     result = rundir.read_json(run_dir / rundir.RESULT_FILE)
@@ -85,5 +86,5 @@ def throughput_for(sweep_dir: pathlib.Path, planned: list[runs.PlannedRun]) -> T
   smallest = min(planned, key=lambda run: run.spec.flops_exact / run.spec.tokens)
   measured = measure(smallest)
   sweep_dir.mkdir(parents=True, exist_ok=True)
-  rundir.write_json_atomic(sweep_dir / THROUGHPUT_FILE, dataclasses.asdict(measured))
+  atomic.write_json_atomic(sweep_dir / THROUGHPUT_FILE, dataclasses.asdict(measured))
   return measured

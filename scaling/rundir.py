@@ -24,14 +24,6 @@ STATES = ("pending", "running", "done", "diverged", "failed")
 _FINAL_STATUS = {"completed": "done", "diverged": "diverged", "failed": "failed"}
 
 
-def write_json_atomic(path: pathlib.Path, content: Any) -> None:
-  """Writes JSON to `path` via a temporary file and a rename, so readers never see a part."""
-  path = pathlib.Path(path)
-  temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-  temporary.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
-  os.replace(temporary, path)
-
-
 def read_json(path: pathlib.Path) -> Any | None:
   """The parsed JSON at `path`, or None when the file does not exist."""
   try:

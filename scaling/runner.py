@@ -26,6 +26,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from records import atomic
 from scaling import lease, rundir
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -127,7 +128,7 @@ class _Runner:
     if rundir.read_json(self.run_dir / rundir.RESULT_FILE) is not None:
       return
     config = rundir.read_json(self.run_dir / rundir.CONFIG_FILE)
-    rundir.write_json_atomic(self.run_dir / rundir.RESULT_FILE, dict(
+    atomic.write_json_atomic(self.run_dir / rundir.RESULT_FILE, dict(
         status=status, reason=reason, exit_code=exit_code, config=config,
         tokens=rundir.last_tokens(self.run_dir / rundir.METRICS_FILE)))
 

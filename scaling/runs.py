@@ -11,6 +11,7 @@ from typing import Any
 
 import ml_collections
 
+from records import atomic
 from scaling import grid, rundir, tables
 from training import run_config
 
@@ -79,12 +80,12 @@ def materialize(planned: list[PlannedRun], sweep_dir: pathlib.Path, sweep_name: 
     run.run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run.run_dir / rundir.CONFIG_FILE
     if not config_path.exists():
-      rundir.write_json_atomic(config_path, config_json(run.config))
+      atomic.write_json_atomic(config_path, config_json(run.config))
   table = rundir.read_json(sweep_dir / SWEEP_FILE) or {"runs": []}
   rows = {row["run_id"]: row for row in table["runs"]}
   for run in planned:
     rows.setdefault(run.run_id, run.row())
-  rundir.write_json_atomic(sweep_dir / SWEEP_FILE, {
+  atomic.write_json_atomic(sweep_dir / SWEEP_FILE, {
       "name": sweep_name, "lease_stale_seconds": lease_stale_seconds,
       "runs": list(rows.values())})
 

@@ -17,6 +17,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
+from records import atomic
 from data import pipeline
 from export import compression
 from model import ModelConfig, Transformer, counting
@@ -89,7 +90,7 @@ def _setup_and_run(config: ml_collections.ConfigDict, workdir: pathlib.Path,
   workdir.mkdir(parents=True, exist_ok=True)
   validate.check_workdir(config, workdir)
   if is_writer:
-    results.write_json_atomic(workdir / "config.json", run_config.config_to_dict(config))
+    atomic.write_json_atomic(workdir / "config.json", run_config.config_to_dict(config))
   budget = budget_lib.compute_budget(config)
   model_config = ModelConfig.from_config_dict(config.model)
   seq_len = model_config.seq_len
@@ -261,16 +262,6 @@ def _run(config, workdir, budget, model, opt_state, train_step, eval_step, train
     logging.error("diverged: non-finite train loss at step %d", diverged_step)
   checkpointer.wait_until_finished()
   if jax.process_index() == 0:
-    results.write_json_atomic(workdir / "result.json", _json_safe(result))
+    atomic.write_json_atomic(workdir / "result.json", result)
   return result
 
-
-def _json_safe(value: Any) -> Any:
-  """Replaces NaN/inf floats (not valid JSON) by None, recursively."""
-  if isinstance(value, float) and not math.isfinite(value):
-    return None
-  if isinstance(value, dict):
-    return {key: _json_safe(item) for key, item in value.items()}
-  if isinstance(value, list):
-    return [_json_safe(item) for item in value]
-  return value

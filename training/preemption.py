@@ -6,10 +6,12 @@ from typing import Iterator
 
 from absl import logging
 
-EXIT_COMPLETED = 0
-EXIT_FAILED = 1
-EXIT_DIVERGED = 3
-EXIT_PREEMPTED = 75  # EX_TEMPFAIL: relaunching with the same workdir resumes
+from records import cli
+
+EXIT_COMPLETED = cli.EXIT_OK
+EXIT_FAILED = cli.EXIT_FAILED
+EXIT_DIVERGED = cli.EXIT_DIVERGED
+EXIT_PREEMPTED = cli.EXIT_PREEMPTED  # relaunching with the same workdir resumes
 
 
 class Preemption:

@@ -4,7 +4,6 @@
 once, at the very end, through a temporary file and `os.replace`.
 """
 import json
-import os
 import pathlib
 import subprocess
 from typing import Any
@@ -13,18 +12,12 @@ import flax
 import jax
 import optax
 
+from records import atomic
+
 STATUS_COMPLETED = "completed"
 STATUS_DIVERGED = "diverged"
 STATUS_FAILED = "failed"
 STATUS_PREEMPTED = "preempted"  # returned to the caller only; never written to result.json
-
-
-def write_json_atomic(path: str | pathlib.Path, payload: dict[str, Any]) -> None:
-  """Writes `payload` as indented JSON to `path` via a temporary file and `os.replace`."""
-  path = pathlib.Path(path)
-  temporary = path.with_name(f".{path.name}.tmp")
-  temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-  os.replace(temporary, path)
 
 
 def write_failure(workdir: str | pathlib.Path, config_dict: dict[str, Any] | None,
@@ -36,7 +29,7 @@ def write_failure(workdir: str | pathlib.Path, config_dict: dict[str, Any] | Non
   if existing.exists() and json.loads(existing.read_text()) != config_dict:
     return False
   workdir.mkdir(parents=True, exist_ok=True)
-  write_json_atomic(workdir / "result.json", {
+  atomic.write_json_atomic(workdir / "result.json", {
       "status": STATUS_FAILED, "error": message, "config": config_dict,
       "code_version": code_version(), "versions": versions()})
   return True

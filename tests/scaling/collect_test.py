@@ -1,6 +1,7 @@
 """results.csv: columns, finished runs only, rebuilt from the run directories."""
 import csv
 
+from records import atomic
 from scaling import collect, rundir
 
 
@@ -15,9 +16,9 @@ def test_rows_for_finished_runs_only(tmp_path):
   for name, status, loss in (("a", "completed", 2.5), ("b", "diverged", None),
                              ("c", "failed", None)):
     (tmp_path / "runs" / name).mkdir(parents=True)
-    rundir.write_json_atomic(tmp_path / "runs" / name / "result.json", _result(status, loss))
+    atomic.write_json_atomic(tmp_path / "runs" / name / "result.json", _result(status, loss))
   (tmp_path / "runs" / "d").mkdir()
-  rundir.write_json_atomic(tmp_path / "sweep.json",
+  atomic.write_json_atomic(tmp_path / "sweep.json",
                            {"runs": [{"run_id": "a", "compute_budget": 1e9}]})
   path = collect.write_results(tmp_path)
   with open(path) as results:

@@ -1,6 +1,7 @@
 """Run states read from run directories."""
 import json
 
+from records import atomic
 from scaling import lease, rundir
 
 
@@ -14,7 +15,7 @@ def test_states(tmp_path):
   holder.release()
   assert rundir.read_state(tmp_path, 60).state == "pending"
   for status, state in (("completed", "done"), ("diverged", "diverged"), ("failed", "failed")):
-    rundir.write_json_atomic(tmp_path / "result.json",
+    atomic.write_json_atomic(tmp_path / "result.json",
                              dict(status=status, tokens=8192, final_eval_loss=2.5, error="boom"))
     read = rundir.read_state(tmp_path, 60)
     assert (read.state, read.tokens_done, read.final_eval_loss) == (state, 8192, 2.5)

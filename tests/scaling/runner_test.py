@@ -8,13 +8,14 @@ import time
 
 import pytest
 
+from records import atomic
 from scaling import lease, rundir, runner
 
 
 def _run_dir(tmp_path, name="run", **control):
   run_dir = tmp_path / name
   run_dir.mkdir()
-  rundir.write_json_atomic(run_dir / "config.json", {"train": {"train_tokens": 1000}})
+  atomic.write_json_atomic(run_dir / "config.json", {"train": {"train_tokens": 1000}})
   if control:
     (run_dir / "fake.json").write_text(json.dumps(control))
   return run_dir

@@ -1,6 +1,7 @@
 """The launcher loop with an in-process fake executor (no processes)."""
 import pathlib
 
+from records import atomic
 from scaling import lease, rundir, runner, schedule
 
 
@@ -17,7 +18,7 @@ class _Executor:
     if run_dir.name in self.on_start:
       self.on_start[run_dir.name]()
     if run_dir.name not in self.busy:
-      rundir.write_json_atomic(run_dir / "result.json", {"status": "completed"})
+      atomic.write_json_atomic(run_dir / "result.json", {"status": "completed"})
     return run_dir
 
   def poll(self, handle: pathlib.Path) -> int:
@@ -39,10 +40,10 @@ def _dirs(tmp_path, names):
 
 def test_failed_runs_are_retried_but_not_those_failed_elsewhere_meanwhile(tmp_path):
   first, second, third = _dirs(tmp_path, ["a", "b", "c"])
-  rundir.write_json_atomic(first / "result.json", {"status": "failed"})
+  atomic.write_json_atomic(first / "result.json", {"status": "failed"})
 
   def another_launcher_fails_second():
-    rundir.write_json_atomic(second / "result.json", {"status": "failed"})
+    atomic.write_json_atomic(second / "result.json", {"status": "failed"})
 
   executor = _Executor(on_start={"a": another_launcher_fails_second})
   assert schedule.run_all(executor, [first, second, third], max_parallel=1, stale_seconds=30,
@@ -57,7 +58,7 @@ def test_a_run_leased_elsewhere_is_waited_for(tmp_path):
   holder.acquire()
 
   def finish_elsewhere():
-    rundir.write_json_atomic(run_dir / "result.json", {"status": "completed"})
+    atomic.write_json_atomic(run_dir / "result.json", {"status": "completed"})
     holder.release()
 
   executor = _Executor(busy=["a"])
