@@ -33,6 +33,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       corpus="stdlib",       # stdlib | files | tokens | synthetic
       path="",               # files: a directory or glob; tokens: a .bin file
       text_field="text",     # .jsonl field / .parquet column holding the text
+      # files: leave out (with a warning, listed in the manifest) files that are not text and
+      # records whose text is null or not a string, instead of refusing the corpus. Not part of
+      # the prepared data's identity: it changes no corpus that prepares without it.
+      skip_unreadable_input=False,
       token_dtype="",        # tokens corpus: uint16 or uint32
       tokenizer="byte",      # byte | sentencepiece
       tokenizer_vocab_size=0,  # sentencepiece vocabulary size (0 for byte)

@@ -5,7 +5,8 @@
       --tokenizer_vocab_size=4096
 
 Every field of `config.data` (configs/base.py) is a flag of the same name. A second call with the
-same flags prints that the corpus is already prepared and does nothing.
+same flags prints that the corpus is already prepared and does nothing. Bad flags, config or data
+end as one `error:` line on stderr and exit code 2 (records/cli.py).
 """
 import os
 import sys
@@ -16,6 +17,7 @@ from absl import flags
 
 from configs import base
 from data import pipeline
+from records import cli
 
 _DEFAULTS = base.get_config().data
 _FLAG_DEFINERS = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
@@ -56,4 +58,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -122,6 +122,10 @@ def train_sentencepiece(documents: Iterable[str], vocab_size: int, model_type: s
                      f"byte fallback: use at least {minimum}")
   output_file = pathlib.Path(output_file)
   lines = _sample_lines(documents, max_lines, seed)
+  if not lines:
+    raise ValueError(f"the training split has no line SentencePiece can learn from (every line is "
+                     f"blank or longer than {_SP_MAX_SENTENCE_BYTES} bytes): add text with "
+                     "shorter lines or set data.tokenizer=byte")
   try:
     sentencepiece.SentencePieceTrainer.train(
         sentence_iterator=iter(lines),
@@ -141,12 +145,25 @@ def train_sentencepiece(documents: Iterable[str], vocab_size: int, model_type: s
         minloglevel=2,
     )
   except RuntimeError as error:
-    limit = re.search(r"Vocabulary size too high .*<= (\d+)", str(error))
-    if limit is None:
-      raise
-    raise ValueError(f"data.tokenizer_vocab_size={vocab_size} is larger than this corpus supports "
-                     f"(at most {limit.group(1)}): lower it or add text") from error
+    raise _training_error(str(error), vocab_size, model_type) from error
   return SentencePieceTokenizer(output_file)
+
+
+def _training_error(message: str, vocab_size: int, model_type: str) -> ValueError:
+  """One line for a failed SentencePiece training (its RuntimeError is long and internal)."""
+  too_large = re.search(r"Vocabulary size too high .*?<= (\d+)", message, re.DOTALL)
+  if too_large:
+    return ValueError(f"data.tokenizer_vocab_size={vocab_size} is larger than this corpus "
+                      f"supports (at most {too_large.group(1)}): lower it or add text")
+  too_small = re.search(r"smaller than required_chars\. \d+ vs (\d+)", message)
+  if too_small:
+    return ValueError(f"data.tokenizer_vocab_size={vocab_size} is smaller than the "
+                      f"{too_small.group(1)} distinct characters and special pieces of this "
+                      f"corpus: raise it to at least {too_small.group(1)}")
+  detail = " ".join(message.split())
+  return ValueError(f"SentencePiece training failed with data.tokenizer_vocab_size={vocab_size}, "
+                    f"data.tokenizer_model={model_type!r} ({detail}): change those settings or "
+                    "set data.tokenizer=byte")
 
 
 def tokenizer_vocab_size(data_config: ml_collections.ConfigDict) -> int:

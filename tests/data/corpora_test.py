@@ -44,22 +44,29 @@ def test_file_corpus_reads_txt_jsonl_and_parquet(tmp_path):
   pq.write_table(pa.table({"body": ["row zero", None, "row two"], "id": [0, 1, 2]}),
                  tmp_path / "d.parquet")
   (tmp_path / "ignored.md").write_text("not a corpus suffix")
-  corpus = corpora.FileCorpus(str(tmp_path), text_field="body")
+  corpus = corpora.FileCorpus(str(tmp_path), text_field="body", skip_unreadable=True)
   documents = list(corpus.documents())
   assert [(d.key, d.text) for d in documents] == [
       ("a.txt", "first file"), ("c.jsonl:1", "line one"), ("c.jsonl:3", "line two"),
       ("d.parquet:0", "row zero"), ("d.parquet:2", "row two"), ("sub/b.txt", "second file ü")]
-  assert corpus.manifest()["files"] == 4
+  manifest = corpus.manifest()
+  assert manifest["files"] == 4
+  assert manifest["read_files"] == ["a.txt", "c.jsonl", "d.parquet", "sub/b.txt"]
+  assert manifest["skipped_records"] == [dict(file="d.parquet", records=1, first="d.parquet:1")]
   by_glob = corpora.FileCorpus(str(tmp_path / "**" / "*.txt"))
   assert [d.text for d in by_glob.documents()] == ["first file", "second file ü"]
 
 
-def test_binary_and_undecodable_files_are_skipped_and_counted(tmp_path):
+def test_binary_and_undecodable_files_are_refused_or_skipped_by_name(tmp_path):
   (tmp_path / "good.txt").write_text("usable text")
   (tmp_path / "binary.txt").write_bytes(b"abc\0def")
   (tmp_path / "latin1.txt").write_bytes("café".encode("latin-1"))
-  corpus = corpora.FileCorpus(str(tmp_path))
-  assert corpus.manifest()["skipped_files"] == 2
+  with pytest.raises(ValueError, match=r"2 of 3 files are not text and were not read: "
+                     r"binary.txt \(holds NUL bytes.*latin1.txt \(not UTF-8"):
+    corpora.FileCorpus(str(tmp_path)).manifest()
+  corpus = corpora.FileCorpus(str(tmp_path), skip_unreadable=True)
+  assert [item["file"] for item in corpus.manifest()["skipped_files"]] == ["binary.txt",
+                                                                           "latin1.txt"]
   assert [d.key for d in corpus.documents()] == ["good.txt"]
 
 
