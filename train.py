@@ -3,21 +3,32 @@
   python train.py --config=configs/tiny.py --workdir=/tmp/r [--config.train.batch_size=32 ...]
 
 The config file defines `get_config(arg)` (see configs/base.py for every field); `:arg` after the
-file name selects a variant. Relaunching with the same workdir resumes from its newest
-checkpoint; a workdir holding a different config is refused.
+file name selects a variant. Relaunching with the same workdir resumes from its newest intact
+checkpoint; a workdir holding a different config is refused. A workdir that does not exist is
+created.
 
-Exit codes (result.json is written last, atomically, and is the only 'done' signal):
+Exit codes (result.json is written last, atomically, and is the only 'done' signal). Every error
+is one line on stderr, `error: ...`, naming the bad field or file and the fix:
   0   completed: result.json has status "completed".
-  1   failed: result.json has status "failed" and the error (a bad config is one log line).
+  1   failed: the run started and then failed; result.json has status "failed", the one-line
+      error and its traceback.
+  2   refused: bad flags, config, data or workdir, or no intact checkpoint to resume from
+      (relaunching cannot help); result.json has status "failed" and the error where the
+      workdir is usable.
   3   diverged: non-finite train loss; result.json has status "diverged" and diverged_step.
   75  preempted (SIGTERM): a checkpoint was saved, no result.json; relaunch to resume.
 """
 import logging as std_logging
+import pathlib
 import sys
+import traceback
+from typing import Sequence
 
-from absl import app, flags, logging
+import ml_collections
+from absl import flags, logging
 from ml_collections import config_flags
 
+from records import cli
 from training import loop, preemption, results, run_config, validate
 from training import mesh as mesh_lib
 
@@ -30,9 +41,14 @@ _EXIT_CODES = {results.STATUS_COMPLETED: preemption.EXIT_COMPLETED,
                results.STATUS_PREEMPTED: preemption.EXIT_PREEMPTED}
 
 
-def _quiet_checkpointing(record: std_logging.LogRecord) -> bool:
-  """Keeps orbax's per-save INFO chatter out of the console; its warnings still show."""
-  return record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
+_CHATTY_LIBRARIES = ("/orbax/", "/jax/_src/xla_bridge")  # per-save and backend-probing INFO
+
+
+def _quiet_libraries(record: std_logging.LogRecord) -> bool:
+  """Keeps the INFO chatter of orbax and of jax's backend probing out of the console; their
+  warnings still show."""
+  return (record.levelno >= std_logging.WARNING
+          or not any(library in record.pathname for library in _CHATTY_LIBRARIES))
 
 
 def _unknown_override(argv: list[str]) -> str | None:
@@ -48,38 +64,79 @@ def _unknown_override(argv: list[str]) -> str | None:
   return None
 
 
-def _parse_flags(argv: list[str]) -> list[str]:
-  """absl flag parsing with one-line errors (an unknown --config.* key names itself)."""
+def _parse_flags(argv: Sequence[str]) -> list[str]:
+  """absl flag parsing with one-line errors and exit code 2 (an unknown --config.* key names
+  itself)."""
   try:
-    return flags.FLAGS(argv)
+    return flags.FLAGS(list(argv))
   except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as error:
     unknown = _unknown_override(argv)
     if unknown:
-      sys.exit(f"unknown config key {unknown} in --config.{unknown}; "
-               f"see configs/base.py for the keys")
-    sys.exit(f"invalid flags: {error}")
+      cli.exit_on_error(cli.UsageError(f"unknown config key {unknown} in --config.{unknown}; "
+                                       f"see configs/base.py for the keys"))
+    cli.exit_on_error(cli.UsageError(_flag_error(error)))
 
 
-def main(argv: list[str]) -> None:
+def _flag_error(error: Exception) -> str:
+  """One line for a flag error. config_flags puts the traceback of a config file's get_config in
+  its message; the last line of it is the error."""
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  if any(line.startswith("Traceback (most recent call last)") for line in lines):
+    return f"--config: {lines[-1]}"
+  return f"invalid flags: {cli.one_line(error)}"
+
+
+def _load_config() -> ml_collections.ConfigDict:
+  """The --config run config; raises UsageError for a config file that failed to load."""
+  config = _CONFIG.value
+  try:
+    config.get("seed")  # config_flags defers a load failure to the first access (an IOError)
+  except OSError as error:
+    raise cli.UsageError(f"--config: {cli.one_line(error.__cause__ or error)}") from None
+  return config
+
+
+def _fail(config: ml_collections.ConfigDict, workdir: str, error: Exception) -> int:
+  """Records `error` in result.json, prints it as one line on stderr; returns the exit code.
+
+  A ConfigError (bad config, data or workdir) exits EXIT_USAGE; anything else is a run failure
+  (EXIT_FAILED) whose traceback goes to result.json rather than the console. A result.json
+  that cannot be written is said on the same line.
+  """
+  refused = isinstance(error, validate.ConfigError)
+  message = cli.one_line(error) if refused else f"{type(error).__name__}: {cli.one_line(error)}"
+  line = message if refused else f"run failed: {message}"
+  if not isinstance(error, validate.WorkdirError):  # else nothing can be written there
+    trace = None if refused else "".join(traceback.format_exception(error))
+    result_path = pathlib.Path(workdir) / "result.json"
+    try:
+      written = results.write_failure(workdir, run_config.config_to_dict(config), message, trace)
+    except OSError as write_error:
+      line += f"; {result_path} could not be written: {cli.describe_os_error(write_error)}"
+    else:
+      if written and trace is not None:
+        line += f" (traceback in {result_path})"
+  sys.stderr.write(f"error: {line}\n")
+  return cli.EXIT_USAGE if refused else cli.EXIT_FAILED
+
+
+def main(argv: list[str]) -> int:
+  """Trains the run of --config in --workdir; returns the exit code (see the module docstring)."""
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.get_absl_handler().addFilter(_quiet_checkpointing)
+    raise cli.UsageError(f"unexpected arguments {argv[1:]}; give config fields as "
+                         f"--config.a.b=value")
+  if not _WORKDIR.value:
+    raise cli.UsageError("--workdir is empty; name the run's directory")
+  logging.get_absl_handler().addFilter(_quiet_libraries)
   mesh_lib.maybe_initialize_distributed()
-  config, workdir = _CONFIG.value, _WORKDIR.value
+  config, workdir = _load_config(), _WORKDIR.value
   try:
     result = loop.train_and_evaluate(config, workdir)
-  except validate.ConfigError as error:
-    logging.error("invalid config: %s", error)
-    results.write_failure(workdir, run_config.config_to_dict(config), str(error))
-    sys.exit(preemption.EXIT_FAILED)
   except Exception as error:  # pylint: disable=broad-except
-    logging.exception("run failed")
-    results.write_failure(workdir, run_config.config_to_dict(config),
-                          f"{type(error).__name__}: {error}")
-    sys.exit(preemption.EXIT_FAILED)
-  sys.exit(_EXIT_CODES[result["status"]])
+    return _fail(config, workdir, error)
+  return _EXIT_CODES[result["status"]]
 
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main, flags_parser=_parse_flags)
+  cli.run(main, flags_parser=_parse_flags)

@@ -10,6 +10,7 @@ import pytest
 from absl import flags
 
 import train
+from records import cli
 from training import preemption, validate
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -30,15 +31,13 @@ def test_exit_codes(status, code, tmp_path, monkeypatch):
   monkeypatch.chdir(PROJECT_ROOT)
   _parse(tmp_path)
   monkeypatch.setattr(train.loop, "train_and_evaluate", lambda config, workdir: {"status": status})
-  with pytest.raises(SystemExit) as exit_info:
-    train.main(["train.py"])
-  assert exit_info.value.code == code
+  assert train.main(["train.py"]) == code
 
 
-@pytest.mark.parametrize("error", [validate.ConfigError("config.train.train_tokens=100 is "
-                                                         "below one step"),
-                                   RuntimeError("out of memory")])
-def test_errors_exit_1_and_are_recorded_as_failed(error, tmp_path, monkeypatch):
+@pytest.mark.parametrize("error, code", [
+    (validate.ConfigError("config.train.train_tokens=100 is below one step"), cli.EXIT_USAGE),
+    (RuntimeError("out of memory"), preemption.EXIT_FAILED)])
+def test_errors_are_recorded_as_failed(error, code, tmp_path, monkeypatch):
   monkeypatch.chdir(PROJECT_ROOT)
   _parse(tmp_path)
 
@@ -46,9 +45,7 @@ def test_errors_exit_1_and_are_recorded_as_failed(error, tmp_path, monkeypatch):
     raise error
 
   monkeypatch.setattr(train.loop, "train_and_evaluate", fail)
-  with pytest.raises(SystemExit) as exit_info:
-    train.main(["train.py"])
-  assert exit_info.value.code == preemption.EXIT_FAILED
+  assert train.main(["train.py"]) == code
   result = json.loads((tmp_path / "result.json").read_text())
   assert result["status"] == "failed" and str(error) in result["error"]
 
@@ -62,8 +59,7 @@ def test_failure_never_overwrites_another_runs_workdir(tmp_path, monkeypatch):
 
   monkeypatch.setattr(train.loop, "train_and_evaluate", refuse)
   _parse(tmp_path)
-  with pytest.raises(SystemExit):
-    train.main(["train.py"])
+  assert train.main(["train.py"]) == cli.EXIT_USAGE
   assert not (tmp_path / "result.json").exists()
 
 
@@ -115,6 +111,6 @@ def test_unknown_config_key_on_the_command_line_is_one_line(tmp_path):
   completed = subprocess.run(
       [sys.executable, "train.py", "--config=configs/tiny.py", f"--workdir={tmp_path}",
        "--config.train.fooo=1"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
-  assert completed.returncode == 1
-  assert completed.stderr.strip() == ("unknown config key train.fooo in --config.train.fooo; "
-                                      "see configs/base.py for the keys")
+  assert completed.returncode == cli.EXIT_USAGE
+  assert completed.stderr == ("error: unknown config key train.fooo in --config.train.fooo; "
+                              "see configs/base.py for the keys\n")

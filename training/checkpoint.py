@@ -3,14 +3,31 @@
 A thin layer over orbax's `CheckpointManager`: saves are asynchronous and atomic (a save killed
 half-way leaves a tmp directory that the next start removes), the last `keep` are kept, and
 restoring uses the freshly initialized arrays as the target so shardings are preserved.
+`restore_latest` falls back past unreadable (corrupt) checkpoints to the newest intact one.
 """
 import pathlib
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
+
+from records import cli
 
 _ITEMS = ("params", "opt_state", "data", "loop")
+_REASON_CHARS = 300  # a TensorStore error can hold a 2 KB spec; the log keeps its start
+
+
+class CorruptCheckpointError(ValueError):
+  """No checkpoint of the run can be restored; the message names the directory and the fix."""
+
+
+def _reason(error: BaseException) -> str:
+  """Why a restore failed, on one line: the innermost cause (orbax wraps the TensorStore error)."""
+  while error.__cause__ is not None:
+    error = error.__cause__
+  reason = f"{type(error).__name__}: {cli.one_line(error)}"
+  return reason if len(reason) <= _REASON_CHARS else reason[:_REASON_CHARS] + "..."
 
 
 class Checkpointer:
@@ -22,12 +39,8 @@ class Checkpointer:
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, cleanup_tmp_directories=True, enable_async_checkpointing=True,
         create=True)
-    self._manager = ocp.CheckpointManager(
-        pathlib.Path(directory).absolute(), options=options, item_names=_ITEMS)
-
-  def latest_step(self) -> int | None:
-    """The step of the newest complete checkpoint, or None."""
-    return self._manager.latest_step()
+    self._directory = pathlib.Path(directory).absolute()
+    self._manager = ocp.CheckpointManager(self._directory, options=options, item_names=_ITEMS)
 
   def save(self, step: int, params: Any, opt_state: Any, data_state: dict[str, Any],
            loop_state: dict[str, Any]) -> None:
@@ -53,6 +66,38 @@ class Checkpointer:
         loop=ocp.args.JsonRestore(),
     ))
     return restored.params, restored.opt_state, restored.data, restored.loop
+
+  def restore_latest(self, params_target: Any, opt_state_target: Any
+                     ) -> tuple[int, Any, Any, dict[str, Any], dict[str, Any]] | None:
+    """Restores the newest intact checkpoint: (step, params, opt_state, data_state, loop_state).
+
+    Returns None when there is no checkpoint. A newer checkpoint that fails to restore is
+    logged (its step and why), and deleted once an older one restores, so the run saves that
+    step afresh. Raises CorruptCheckpointError when none restores. Targets as in `restore`.
+    """
+    unreadable = {}  # step -> why it failed to restore, newest first
+    for step in sorted(self._manager.all_steps(), reverse=True):
+      try:
+        restored = self.restore(step, params_target, opt_state_target)
+      except Exception as error:  # pylint: disable=broad-except
+        # Corruption surfaces as whatever the failing reader raises (ValueError, OSError,
+        # JSONDecodeError, TensorStore's bare Exception).
+        unreadable[step] = _reason(error)
+        logging.warning("checkpoint at step %d in %s cannot be restored (%s)", step,
+                        self._directory, unreadable[step])
+        continue
+      for bad_step in unreadable:
+        self._manager.delete(bad_step)
+      if unreadable:
+        logging.warning("deleted the unreadable checkpoint(s) at step(s) %s; resuming from the "
+                        "intact one at step %d", ", ".join(map(str, unreadable)), step)
+      return (step, *restored)
+    if unreadable:
+      newest, reason = next(iter(unreadable.items()))
+      raise CorruptCheckpointError(
+          f"no checkpoint in {self._directory} can be restored (step {newest}: {reason}); "
+          f"delete {self._directory} to restart the run from step 0")
+    return None
 
   def wait_until_finished(self) -> None:
     """Blocks until the pending asynchronous save is on disk."""

@@ -1,7 +1,7 @@
 """The training loop: `train_and_evaluate(config, workdir) -> result`.
 
 Validates the config, builds the mesh, data, model and optimizer, resumes from the newest
-checkpoint in `workdir` (parameters, optimizer, data-iterator position, loop state), trains,
+intact checkpoint in `workdir` (parameters, optimizer, data-iterator position, loop state), trains,
 evaluates every `eval_every_tokens` and at the end, checkpoints every `ckpt_every_tokens`, at
 the end and on SIGTERM, and writes `result.json` last. Files in `workdir`: config.json,
 metrics.jsonl, tensorboard/, checkpoints/, result.json.
@@ -72,7 +72,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   holds the step) or 'preempted' (SIGTERM or `preemption` asked to stop: a checkpoint was
   saved, result.json is not written, and calling again with the same workdir resumes).
   `devices` (default: all) are the devices the mesh spans. Raises validate.ConfigError (a
-  ValueError) for an invalid config, before anything compiles.
+  ValueError) for an invalid config (before anything compiles), bad data, an unusable workdir
+  (validate.WorkdirError) or a workdir whose checkpoints are all unreadable: problems that a
+  relaunch cannot fix. Anything else it raises is a failure of the run itself.
   """
   preemption = preemption or preemption_lib.Preemption()
   with preemption.on_sigterm():  # from the start: a SIGTERM during compilation counts too
@@ -87,10 +89,7 @@ def _setup_and_run(config: ml_collections.ConfigDict, workdir: pathlib.Path,
   devices = jax.devices() if devices is None else list(devices)
   validate.validate_config(config, len(devices), jax.process_count())
   is_writer = jax.process_index() == 0
-  workdir.mkdir(parents=True, exist_ok=True)
-  validate.check_workdir(config, workdir)
-  if is_writer:
-    atomic.write_json_atomic(workdir / "config.json", run_config.config_to_dict(config))
+  _open_workdir(config, workdir, is_writer)
   budget = budget_lib.compute_budget(config)
   model_config = ModelConfig.from_config_dict(config.model)
   seq_len = model_config.seq_len
@@ -136,17 +135,35 @@ def _setup_and_run(config: ml_collections.ConfigDict, workdir: pathlib.Path,
       writer.close()
 
 
+def _open_workdir(config: ml_collections.ConfigDict, workdir: pathlib.Path,
+                  is_writer: bool) -> None:
+  """Creates `workdir` (and its parents), refuses another run's, and writes config.json there
+  (which also proves the workdir writable). Clears temporaries that killed writers left.
+
+  Raises validate.WorkdirError for a workdir that cannot be created, read or written.
+  """
+  if workdir.exists() and not workdir.is_dir():
+    raise validate.WorkdirError(f"--workdir={workdir} is a file, not a directory; choose "
+                                f"another --workdir")
+  with validate.workdir_errors(workdir):
+    workdir.mkdir(parents=True, exist_ok=True)
+    validate.check_workdir(config, workdir)
+    if is_writer:
+      atomic.remove_stale_temporaries(workdir)
+      atomic.write_json_atomic(workdir / "config.json", run_config.config_to_dict(config))
+
+
 def _run(config, workdir, budget, model, opt_state, train_step, eval_step, train_iterator,
          validation, batch_sharding, checkpointer, writer, preemption, prepared, param_counts,
          flops_per_token, launch_start) -> dict[str, Any]:
   """The loop proper (see `train_and_evaluate`)."""
   params = model.params
   step, smoothed, elapsed_before = 0, metrics_lib.SmoothedLoss(), 0.0
-  latest = checkpointer.latest_step()
-  if latest is not None:
-    params, opt_state, data_state, loop_state = checkpointer.restore(latest, params, opt_state)
+  with validate.config_errors():  # no intact checkpoint: relaunching cannot help
+    restored = checkpointer.restore_latest(params, opt_state)
+  if restored is not None:
+    step, params, opt_state, data_state, loop_state = restored
     train_iterator.set_state(data_state)
-    step = loop_state["step"]
     smoothed = metrics_lib.SmoothedLoss(**loop_state["smoothed_loss"])
     elapsed_before = loop_state["wall_seconds"]
     logging.info("resumed from the checkpoint at step %d", step)

@@ -21,17 +21,27 @@ STATUS_PREEMPTED = "preempted"  # returned to the caller only; never written to 
 
 
 def write_failure(workdir: str | pathlib.Path, config_dict: dict[str, Any] | None,
-                  message: str) -> bool:
-  """Writes result.json with status 'failed' and `message`, unless the workdir belongs to a
-  different run (its config.json differs from `config_dict`). Returns whether it wrote."""
+                  message: str, traceback_text: str | None = None) -> bool:
+  """Writes result.json with status 'failed', the one-line `message` and, for a run that failed
+  (rather than one refused before it started), its `traceback_text`.
+
+  Writes nothing when the workdir belongs to a different run (its config.json differs from
+  `config_dict`, or is not JSON). Returns whether it wrote; raises OSError when it cannot.
+  """
   workdir = pathlib.Path(workdir)
   existing = workdir / "config.json"
-  if existing.exists() and json.loads(existing.read_text()) != config_dict:
-    return False
+  if existing.exists():
+    try:
+      if json.loads(existing.read_text()) != config_dict:
+        return False
+    except ValueError:
+      return False
   workdir.mkdir(parents=True, exist_ok=True)
-  atomic.write_json_atomic(workdir / "result.json", {
-      "status": STATUS_FAILED, "error": message, "config": config_dict,
-      "code_version": code_version(), "versions": versions()})
+  record = {"status": STATUS_FAILED, "error": message, "config": config_dict,
+            "code_version": code_version(), "versions": versions()}
+  if traceback_text is not None:
+    record["traceback"] = traceback_text
+  atomic.write_json_atomic(workdir / "result.json", record)
   return True
 
 

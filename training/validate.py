@@ -1,7 +1,7 @@
 """Run-config validation before anything compiles: each failure is one line naming the field.
 
 All errors are `ConfigError`s (a `ValueError`) whose one-line message names the config field
-and the fix.
+and the fix; `WorkdirError`, a `ConfigError`, is a workdir that cannot be created or written.
 """
 import contextlib
 import json
@@ -11,8 +11,10 @@ from typing import Iterator
 
 import ml_collections
 
+from configs import base
 from data import pipeline
 from model import ModelConfig
+from records import cli
 from training import budget as budget_lib
 from training import mesh as mesh_lib
 from training import optimizer as optimizer_lib
@@ -21,6 +23,26 @@ from training import run_config
 
 class ConfigError(ValueError):
   """An invalid run config or workdir; the message is one line naming the field and the fix."""
+
+
+class WorkdirError(ConfigError):
+  """A workdir that cannot be created, read or written (nothing can be recorded in it)."""
+
+
+# The data fields that name a corpus's files or tokenizer, by the corpus (or tokenizer) that
+# reads them; the other corpora ignore them. Every corpus reads the split, cache and loader
+# fields. The synthetic_* fields are not checked: presets derive a text variant from a
+# synthetic one and keep them (configs/tiny.py:text).
+_FIELDS_READ_BY_CORPUS = {
+    "stdlib": ("tokenizer",),
+    "files": ("path", "text_field", "skip_unreadable_input", "tokenizer"),
+    "tokens": ("path", "token_dtype", "tokenizer_vocab_size"),
+    "synthetic": (),
+}
+_FIELDS_READ_BY_TOKENIZER = {"byte": (), "sentencepiece": ("tokenizer_vocab_size",
+                                                           "tokenizer_model")}
+_CORPUS_SPECIFIC_FIELDS = ("path", "text_field", "skip_unreadable_input", "token_dtype",
+                           "tokenizer", "tokenizer_vocab_size", "tokenizer_model")
 
 
 def check_schema(config: ml_collections.ConfigDict) -> None:
@@ -48,6 +70,41 @@ def check_optimizer(optimizer_config: ml_collections.ConfigDict) -> None:
   if not 0 <= optimizer_config.decay_fraction <= 1:
     raise ValueError(
         f"config.optimizer.decay_fraction={optimizer_config.decay_fraction} must be in [0, 1]")
+
+
+def _readers(field: str) -> str:
+  """The settings under which `field` is read, e.g. "data.corpus='files' or 'tokens'"."""
+  corpora = [repr(name) for name, read in _FIELDS_READ_BY_CORPUS.items() if field in read]
+  tokenizers = [repr(name) for name, read in _FIELDS_READ_BY_TOKENIZER.items() if field in read]
+  settings = []
+  if corpora:
+    settings.append(f"data.corpus={' or '.join(corpora)}")
+  if tokenizers:
+    settings.append(f"data.tokenizer={' or '.join(tokenizers)}")
+  return " or ".join(settings)
+
+
+def check_data_fields(data_config: ml_collections.ConfigDict) -> None:
+  """Rejects a non-default value of a data field that the chosen corpus (or tokenizer) ignores.
+
+  Such a value would change nothing but the config hash (the run's identity), and usually means
+  the corpus was not the intended one. An unknown corpus or tokenizer is left to data/.
+  """
+  read = _FIELDS_READ_BY_CORPUS.get(data_config.corpus)
+  if read is None:
+    return
+  if "tokenizer" in read:
+    read = read + _FIELDS_READ_BY_TOKENIZER.get(data_config.tokenizer, ())
+  defaults = base.get_config().data
+  for field in _CORPUS_SPECIFIC_FIELDS:
+    value = data_config[field]
+    if field not in read and value != defaults[field]:
+      used_with = f"data.corpus={data_config.corpus!r}"
+      if "tokenizer" in read:
+        used_with += f" and data.tokenizer={data_config.tokenizer!r}"
+      raise ValueError(
+          f"config.data.{field}={value!r} is ignored with {used_with}; remove it (or set it to "
+          f"{defaults[field]!r}), or use {_readers(field)}, which reads it")
 
 
 def check_batch(config: ml_collections.ConfigDict, data_parallel: int,
@@ -82,17 +139,29 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int,
 
 @contextlib.contextmanager
 def config_errors() -> Iterator[None]:
-  """Re-raises a ValueError from the block (a config problem found by a library) as ConfigError."""
+  """Re-raises a ValueError or OSError from the block (a config, data or path problem found by a
+  library) as a one-line ConfigError."""
   try:
     yield
   except ConfigError:
     raise
-  except ValueError as error:
-    raise ConfigError(str(error)) from None
+  except (ValueError, OSError) as error:
+    raise ConfigError(cli.one_line(error)) from None
+
+
+@contextlib.contextmanager
+def workdir_errors(workdir: str | pathlib.Path) -> Iterator[None]:
+  """Re-raises an OSError from the block as a WorkdirError naming `workdir` and the fix."""
+  try:
+    yield
+  except OSError as error:
+    named = OSError(error.errno, error.strerror, str(workdir)) if error.errno else error
+    raise WorkdirError(f"cannot use --workdir: {cli.describe_os_error(named)}") from None
 
 
 def _validate(config: ml_collections.ConfigDict, device_count: int, process_count: int) -> None:
   check_schema(config)
+  check_data_fields(config.data)
   ModelConfig.from_config_dict(config.model).validate()
   check_optimizer(config.optimizer)
   budget_lib.compute_budget(config)
@@ -113,7 +182,11 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str | pathlib.Path
   path = pathlib.Path(workdir) / "config.json"
   if not path.exists():
     return False
-  existing = run_config.config_from_dict(json.loads(path.read_text()))
+  try:
+    existing = run_config.config_from_dict(json.loads(path.read_text()))
+  except ValueError as error:
+    raise ConfigError(f"{path} is not a run config ({cli.one_line(error)}); use a new "
+                      f"--workdir, or delete {path} if the workdir is this run's") from None
   if run_config.config_hash(existing) != run_config.config_hash(config):
     raise ConfigError(
         f"workdir {workdir} holds a different config ({path}, hash "
