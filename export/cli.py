@@ -54,11 +54,9 @@ def _sample(path: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-  """Runs `argv` = [command, PATH]; a bad input is one line on stderr and exit status 1."""
+  """Runs `argv` = [command, PATH]; a bad input raises ValueError (one line and exit status 2
+  under `records.cli.run`)."""
   if len(argv) != 2 or argv[0] not in COMMANDS:
-    raise SystemExit(f"usage: python -m scaling {'|'.join(COMMANDS)} PATH [flags]; got {argv}")
+    raise ValueError(f"usage: python -m scaling {'|'.join(COMMANDS)} PATH [flags]; got {argv}")
   logging.set_verbosity(logging.WARNING)  # orbax reports every restore step at INFO
-  try:
-    return {"export": _export, "sample": _sample}[argv[0]](argv[1])
-  except ValueError as error:
-    raise SystemExit(f"error: {error}") from None
+  return {"export": _export, "sample": _sample}[argv[0]](argv[1])

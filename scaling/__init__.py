@@ -3,7 +3,7 @@
 Modules: grid (sweep -> RunSpec list), hparams (per-size rules), runs (resolved configs, ids,
 run directories), rundir (run files and states), lease (lock file with heartbeat), runner (one
 run: lease, train.py, retries), schedule (the launcher loop), local and ray_backend (executors),
-launch (the run command), status, collect (results.csv), estimate (dry-run times), progress and
-tables (console output). The package imports nothing itself, so that `python -m scaling.runner`
-starts without importing jax.
+launch (the run command), preflight (run configs checked before anything starts), status,
+collect (results.csv), estimate (dry-run times), progress and tables (console output). The
+package imports nothing itself, so that `python -m scaling.runner` starts without importing jax.
 """

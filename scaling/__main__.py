@@ -10,7 +10,9 @@
 
 `run` is the default command. See scaling/launch.py (run), scaling/status.py (status),
 export/cli.py (export, sample),
-scaling/demo.py (demo), scaling/reproduce.py (reproduce).
+scaling/demo.py (demo), scaling/reproduce.py (reproduce). Exit codes (records.cli): 0 every run
+completed or diverged, 1 a run failed, 2 bad flags, config or paths (one line on stderr, nothing
+run), 75 interrupted (run the same command again to resume).
 """
 import pathlib
 
@@ -18,6 +20,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from export import cli as export_cli
+from records import cli
 from scaling import estimate, launch, status
 from scaling import demo, reproduce
 
@@ -45,21 +48,21 @@ def _run(workdir: pathlib.Path) -> int:
   if _DRY_RUN.value:
     throughput = (estimate.Throughput(_THROUGHPUT.value, 0.0, "--throughput")
                   if _THROUGHPUT.value > 0 else None)
-    launch.dry_run(sweep, workdir, max_parallel=max_parallel, throughput=throughput)
-    return 0
-  finished = launch.launch(sweep, workdir, backend=_BACKEND.value, max_parallel=max_parallel,
-                           retry_failed=_RETRY_FAILED.value, ray_address=_RAY_ADDRESS.value)
-  return 0 if finished else 75
+    launch.dry_run(sweep, workdir, max_parallel=max_parallel, backend=_BACKEND.value,
+                   throughput=throughput)
+    return cli.EXIT_OK
+  return launch.launch(sweep, workdir, backend=_BACKEND.value, max_parallel=max_parallel,
+                       retry_failed=_RETRY_FAILED.value, ray_address=_RAY_ADDRESS.value).exit_code
 
 
 def _status(workdir: pathlib.Path) -> int:
   status.print_status(workdir)
-  return 0
+  return cli.EXIT_OK
 
 
 def _demo(workdir: pathlib.Path) -> int:
   summary = demo.run_demo(workdir, max_parallel=_MAX_PARALLEL.value or None)
-  return 0 if summary is not None else 75
+  return cli.EXIT_OK if summary is not None else cli.EXIT_PREEMPTED
 
 
 COMMANDS = {"run": _run, "status": _status, "demo": _demo}
@@ -75,11 +78,8 @@ def main(argv: list[str]) -> int:
     raise app.UsageError(f"unknown command {argv[1:]}; commands: {', '.join(COMMANDS)}")
   if not _WORKDIR.value:
     raise app.UsageError("--workdir=SWEEP is required")
-  try:
-    return COMMANDS[command](pathlib.Path(_WORKDIR.value))
-  except ValueError as error:
-    raise SystemExit(f"error: {error}") from None
+  return COMMANDS[command](pathlib.Path(_WORKDIR.value))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -7,19 +7,22 @@ flops_exact counts attention and the output head), losses are nats/token, wall t
 `curve_path` is the run's `metrics.jsonl`, whose lines with "kind": "eval" hold the eval curve.
 `compute_budget` is the IsoFLOP budget a run belongs to (empty for N x D grids).
 `bits_per_byte` is the final eval loss in bits per UTF-8 byte of validation text (empty for
-corpora without text; see export/compression.py).
+corpora without text; see export/compression.py). `peak_learning_rate` and `batch_size`
+(sequences per optimizer step) are the values the run trained with: per-size hyperparameter
+rules (`sweep.hparams`) set them per run.
 """
 import csv
 import io
-import os
 import pathlib
 from typing import Any
 
+from records import atomic
 from scaling import rundir
 
 COLUMNS = ("run_id", "seed", "n_layers", "d_model", "n_params_total", "n_params_non_embedding",
            "tokens", "flops_6nd", "flops_exact", "final_eval_loss", "final_train_loss", "status",
-           "wall_seconds", "curve_path", "compute_budget", "bits_per_byte")
+           "wall_seconds", "curve_path", "compute_budget", "bits_per_byte", "peak_learning_rate",
+           "batch_size")
 RESULTS_FILE = "results.csv"
 FINISHED = ("completed", "diverged")
 
@@ -29,6 +32,8 @@ def result_row(run_dir: pathlib.Path, result: dict[str, Any],
   """The results.csv row of one finished run from its result.json (and run-table row)."""
   config = result.get("config") or {}
   model = config.get("model", {})
+  optimizer = config.get("optimizer", {})
+  train = config.get("train", {})
   table_row = table_row or {}
   return dict(
       run_id=run_dir.name,
@@ -47,6 +52,9 @@ def result_row(run_dir: pathlib.Path, result: dict[str, Any],
       curve_path=str((run_dir / rundir.METRICS_FILE).resolve()),
       compute_budget=table_row.get("compute_budget"),
       bits_per_byte=result.get("bits_per_byte"),
+      peak_learning_rate=optimizer.get("peak_learning_rate",
+                                       table_row.get("peak_learning_rate")),
+      batch_size=train.get("batch_size", table_row.get("batch_size")),
   )
 
 
@@ -72,7 +80,5 @@ def write_results(sweep_dir: pathlib.Path) -> pathlib.Path:
   for row in collect(sweep_dir):
     writer.writerow({key: "" if value is None else value for key, value in row.items()})
   path = sweep_dir / RESULTS_FILE
-  temporary = path.with_name(f".{RESULTS_FILE}.tmp-{os.getpid()}")
-  temporary.write_text(buffer.getvalue())
-  os.replace(temporary, path)
+  atomic.write_text_atomic(path, buffer.getvalue())
   return path

@@ -90,7 +90,7 @@ def run_demo(workdir: pathlib.Path, *, sweep: ml_collections.ConfigDict | None =
   print(f"data: {prepared.manifest['train_tokens']:,} training and "
         f"{prepared.manifest['val_tokens']:,} validation tokens in {prepared.directory}",
         file=stream, flush=True)
-  if not launch.launch(sweep, workdir, max_parallel=max_parallel, stream=stream):
+  if not launch.launch(sweep, workdir, max_parallel=max_parallel, stream=stream).finished:
     print("the sweep was interrupted; run the same command again to resume", file=stream)
     return None
   table = observations.Observations.from_results_csv(workdir / collect.RESULTS_FILE)

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 
 from records import atomic
+from records import cli
 from scaling import grid, rundir, runner, runs
 
 THROUGHPUT_FILE = "throughput.json"
@@ -69,7 +70,10 @@ def measure(run: runs.PlannedRun) -> Throughput:
     result = rundir.read_json(run_dir / rundir.RESULT_FILE)
     if completed.returncode != 0 or result is None:
       tail = (completed.stdout + completed.stderr).strip().splitlines()[-1:]
-      raise RuntimeError(f"throughput calibration run failed: {tail}")
+      message = (f"the throughput calibration run of {run.run_id} failed (train.py exit code "
+                 f"{completed.returncode}: {' '.join(tail)}); fix the config, or pass "
+                 f"--throughput=FLOPS_PER_SECOND to skip the measurement")
+      raise (ValueError if completed.returncode == cli.EXIT_USAGE else RuntimeError)(message)
   throughput = from_results([result])
   return dataclasses.replace(throughput, source=f"{CALIBRATION_STEPS}-step run of {run.run_id}")
 

@@ -41,6 +41,9 @@ class RunSpec:
   seed: int
   compute_budget: float | None  # isoflop: the budget C (training FLOPs) the run belongs to
   overrides: dict[str, Any]
+  # The grid entries the run comes from (seeds aside), e.g.
+  # ('sweep.grid.sizes[0]=10000', 'sweep.grid.tokens[1]=65536').
+  source: tuple[str, ...] = ()
 
   @property
   def flops_6nd(self) -> float:
@@ -108,7 +111,7 @@ def _interval(tokens: int, count: int, tokens_per_step: int) -> int:
 
 
 def _run(sweep: ml_collections.ConfigDict, shape: Shape, tokens: float, seed: int,
-         compute_budget: float | None, field: str) -> RunSpec:
+         compute_budget: float | None, field: str, source: tuple[str, ...]) -> RunSpec:
   base = sweep.base
   learning_rate = hparams.value_for_size(
       "learning_rate", sweep.hparams.learning_rate, size_label=shape.label,
@@ -138,7 +141,7 @@ def _run(sweep: ml_collections.ConfigDict, shape: Shape, tokens: float, seed: in
     overrides["train.ckpt_every_tokens"] = _interval(
         train_tokens, schedule.checkpoints_per_run, tokens_per_step)
   spec = RunSpec(shape=shape, tokens=train_tokens, seed=int(seed),
-                 compute_budget=compute_budget, overrides=overrides)
+                 compute_budget=compute_budget, overrides=overrides, source=source)
   try:
     budget.compute_budget(apply_overrides(base, overrides))
   except ValueError as error:
@@ -177,11 +180,27 @@ def smallest_params(rule: shapes.ShapeRule) -> int:
       d_ff=shapes.d_ff_for(d_model, rule)))
 
 
+def check_no_repeats(field: str, entries: Any) -> None:
+  """Raises ValueError naming the first entry of the list `field` that repeats an earlier one."""
+  first_index: dict[Any, int] = {}
+  for index, entry in enumerate(entries):
+    key = tuple(entry) if isinstance(entry, (list, tuple)) else entry
+    if key in first_index:
+      text = f"{entry:g}" if isinstance(entry, float) else repr(entry)
+      raise ValueError(
+          f"{field}[{index}]={text} repeats {field}[{first_index[key]}]; remove the "
+          f"duplicate (each grid entry is one run per seed)")
+    first_index[key] = index
+
+
 def check_sweep(sweep: ml_collections.ConfigDict) -> None:
   """Raises ValueError (one line naming the field and the fix) on a malformed sweep."""
   grid = sweep.grid
   if grid.kind not in GRID_KINDS:
     raise ValueError(f"sweep.grid.kind={grid.kind!r} is unknown; use one of {GRID_KINDS}")
+  check_no_repeats("sweep.seeds", sweep.seeds)
+  for name in ("sizes", "tokens", "tokens_per_param", "compute_budgets", "points"):
+    check_no_repeats(f"sweep.grid.{name}", grid[name])
   if not sweep.seeds:
     raise ValueError("the grid is empty: sweep.seeds is empty; list at least one seed")
   if grid.kind == "n_by_d":
@@ -235,15 +254,17 @@ def _expand_n_by_d(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
   for size_index, size in enumerate(grid.sizes):
     shape = _shape(sweep.base.model, size, f"sweep.grid.sizes[{size_index}]",
                    grid.size_tolerance, shape_rule(sweep))
+    size_entry = f"sweep.grid.sizes[{size_index}]={size!r}"
     if grid.tokens:
-      budgets = [(float(tokens), f"sweep.grid.tokens[{index}]")
+      budgets = [(float(tokens), f"sweep.grid.tokens[{index}]", tokens)
                  for index, tokens in enumerate(grid.tokens)]
     else:
-      budgets = [(ratio * shape.non_embedding_params, f"sweep.grid.tokens_per_param[{index}]")
-                 for index, ratio in enumerate(grid.tokens_per_param)]
-    for tokens, field in budgets:
+      budgets = [(ratio * shape.non_embedding_params, f"sweep.grid.tokens_per_param[{index}]",
+                  ratio) for index, ratio in enumerate(grid.tokens_per_param)]
+    for tokens, field, entry in budgets:
       for seed in sweep.seeds:
-        runs.append(_run(sweep, shape, tokens, seed, None, field))
+        runs.append(_run(sweep, shape, tokens, seed, None, field,
+                         (size_entry, f"{field}={entry!r}")))
   return runs
 
 
@@ -255,10 +276,10 @@ def _expand_isoflop(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
     field = f"sweep.grid.compute_budgets[{budget_index}]={compute_budget:.3g}"
     if compute_budget <= 0:
       raise ValueError(f"{field} must be a positive number of training FLOPs")
-    seen = set()
     smallest = smallest_params(shape_rule(sweep))
-    for target in isoflop_targets(compute_budget, grid.sizes_per_budget, grid.size_span,
-                                  grid.optimal_tokens_per_param):
+    targets = isoflop_targets(compute_budget, grid.sizes_per_budget, grid.size_span,
+                              grid.optimal_tokens_per_param)
+    for target_index, target in enumerate(targets):
       if target < smallest * (1 - grid.size_tolerance):
         raise ValueError(
             f"{field} is too small for the smallest model: it asks for N={target:.3g} "
@@ -266,14 +287,12 @@ def _expand_isoflop(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
             f"or lower sweep.grid.size_span")
       shape = _shape(sweep.base.model, int(round(target)),
                      f"{field}: target size", grid.size_tolerance, shape_rule(sweep))
-      shape_key = tuple(sorted(shape.model_fields.items()))
-      if shape_key in seen:
-        continue
-      seen.add(shape_key)
       tokens = compute_budget / shape.flops_per_token[key]
+      source = (field, f"target size {target_index + 1} of {len(targets)} "
+                       f"(N={format_count(target)})")
       for seed in sweep.seeds:
         runs.append(_run(sweep, shape, tokens, seed, float(compute_budget),
-                         f"{field} (too small for size {shape.label})"))
+                         f"{field} (too small for size {shape.label})", source))
   return runs
 
 
@@ -285,12 +304,17 @@ def _expand_points(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
     shape = _shape(sweep.base.model, int(round(size)), field, grid.size_tolerance,
                    shape_rule(sweep))
     for seed in sweep.seeds:
-      runs.append(_run(sweep, shape, float(tokens), seed, None, field))
+      runs.append(_run(sweep, shape, float(tokens), seed, None, field,
+                       (f"{field}={(size, tokens)!r}",)))
   return runs
 
 
 def expand(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
-  """All runs of a sweep, in grid order; raises ValueError on a bad sweep before any run."""
+  """All runs of a sweep, in grid order; raises ValueError on a bad sweep before any run.
+
+  Literal repeats in the grid's lists are errors; distinct entries that resolve to the same run
+  (two target sizes rounding to one shape) each give a spec, which `runs.plan` merges.
+  """
   check_sweep(sweep)
   if sweep.grid.kind == "n_by_d":
     return _expand_n_by_d(sweep)

@@ -1,21 +1,41 @@
 """`python -m scaling --config=configs/sweeps/<name>.py --workdir=SWEEP`: run a sweep.
 
-Validates and expands the sweep (every error before anything starts), writes the run
-directories and SWEEP/sweep.json, runs what is not finished on the chosen backend, and rebuilds
+Validates and expands the sweep (every error before anything starts: a malformed grid, a run
+config train.py would reject, a workdir holding another sweep), writes the run directories and
+SWEEP/sweep.json, runs what is not finished on the chosen backend, and rebuilds
 SWEEP/results.csv. Re-running the same command skips finished runs, resumes interrupted ones
 from their checkpoints and starts the rest; runs that failed get a fresh retry budget
-(`retry_failed`); diverged runs are final.
+(`retry_failed`); diverged runs are final. The last line printed sums up the sweep; the exit
+code (`Outcome.exit_code`) is 0 when every run completed or diverged, 1 when any failed, 75 when
+the launch was interrupted.
 """
+import dataclasses
 import pathlib
 import sys
 from typing import TextIO
 
 import ml_collections
 
-from scaling import collect, estimate, local, rundir, runner, runs, schedule, tables
+from records import cli
+from scaling import collect, estimate, local, preflight, rundir, runner, runs, schedule, tables
 from scaling import progress as progress_lib
 
 BACKENDS = ("local", "ray")
+_NAMED_FAILURES = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+  """How a launch ended."""
+  finished: bool           # every run reached a final state (False: stopped by a signal)
+  failed: tuple[str, ...]  # ids of the runs whose final state is 'failed'
+
+  @property
+  def exit_code(self) -> int:
+    """EXIT_PREEMPTED when interrupted, else EXIT_FAILED when a run failed, else EXIT_OK."""
+    if not self.finished:
+      return cli.EXIT_PREEMPTED
+    return cli.EXIT_FAILED if self.failed else cli.EXIT_OK
 
 
 def check_backend(backend: str) -> None:
@@ -24,10 +44,27 @@ def check_backend(backend: str) -> None:
     raise ValueError(f"--backend={backend!r} is unknown; use one of {', '.join(BACKENDS)}")
 
 
-def dry_run(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, max_parallel: int,
-            throughput: estimate.Throughput | None = None, stream: TextIO = sys.stdout) -> None:
-  """Prints the run table, estimated times and total compute; starts no run."""
+def plan_checked(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend: str,
+                 stream: TextIO) -> list[runs.PlannedRun]:
+  """The sweep's runs after every check that needs no run (ValueError, one line, if bad).
+
+  Checks the grid, that `sweep_dir` holds no other sweep and that train.py accepts every run
+  config; prints a notice for grid entries that resolve to the same run. Writes nothing.
+  """
+  check_backend(backend)
   planned = runs.plan(sweep, sweep_dir)
+  runs.check_same_sweep(sweep, sweep_dir)
+  preflight.check_runs(sweep, planned, backend)
+  for notice in runs.merge_notices(planned):
+    print(notice, file=stream)
+  return planned
+
+
+def dry_run(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, max_parallel: int,
+            backend: str = "local", throughput: estimate.Throughput | None = None,
+            stream: TextIO = sys.stdout) -> None:
+  """Prints the run table, estimated times and total compute; starts no run."""
+  planned = plan_checked(sweep, sweep_dir, backend=backend, stream=stream)
   throughput = throughput or estimate.throughput_for(sweep_dir, planned)
   rows = [run.row() for run in planned]
   seconds = [throughput.seconds(row["flops_exact"]) for row in rows]
@@ -37,9 +74,9 @@ def dry_run(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, max_pa
 def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend: str = "local",
            max_parallel: int | None = None, retry_failed: bool = True,
            ray_address: str | None = None, trainer: pathlib.Path = runner.DEFAULT_TRAINER,
-           stream: TextIO = sys.stdout) -> bool:
-  """Runs the sweep to the end; True when every run reached a final state (not interrupted)."""
-  check_backend(backend)
+           stream: TextIO = sys.stdout) -> Outcome:
+  """Runs the sweep to the end (or to a signal); prints one line per failed or diverged run
+  and a last summary line."""
   settings = sweep.launch
   max_parallel = max_parallel or settings.max_parallel
   if max_parallel < 1:
@@ -49,8 +86,9 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
     groups = local.gpu_groups(settings.gpus_per_run)
     max_parallel = min(max_parallel, len(groups))
   sweep_dir = pathlib.Path(sweep_dir).resolve()
-  planned = runs.plan(sweep, sweep_dir)
-  runs.materialize(planned, sweep_dir, sweep.name, settings.lease_stale_seconds)
+  planned = plan_checked(sweep, sweep_dir, backend=backend, stream=stream)
+  runs.materialize(planned, sweep_dir, sweep.name, settings.lease_stale_seconds,
+                   runs.sweep_identity(sweep))
   to_run = []
   for run in planned:
     state = rundir.read_state(run.run_dir, settings.lease_stale_seconds).state
@@ -74,10 +112,28 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
                                    settings.lease_stale_seconds, stream=stream)
   finished = schedule.run_all(executor, to_run, max_parallel=max_parallel,
                               stale_seconds=settings.lease_stale_seconds, progress=progress)
-  for run in planned:
-    state = rundir.read_state(run.run_dir, settings.lease_stale_seconds)
-    if state.state in ("failed", "diverged"):
-      print(f"{state.state} {run.run_id}: {state.reason}", file=stream)
+  states = [rundir.read_state(run.run_dir, settings.lease_stale_seconds) for run in planned]
+  run_ids = [run.run_id for run in planned]
+  for line in tables.ending_lines(run_ids, states):
+    print(line, file=stream)
   results_path = collect.write_results(sweep_dir)
   print(f"results: {results_path}", file=stream, flush=True)
-  return finished
+  outcome = Outcome(finished=finished, failed=tuple(
+      run_id for run_id, state in zip(run_ids, states) if state.state == "failed"))
+  print(summary_line(sweep.name, sweep_dir, states, outcome), file=stream, flush=True)
+  return outcome
+
+
+def summary_line(name: str, sweep_dir: pathlib.Path, states: list[rundir.RunState],
+                 outcome: Outcome) -> str:
+  """The last line of a launch: the count per final state, the failed runs and where to look."""
+  counts = {state: sum(run.state == state for run in states) for state in rundir.STATES}
+  line = f"sweep {name}: {', '.join(f'{count} {state}' for state, count in counts.items())}"
+  if not outcome.finished:
+    line += "; interrupted: run the same command again to resume"
+  if outcome.failed:
+    named = ", ".join(outcome.failed[:_NAMED_FAILURES])
+    more = len(outcome.failed) - _NAMED_FAILURES
+    line += (f"; failed: {named}{f' and {more} more' if more > 0 else ''}; see "
+             f"`python -m scaling status --workdir={sweep_dir}`")
+  return line

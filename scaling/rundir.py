@@ -25,11 +25,33 @@ _FINAL_STATUS = {"completed": "done", "diverged": "diverged", "failed": "failed"
 
 
 def read_json(path: pathlib.Path) -> Any | None:
-  """The parsed JSON at `path`, or None when the file does not exist."""
+  """The parsed JSON at `path`, or None when the file does not exist.
+
+  Raises ValueError naming the file when it is not valid JSON.
+  """
   try:
     return json.loads(pathlib.Path(path).read_text())
   except FileNotFoundError:
     return None
+  except json.JSONDecodeError as error:
+    raise ValueError(f"{path} is not valid JSON ({error.msg} at line {error.lineno}); restore "
+                     f"it or delete it") from None
+
+
+def last_failure_reason(run_dir: pathlib.Path) -> str:
+  """The reason of the last attempt recorded in `RUNDIR/failures.jsonl` ('' if none)."""
+  try:
+    lines = (pathlib.Path(run_dir) / FAILURES_FILE).read_text().splitlines()
+  except FileNotFoundError:
+    return ""
+  for line in reversed(lines):
+    try:
+      record = json.loads(line)
+    except json.JSONDecodeError:
+      continue
+    if isinstance(record, dict) and record.get("reason"):
+      return str(record["reason"])
+  return ""
 
 
 def read_table(sweep_dir: pathlib.Path) -> list[dict[str, Any]]:
@@ -67,7 +89,7 @@ class RunState:
   state: str                 # one of STATES
   tokens_done: int           # tokens trained on so far (from result.json or metrics.jsonl)
   final_eval_loss: float | None  # nats/token, when finished
-  reason: str                # why a run failed or diverged ('' otherwise)
+  reason: str                # why a run failed or diverged, on one line ('' otherwise)
 
 
 def read_state(run_dir: pathlib.Path, stale_seconds: float) -> RunState:
@@ -77,11 +99,14 @@ def read_state(run_dir: pathlib.Path, stale_seconds: float) -> RunState:
   if result is not None:
     state = _FINAL_STATUS.get(result.get("status"), "failed")
     reason = str(result.get("reason") or result.get("error") or "")
+    if state == "failed" and not reason:
+      reason = last_failure_reason(run_dir)
     if state == "diverged" and not reason:
       step = result.get("diverged_step")
       reason = "non-finite loss" + (f" at step {step}" if step is not None else "")
     return RunState(state=state, tokens_done=int(result.get("tokens") or 0),
-                    final_eval_loss=result.get("final_eval_loss"), reason=reason)
+                    final_eval_loss=result.get("final_eval_loss"),
+                    reason=" ".join(reason.split()))
   running = lease.is_held(run_dir, stale_seconds)
   return RunState(state="running" if running else "pending",
                   tokens_done=last_tokens(run_dir / METRICS_FILE), final_eval_loss=None,

@@ -3,10 +3,11 @@
 The runner takes the run's lease (or exits with EXIT_BUSY when a live process holds it), starts
 `train.py` on the run directory, heartbeats the lease while it trains, and relaunches a crashed
 trainer up to `--max_retries` times (it resumes from its checkpoint). A diverged run is never
-retried. Every failed attempt is appended to `RUNDIR/failures.jsonl` with its exit code and
-reason; when the retries are spent, `result.json` records status 'failed' (unless train.py wrote
-one). On SIGTERM / SIGINT the trainer is told to save and stop, and the runner exits with
-EXIT_STOPPED, leaving the run resumable.
+retried, nor one whose trainer exited with EXIT_USAGE (a bad config or bad data: a retry would
+fail the same way). Every failed attempt is appended to `RUNDIR/failures.jsonl` with its exit
+code and reason; when the retries are spent, `result.json` records status 'failed' (unless
+train.py wrote one). On SIGTERM / SIGINT the trainer is told to save and stop, and the runner
+exits with EXIT_STOPPED, leaving the run resumable.
 
 Orphans: on Linux the runner asks the kernel to SIGKILL it when its parent (the launcher or the
 Ray task) dies, and the trainer likewise when the runner dies, so killing a launcher with SIGKILL
@@ -27,13 +28,15 @@ from absl import flags
 from absl import logging
 
 from records import atomic
+from records import cli
 from scaling import lease, rundir
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_TRAINER = PROJECT_ROOT / "train.py"
 
-# train.py exit codes (see train.py).
-TRAIN_COMPLETED, TRAIN_FAILED, TRAIN_DIVERGED, TRAIN_PREEMPTED = 0, 1, 3, 75
+# train.py exit codes (records.cli).
+TRAIN_COMPLETED, TRAIN_FAILED, TRAIN_USAGE = cli.EXIT_OK, cli.EXIT_FAILED, cli.EXIT_USAGE
+TRAIN_DIVERGED, TRAIN_PREEMPTED = cli.EXIT_DIVERGED, cli.EXIT_PREEMPTED
 # Runner exit codes.
 EXIT_FINISHED = 0   # the run is done, diverged, or failed for good: result.json says which
 EXIT_BUSY = 4       # another live process holds the run's lease
@@ -171,6 +174,9 @@ class _Runner:
       logging.warning("%s: attempt %d failed (exit %d): %s", self.run_dir.name, attempt,
                       exit_code, reason)
       attempt += 1
+      if exit_code == TRAIN_USAGE:
+        self._finish("failed", exit_code, f"{reason} (bad config or data: not retried)")
+        return EXIT_FINISHED
       if attempt > self.max_retries:
         self._finish("failed", exit_code, f"{reason} (after {attempt} attempts)")
         return EXIT_FINISHED
@@ -209,4 +215,4 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  cli.run(main)

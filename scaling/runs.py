@@ -3,8 +3,15 @@
 A run's id is `<size label>-<D>-<first 8 hex of the resolved config's sha256>`, so the same
 resolved config always gives the same id and the same directory `SWEEP/runs/<id>/`, in any
 process. `SWEEP/sweep.json` holds the run table: every run the sweep config has ever listed
-(editing the config adds runs; runs no longer listed keep their rows and directories).
+(editing the grid adds runs; runs no longer listed keep their rows and directories).
+
+A sweep directory holds one sweep. Its identity, recorded in sweep.json, is everything that
+makes a run's config besides the grid: the base run config (`sweep.base`), the per-size
+hyperparameter rules (`sweep.hparams`; `table` labels may come and go) and the schedule
+(`sweep.schedule`). The grid (`sweep.grid`, `sweep.seeds`) may grow or change; the launch
+settings (`sweep.launch`) and the name are not part of it.
 """
+import collections
 import dataclasses
 import pathlib
 from typing import Any
@@ -17,6 +24,8 @@ from training import run_config
 
 SWEEP_FILE = rundir.SWEEP_FILE
 RUNS_DIR = rundir.RUNS_DIR
+IDENTITY_FIELDS = ("base", "hparams", "schedule")
+_SHOWN_DIFFERENCES = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +35,7 @@ class PlannedRun:
   config: ml_collections.ConfigDict
   run_id: str
   run_dir: pathlib.Path
+  merged_from: tuple[tuple[str, ...], ...] = ()  # sources of other grid entries giving this run
 
   def row(self) -> dict[str, Any]:
     """The run's row in the run table (sweep.json); params and tokens are counts."""
@@ -50,18 +60,83 @@ def run_id(spec: grid.RunSpec, config: ml_collections.ConfigDict) -> str:
 
 
 def plan(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path) -> list[PlannedRun]:
-  """Expands the sweep into runs under `sweep_dir`; writes nothing. Raises ValueError if bad."""
-  planned = []
-  seen = set()
+  """Expands the sweep into runs under `sweep_dir`; writes nothing. Raises ValueError if bad.
+
+  Grid entries that resolve to the same run (two target sizes rounding to one shape, two token
+  budgets rounding to the same steps) give it once; its `merged_from` names the others.
+  """
+  first: dict[str, tuple[grid.RunSpec, ml_collections.ConfigDict]] = {}
+  merged: dict[str, list[tuple[str, ...]]] = collections.defaultdict(list)
   for spec in grid.expand(sweep):
     config = grid.apply_overrides(sweep.base, spec.overrides)
     identifier = run_id(spec, config)
-    if identifier in seen:
+    if identifier in first:
+      merged[identifier].append(spec.source)
+    else:
+      first[identifier] = (spec, config)
+  return [PlannedRun(spec=spec, config=config, run_id=identifier,
+                     run_dir=pathlib.Path(sweep_dir) / RUNS_DIR / identifier,
+                     merged_from=tuple(merged[identifier]))
+          for identifier, (spec, config) in first.items()]
+
+
+def merge_notices(planned: list[PlannedRun]) -> list[str]:
+  """One line per pair of grid entries that resolve to the same runs (trained once)."""
+  counts: dict[tuple[str, str], int] = collections.Counter()
+  for run in planned:
+    for source in run.merged_from:
+      kept = [entry for entry in run.spec.source if entry not in source]
+      dropped = [entry for entry in source if entry not in run.spec.source]
+      counts[(", ".join(dropped), ", ".join(kept))] += 1
+  return [f"notice: {dropped} gives the same {'run' if count == 1 else f'{count} runs'} as "
+          f"{kept}; each is trained once (drop one of the entries to silence this)"
+          for (dropped, kept), count in counts.items()]
+
+
+def sweep_identity(sweep: ml_collections.ConfigDict) -> dict[str, Any]:
+  """What makes the runs of `sweep` besides the grid, as JSON (see the module docstring)."""
+  return {name: run_config.config_to_dict(sweep[name]) for name in IDENTITY_FIELDS}
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+  """Nested dicts as {dotted key: leaf}; empty dicts vanish."""
+  if not isinstance(value, dict):
+    return {prefix: value}
+  flat = {}
+  for key, item in value.items():
+    flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+  return flat
+
+
+def identity_differences(recorded: dict[str, Any], identity: dict[str, Any]) -> list[str]:
+  """'field: old -> new' for every field where `identity` leaves the `recorded` sweep.
+
+  A label added to or dropped from a per-size `table` rule (a size the grid gains or loses) is a
+  change of the grid, not of the sweep; a changed value is.
+  """
+  old, new = _flatten(recorded), _flatten(identity)
+  differences = []
+  for key in sorted(set(old) | set(new)):
+    if old.get(key) == new.get(key) or (".table." in key and (key not in old or key not in new)):
       continue
-    seen.add(identifier)
-    planned.append(PlannedRun(spec=spec, config=config, run_id=identifier,
-                              run_dir=pathlib.Path(sweep_dir) / RUNS_DIR / identifier))
-  return planned
+    differences.append(f"{key}: {old.get(key, '(absent)')} -> {new.get(key, '(absent)')}")
+  return differences
+
+
+def check_same_sweep(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path) -> None:
+  """Raises ValueError when `sweep_dir` holds runs of a sweep that differs beyond the grid."""
+  table = rundir.read_json(pathlib.Path(sweep_dir) / SWEEP_FILE)
+  if not table or "identity" not in table:
+    return
+  differences = identity_differences(table["identity"], sweep_identity(sweep))
+  if not differences:
+    return
+  shown = "; ".join(differences[:_SHOWN_DIFFERENCES])
+  more = len(differences) - _SHOWN_DIFFERENCES
+  raise ValueError(
+      f"--workdir={sweep_dir} holds sweep {table.get('name')!r} with other settings ({shown}"
+      f"{f'; and {more} more' if more > 0 else ''}); runs that differ beyond the grid are "
+      f"another sweep: choose another --workdir, or delete {sweep_dir} to replace it")
 
 
 def config_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -70,10 +145,12 @@ def config_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def materialize(planned: list[PlannedRun], sweep_dir: pathlib.Path, sweep_name: str,
-                lease_stale_seconds: float = 60.0) -> None:
+                lease_stale_seconds: float = 60.0,
+                identity: dict[str, Any] | None = None) -> None:
   """Creates each run directory with its config.json (kept if present) and updates sweep.json.
 
-  sweep.json also records the lease timeout, so that `status` judges leases as the launcher does.
+  sweep.json also records the lease timeout, so that `status` judges leases as the launcher does,
+  and the sweep's `identity` (`sweep_identity`; the recorded one is kept when None).
   """
   sweep_dir = pathlib.Path(sweep_dir)
   for run in planned:
@@ -85,7 +162,8 @@ def materialize(planned: list[PlannedRun], sweep_dir: pathlib.Path, sweep_name: 
   rows = {row["run_id"]: row for row in table["runs"]}
   for run in planned:
     rows.setdefault(run.run_id, run.row())
+  identity = identity if identity is not None else table.get("identity")
   atomic.write_json_atomic(sweep_dir / SWEEP_FILE, {
       "name": sweep_name, "lease_stale_seconds": lease_stale_seconds,
-      "runs": list(rows.values())})
+      "runs": list(rows.values()), **({"identity": identity} if identity is not None else {})})
 

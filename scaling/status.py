@@ -15,6 +15,9 @@ def states(sweep_dir: pathlib.Path) -> tuple[list[dict], list[rundir.RunState]]:
 
 
 def print_status(sweep_dir: pathlib.Path, stream: TextIO = sys.stdout) -> None:
-  """Prints the status table of the sweep in `sweep_dir`."""
+  """Prints the status table of the sweep in `sweep_dir`, then one line per failed or diverged
+  run with its whole reason (the table's note column is cut short)."""
   rows, run_states = states(sweep_dir)
   print(tables.status_table(rows, run_states), file=stream)
+  for line in tables.ending_lines([row["run_id"] for row in rows], run_states):
+    print(line, file=stream)

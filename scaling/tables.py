@@ -54,6 +54,12 @@ def dry_run_table(rows: list[dict[str, Any]], seconds: list[float], max_parallel
   return text_table(header, body) + "\n" + footer
 
 
+def ending_lines(run_ids: list[str], states: list[rundir.RunState]) -> list[str]:
+  """'failed <run id>: <reason>' (or 'diverged ...') for every failed or diverged run."""
+  return [f"{state.state} {run_id}: {state.reason or 'no reason recorded'}"
+          for run_id, state in zip(run_ids, states) if state.state in ("failed", "diverged")]
+
+
 def status_table(rows: list[dict[str, Any]], states: list[rundir.RunState]) -> str:
   """One line per run (state, progress, final eval loss), then the totals per state."""
   header = ["run_id", "state", "progress", "final_eval_loss", "N_non_emb", "D", "note"]

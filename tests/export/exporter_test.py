@@ -75,6 +75,6 @@ def test_command_line_errors_are_one_line(tmp_path):
   completed = subprocess.run([sys.executable, "-m", "scaling", "sample", str(tmp_path),
                               "--prompt=x"], capture_output=True, text=True, timeout=300,
                              check=False)
-  assert completed.returncode != 0 and "Traceback" not in completed.stderr
+  assert completed.returncode == 2 and "Traceback" not in completed.stderr
   assert completed.stderr.strip().splitlines()[-1].startswith(
       f"error: {tmp_path} is neither a run directory")

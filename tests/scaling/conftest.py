@@ -1,14 +1,16 @@
-"""Fixtures for the launcher tests: a fake trainer script and small sweep configs."""
+"""Fixtures for the launcher tests: a fake trainer script and a loopback-only Ray cluster."""
+import ipaddress
 import pathlib
 import textwrap
 
 import pytest
 
 FAKE_TRAINER = textwrap.dedent('''
-    """Stands in for train.py: same arguments, result.json last, exit codes 0/1/3.
+    """Stands in for train.py: same arguments, result.json last, exit codes 0/1/2/3.
 
     Behaviour per run directory from RUNDIR/fake.json: {"crash_attempts": k} crashes the first
-    k attempts, {"diverge": true} diverges, {"sleep": s} trains for s seconds.
+    k attempts, {"diverge": true} diverges, {"sleep": s} trains for s seconds, {"usage_error":
+    "message"} rejects the run as train.py does a bad config (result.json 'failed', exit 2).
     """
     import json, os, pathlib, sys, time
     arguments = dict(argument.split("=", 1) for argument in sys.argv[1:])
@@ -26,6 +28,10 @@ FAKE_TRAINER = textwrap.dedent('''
     time.sleep(control.get("sleep", 0.0))
     (workdir / "fake_devices").write_text(json.dumps(
         [os.environ.get("CUDA_VISIBLE_DEVICES"), started, time.time()]))
+    if "usage_error" in control:
+      (workdir / "result.json").write_text(json.dumps(dict(
+          status="failed", error=control["usage_error"], config=config)))
+      sys.exit(2)
     if attempt < control.get("crash_attempts", 0):
       print("RuntimeError: injected crash", flush=True)
       sys.exit(1)
@@ -50,3 +56,49 @@ def fake_trainer(tmp_path: pathlib.Path) -> pathlib.Path:
   path = tmp_path / "fake_train.py"
   path.write_text(FAKE_TRAINER)
   return path
+
+
+def _is_loopback(address: str) -> bool:
+  ip = ipaddress.ip_address(address.split("%")[0])
+  mapped = getattr(ip, "ipv4_mapped", None)
+  return (mapped or ip).is_loopback
+
+
+def _cluster_listeners() -> list[tuple[str, int, str]]:
+  """(address, port, process name) of every TCP socket listening in this process or below it."""
+  psutil = pytest.importorskip("psutil")
+  processes = {process.pid: process
+               for process in [psutil.Process(), *psutil.Process().children(recursive=True)]}
+  listeners = []
+  for connection in psutil.net_connections(kind="tcp"):
+    if connection.status == psutil.CONN_LISTEN and connection.pid in processes:
+      try:
+        name = processes[connection.pid].name()
+      except psutil.NoSuchProcess:
+        name = "?"
+      listeners.append((connection.laddr.ip, connection.laddr.port, name))
+  return listeners
+
+
+@pytest.fixture
+def loopback_ray(monkeypatch):
+  """A one-node Ray cluster of 2 CPUs in this process whose processes listen on loopback only.
+
+  With a loopback node address every Ray server binds 127.0.0.1; Ray on Linux replaces a
+  loopback `_node_ip_address` by the machine's address unless RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
+  is set before ray is imported (see scaling/README.md). Fails if any cluster process listens
+  on another address, once a task has run (workers listen too).
+  """
+  monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+  ray = pytest.importorskip("ray")
+  ray.init(address="local", num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False,
+           dashboard_host="127.0.0.1", logging_level="WARNING")
+  try:
+    assert ray.nodes()[0]["NodeManagerAddress"] == "127.0.0.1", (
+        "ray was imported before RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 was set")
+    ray.get(ray.remote(lambda: None).remote())
+    exposed = [listener for listener in _cluster_listeners() if not _is_loopback(listener[0])]
+    assert not exposed, f"Ray processes listen beyond loopback: {exposed}"
+    yield ray
+  finally:
+    ray.shutdown()

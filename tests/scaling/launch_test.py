@@ -33,7 +33,7 @@ def test_failures_do_not_stop_the_sweep_and_relaunch_skips_finished(tmp_path, fa
   (planned[1].run_dir / "fake.json").write_text(json.dumps({"diverge": True}))
   (planned[2].run_dir / "fake.json").write_text(json.dumps({"crash_attempts": 1}))
   output = io.StringIO()
-  assert launch.launch(sweep, tmp_path, trainer=fake_trainer, stream=output)
+  assert launch.launch(sweep, tmp_path, trainer=fake_trainer, stream=output).exit_code == 1
   assert "6 runs, 0 already finished, 6 to run" in output.getvalue()
   states = [rundir.read_state(run.run_dir, 30) for run in planned]
   assert [state.state for state in states] == ["failed", "diverged"] + ["done"] * 4
@@ -46,18 +46,20 @@ def test_failures_do_not_stop_the_sweep_and_relaunch_skips_finished(tmp_path, fa
     rows = list(csv.DictReader(results))
   assert sorted(row["run_id"] for row in rows) == sorted(run.run_id for run in planned[1:])
 
-  launch.launch(sweep, tmp_path, trainer=fake_trainer, retry_failed=False, stream=output)
+  assert launch.launch(sweep, tmp_path, trainer=fake_trainer, retry_failed=False,
+                       stream=output).exit_code == 1
   assert _attempts(planned)[planned[0].run_id] == 2
   assert sum(_attempts(planned).values()) == 8
   (planned[0].run_dir / "fake.json").unlink()
-  launch.launch(sweep, tmp_path, trainer=fake_trainer, stream=output)
+  assert launch.launch(sweep, tmp_path, trainer=fake_trainer, stream=output).exit_code == 0
   assert rundir.read_state(planned[0].run_dir, 30).state == "done"
   assert sum(_attempts(planned).values()) == 9
 
   table = io.StringIO()
   status.print_status(tmp_path, stream=table)
-  assert table.getvalue().splitlines()[-1] == (
-      "6 runs: 0 pending, 0 running, 5 done, 1 diverged, 0 failed")
+  lines = table.getvalue().splitlines()
+  assert lines[-2] == "6 runs: 0 pending, 0 running, 5 done, 1 diverged, 0 failed"
+  assert lines[-1].startswith(f"diverged {planned[1].run_id}: non-finite loss")
 
 
 def test_two_launchers_share_a_sweep(tmp_path, fake_trainer):
@@ -68,8 +70,8 @@ def test_two_launchers_share_a_sweep(tmp_path, fake_trainer):
     (run.run_dir / "fake.json").write_text(json.dumps({"sleep": 0.5}))
   script = ("import sys; from configs.sweeps import tiny; from scaling import launch; "
             "sweep = tiny.get_config('quick'); sweep.launch.heartbeat_seconds = 0.2; "
-            f"sys.exit(0 if launch.launch(sweep, {str(tmp_path)!r}, trainer={str(fake_trainer)!r},"
-            " max_parallel=2) else 1)")
+            f"sys.exit(launch.launch(sweep, {str(tmp_path)!r}, trainer={str(fake_trainer)!r},"
+            " max_parallel=2).exit_code)")
   launchers = [subprocess.Popen([sys.executable, "-c", script], cwd=runner.PROJECT_ROOT,
                                 stdout=subprocess.DEVNULL) for _ in range(2)]
   assert [process.wait(timeout=120) for process in launchers] == [0, 0]
@@ -135,8 +137,8 @@ def test_sigterm_stops_the_launcher_and_leaves_runs_resumable(tmp_path, fake_tra
   for run in planned:
     (run.run_dir / "fake.json").write_text(json.dumps({"sleep": 60}))
   script = ("import sys; from configs.sweeps import tiny; from scaling import launch; "
-            f"sys.exit(0 if launch.launch(tiny.get_config('quick'), {str(tmp_path)!r}, "
-            f"trainer={str(fake_trainer)!r}, max_parallel=2) else 75)")
+            f"sys.exit(launch.launch(tiny.get_config('quick'), {str(tmp_path)!r}, "
+            f"trainer={str(fake_trainer)!r}, max_parallel=2).exit_code)")
   launcher = subprocess.Popen([sys.executable, "-c", script], cwd=runner.PROJECT_ROOT,
                               stdout=subprocess.DEVNULL)
   deadline = time.time() + 60
@@ -170,7 +172,7 @@ def test_runs_get_disjoint_gpus(tmp_path, fake_trainer, monkeypatch):
   for run in planned:
     (run.run_dir / "fake.json").write_text(json.dumps({"sleep": 0.3}))
   assert launch.launch(sweep, tmp_path, trainer=fake_trainer, max_parallel=4,
-                       stream=io.StringIO())
+                       stream=io.StringIO()).exit_code == 0
   used = [json.loads((run.run_dir / "fake_devices").read_text()) for run in planned]
   assert {device for device, _, _ in used} == {"4", "7"}
   for index, (device, start, end) in enumerate(used):

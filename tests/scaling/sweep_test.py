@@ -136,13 +136,15 @@ def test_sigkill_then_two_launchers_finish_every_run_once(tmp_path, reference):
     assert (path / rundir.TRAIN_LOG).read_text().count("resumed from the checkpoint") == 1
 
 
+@pytest.fixture
+def trainer_environment(monkeypatch) -> None:
+  """`_environment()` in this process, so that the Ray workers started after it inherit it."""
+  monkeypatch.delenv("XLA_FLAGS", raising=False)
+  monkeypatch.setenv("SCALING_LAB_PEAK_FLOPS", "1e11")
+
+
+@pytest.mark.usefixtures("trainer_environment", "loopback_ray")
 def test_ray_backend_survives_a_killed_worker(tmp_path, reference):
-  ray = pytest.importorskip("ray")
-  saved = dict(os.environ)
-  os.environ.clear()
-  os.environ.update(_environment())
-  ray.init(address="local", num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False,
-           logging_level="WARNING")
   killed = []
 
   def kill_one_worker() -> None:
@@ -159,14 +161,9 @@ def test_ray_backend_survives_a_killed_worker(tmp_path, reference):
 
   killer = threading.Thread(target=kill_one_worker, daemon=True)
   killer.start()
-  try:
-    sweep = tiny.get_config()
-    sweep.grid.sizes = (20_000,)
-    assert launch.launch(sweep, tmp_path, backend="ray")
-  finally:
-    ray.shutdown()
-    os.environ.clear()
-    os.environ.update(saved)
+  sweep = tiny.get_config()
+  sweep.grid.sizes = (20_000,)
+  assert launch.launch(sweep, tmp_path, backend="ray").exit_code == 0
   killer.join(timeout=1)
   assert killed, "no Ray worker was caught mid-run"
   losses = _losses(tmp_path)
