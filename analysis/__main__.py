@@ -14,10 +14,10 @@
       --rollout_split=n --out=DIR
 
 `c:COL` instead of `d:COL` derives D = C / (6 N); `budget:COL` names each run's IsoFLOP budget.
+Bad data or options end as one line `error: ...` on stderr and exit code 2 (`records.cli`).
 """
 import pathlib
 
-from absl import app
 from absl import flags
 from absl import logging
 import jax
@@ -28,13 +28,15 @@ from analysis import pipeline
 from analysis import report
 from analysis import seeds
 from analysis import suggest_cli
+from records import cli
 
 _DATA = flags.DEFINE_string("data", None, "any CSV of runs; needs --columns")
 _COLUMNS = flags.DEFINE_string(
     "columns", None, "field:COLUMN pairs: n (or n_total and n_non_embedding), d or c, loss; "
     "optional run_id, seed, status, budget")
 _WHERE = flags.DEFINE_string("where", None, "COLUMN:VALUE pairs: keep only the CSV rows "
-                             "holding these values, e.g. dataset:c4_original")
+                             "holding these values, e.g. dataset:c4_original or "
+                             "peak_learning_rate:0.003")
 _RESULTS = flags.DEFINE_string("results", None, "a sweep's results.csv")
 _OUT = flags.DEFINE_string("out", None, "output folder for fits.json, PNGs and report.md")
 _N_CONVENTION = flags.DEFINE_enum("n_convention", "non_embedding",
@@ -87,15 +89,26 @@ _COMPILATION_CACHE = flags.DEFINE_string(
 
 def _load() -> observations.Observations:
   if (_DATA.value is None) == (_RESULTS.value is None):
-    raise app.UsageError("pass exactly one of --data=FILE.csv (with --columns) or "
+    raise cli.UsageError("pass exactly one of --data=FILE.csv (with --columns) or "
                          "--results=SWEEP/results.csv")
+  where = observations.parse_where(_WHERE.value) if _WHERE.value else None
   if _RESULTS.value is not None:
-    return observations.Observations.from_results_csv(_RESULTS.value)
+    return observations.Observations.from_results_csv(_RESULTS.value, where=where)
   if not _COLUMNS.value:
-    raise app.UsageError("--data needs --columns=n:COL,d:COL,loss:COL (or c:COL for FLOPs)")
+    raise cli.UsageError("--data needs --columns=n:COL,d:COL,loss:COL (or c:COL for FLOPs)")
   return observations.Observations.from_csv(
-      _DATA.value, observations.parse_columns(_COLUMNS.value),
-      where=observations.parse_where(_WHERE.value) if _WHERE.value else None)
+      _DATA.value, observations.parse_columns(_COLUMNS.value), where=where)
+
+
+def _floats(flag: flags.FlagHolder) -> list[float] | None:
+  """A list flag's values as floats (FLOPs); None when unset."""
+  if not flag.value:
+    return None
+  try:
+    return [float(value) for value in flag.value]
+  except ValueError:
+    raise cli.UsageError(f"--{flag.name}={','.join(flag.value)}: write numbers such as "
+                         "1e19,3e19") from None
 
 
 def _fit_options() -> pipeline.FitOptions:
@@ -106,44 +119,36 @@ def _fit_options() -> pipeline.FitOptions:
       bounded=_BOUNDED.value, weighting=_WEIGHTS.value,
       rollout_forms=tuple(_ROLLOUT_FORMS.value), rollout_objectives=tuple(_ROLLOUT_OBJECTIVES.value),
       rollout_split=_ROLLOUT_SPLIT.value,
-      rollout_thresholds=(tuple(float(t) for t in _ROLLOUT_THRESHOLDS.value)
+      rollout_thresholds=(tuple(_floats(_ROLLOUT_THRESHOLDS))
                           if _ROLLOUT_THRESHOLDS.value else None),
       rollout_resamples=_ROLLOUT_RESAMPLES.value)
 
 
 def main(argv: list[str]) -> None:
+  """`fit` or `suggest`; bad data or options raise ValueError (one line, exit 2 via cli.run)."""
   if argv[1:] == ["suggest"]:
-    try:
-      suggest_cli.run(_load(), _OUT.value, n_convention=_N_CONVENTION.value,
-                      c_convention=_C_CONVENTION.value)
-    except ValueError as error:
-      raise app.UsageError(str(error)) from None
+    suggest_cli.run(_load(), _OUT.value, n_convention=_N_CONVENTION.value,
+                    c_convention=_C_CONVENTION.value)
     return
   if argv[1:] != ["fit"]:
-    raise app.UsageError(f"usage: python -m analysis fit --out=DIR ...; got {argv[1:]}")
+    raise cli.UsageError(f"usage: python -m analysis fit --out=DIR ... (or suggest); got "
+                         f"{argv[1:]}")
   if not _OUT.value:
-    raise app.UsageError("--out=DIR is required")
+    raise cli.UsageError("--out=DIR is required")
+  report.remove_outputs(_OUT.value)  # whatever fails below, no earlier report looks current
   if _COMPILATION_CACHE.value:
     jax.config.update("jax_compilation_cache_dir",
                       str(pathlib.Path(_COMPILATION_CACHE.value).expanduser()))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-  try:
-    options = _fit_options()
-    table = _load().drop_highest(_DROP_HIGHEST.value)
-  except ValueError as error:
-    raise app.UsageError(str(error)) from None
+  options = _fit_options()
+  table = _load().drop_highest(_DROP_HIGHEST.value)
   logging.info("fitting %d runs from %s", len(table), table.source)
-  try:
-    summary = report.build(
-        table, _OUT.value, n_convention=_N_CONVENTION.value, c_convention=_C_CONVENTION.value,
-        n_resamples=_BOOTSTRAP.value, level=_LEVEL.value, holdout_flops=_HOLDOUT.value,
-        nominal_budgets=[float(b) for b in _BUDGETS.value] if _BUDGETS.value else None,
-        tolerance_decades=_TOLERANCE.value,
-        table_flops=[float(c) for c in _TABLE_FLOPS.value] if _TABLE_FLOPS.value else None,
-        kaplan=_KAPLAN.value, single_variable=_SINGLE_VARIABLE.value, seed=_SEED.value,
-        fit_options=options)
-  except ValueError as error:  # bad data or options, e.g. seed weights without repeated seeds
-    raise app.UsageError(str(error)) from None
+  summary = report.build(
+      table, _OUT.value, n_convention=_N_CONVENTION.value, c_convention=_C_CONVENTION.value,
+      n_resamples=_BOOTSTRAP.value, level=_LEVEL.value, holdout_flops=_HOLDOUT.value,
+      nominal_budgets=_floats(_BUDGETS), tolerance_decades=_TOLERANCE.value,
+      table_flops=_floats(_TABLE_FLOPS), kaplan=_KAPLAN.value,
+      single_variable=_SINGLE_VARIABLE.value, seed=_SEED.value, fit_options=options)
   params = summary["approach3"]["params"]
   identifiable = "" if summary["approach3"]["identifiable"] else " (NOT identifiable)"
   print(f"approach 3{identifiable}:", ", ".join(f"{k}={v:.4g}" for k, v in params.items()))
@@ -156,4 +161,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -115,7 +115,10 @@ class Form:
   def to_raw(self, params: Mapping[str, float]) -> np.ndarray:
     """Natural parameters (dict by name) -> raw coordinate vector of the free ones, shape (P,).
 
-    Fixed and tied parameters may be given too; they must then agree with the form.
+    A log-scale coefficient of 0 maps to -inf: the limit a fit reaches when it drives the term
+    to nothing (its log underflows in `from_raw`), e.g. E = 0 inside the default bounds
+    [0, min loss]; the prediction is then that of the other terms. Fixed and tied parameters
+    may be given too; they must then agree with the form.
     """
     missing = set(self.param_names) - set(params)
     if missing:
@@ -123,9 +126,11 @@ class Form:
     values = []
     for p in self.parameters:
       value = float(params[p.name])
-      if p.log_scale and not value > 0:
-        raise ValueError(f"{self.name}: parameter {p.name}={value} must be > 0")
-      values.append(np.log(value) if p.log_scale else value)
+      if p.log_scale and not value >= 0:
+        raise ValueError(f"{self.name}: parameter {p.name}={value} must be >= 0 (a positive "
+                         "coefficient; 0 where a fit drove its term to nothing)")
+      with np.errstate(divide="ignore"):
+        values.append(np.log(value) if p.log_scale else value)
     if self.root:
       full = self.from_raw(np.array(values))
       for name in set(params) & set(full):

@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import json
 import pathlib
+import re
 
 import numpy as np
 
@@ -19,6 +20,10 @@ C_CONVENTIONS = ("6nd", "exact")
 COMPLETED = "completed"
 MAPPABLE_COLUMNS = ("run_id", "n", "n_total", "n_non_embedding", "d", "c", "loss", "seed",
                     "status", "budget")
+# Separators that a one-column header betrays: the file is not comma-separated.
+_OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+_SUFFIX_EXPONENTS = {"k": 3, "m": 6, "b": 9, "g": 9, "t": 12}
+_SUFFIXED = re.compile(r"^([0-9]*\.?[0-9]+)\s*([kKmMbBgGtT])$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,20 +85,23 @@ class Observations:
         source=source)
 
   @classmethod
-  def from_results_csv(cls, path: str | pathlib.Path) -> "Observations":
+  def from_results_csv(cls, path: str | pathlib.Path,
+                       where: dict[str, str] | None = None) -> "Observations":
     """Reads a sweep's results.csv (columns written by the sweep launcher).
 
     Relative `curve_path` entries are resolved against the CSV's folder; an optional
-    `compute_budget` column (FLOPs, empty for N x D grids) fills `budget`.
+    `compute_budget` column (FLOPs, empty for N x D grids) fills `budget`. `where` keeps only
+    the rows holding those texts, as in `from_csv` (e.g. one peak_learning_rate).
     """
     path = pathlib.Path(path)
-    rows = _read_rows(path)
+    table = _Rows.read(path)
     required = ("run_id", "n_params_total", "n_params_non_embedding", "tokens", "flops_exact",
                 "final_eval_loss", "status")
-    missing = [name for name in required if name not in rows[0]]
+    missing = [name for name in required if name not in table.header]
     if missing:
       raise ValueError(f"{path}: results.csv lacks columns {missing}; was it written by the "
                        "sweep launcher? For other CSVs use --data with --columns.")
+    table = table.where(where)
 
     def curve(text: str) -> str:
       if not text:
@@ -101,16 +109,16 @@ class Observations:
       return str(path.parent / text) if not pathlib.Path(text).is_absolute() else text
 
     return cls.from_columns(
-        run_id=[row["run_id"] for row in rows],
-        n_total=_floats(rows, "n_params_total"),
-        n_non_embedding=_floats(rows, "n_params_non_embedding"),
-        d=_floats(rows, "tokens"),
-        flops_exact=_floats(rows, "flops_exact"),
-        loss=_floats(rows, "final_eval_loss"),
-        seed=[int(float(row.get("seed") or 0)) for row in rows],
-        status=[row["status"] for row in rows],
-        curve_path=[curve(row.get("curve_path", "")) for row in rows],
-        budget=_floats(rows, "compute_budget") if "compute_budget" in rows[0] else None,
+        run_id=table.texts("run_id"),
+        n_total=table.floats("n_params_total"),
+        n_non_embedding=table.floats("n_params_non_embedding"),
+        d=table.floats("tokens"),
+        flops_exact=table.floats("flops_exact"),
+        loss=table.floats("final_eval_loss"),
+        seed=table.seeds("seed") if "seed" in table.header else None,
+        status=table.texts("status"),
+        curve_path=[curve(text) for text in table.texts("curve_path")],
+        budget=table.floats("compute_budget") if "compute_budget" in table.header else None,
         source=str(path))
 
   @classmethod
@@ -122,41 +130,40 @@ class Observations:
     `n_non_embedding`; `d` (tokens) or `c` (FLOPs, then D = C / (6 N)); `loss` (nats/token);
     optional `run_id`, `seed`, `status`, `budget` (nominal IsoFLOP budget, FLOPs). `where`
     {csv column: value} keeps only the rows whose columns hold those exact texts (e.g. one
-    dataset of a table that mixes several).
+    dataset of a table that mixes several). Without a run_id column each run is named by its
+    CSV line ('line 7').
     """
     path = pathlib.Path(path)
     unknown = sorted(set(columns) - set(MAPPABLE_COLUMNS))
     if unknown:
       raise ValueError(f"--columns: unknown fields {unknown}; use {list(MAPPABLE_COLUMNS)}")
-    rows = _read_rows(path)
-    absent = sorted(col for col in list(columns.values()) + list(where or {})
-                    if col not in rows[0])
+    table = _Rows.read(path)
+    absent = sorted(col for col in columns.values() if col not in table.header)
     if absent:
-      raise ValueError(f"{path}: columns {absent} not in the CSV header {list(rows[0])}")
-    if where:
-      rows = [row for row in rows if all(row[col] == value for col, value in where.items())]
-      if not rows:
-        raise ValueError(f"{path}: no row matches --where {where}; check the values")
+      raise ValueError(f"{path}: columns {absent} not in the CSV header {table.header}")
+    table = table.where(where)
     split_n = {"n_total", "n_non_embedding"} & set(columns)
     if not (("n" in columns and not split_n) or ("n" not in columns and len(split_n) == 2)):
       raise ValueError("--columns needs n:COL, or both n_total:COL and n_non_embedding:COL")
     if "loss" not in columns or not ({"d", "c"} & set(columns)):
       raise ValueError("--columns needs loss:COL and d:COL (tokens) or c:COL (FLOPs)")
-    n_total = _floats(rows, columns["n"] if "n" in columns else columns["n_total"])
-    n_non_embedding = _floats(rows, columns["n"] if "n" in columns
-                              else columns["n_non_embedding"])
+    n_total = table.floats(columns["n"] if "n" in columns else columns["n_total"])
+    n_non_embedding = table.floats(columns["n"] if "n" in columns
+                                   else columns["n_non_embedding"])
     if "d" in columns:
-      d = _floats(rows, columns["d"])
+      d = table.floats(columns["d"])
     else:
-      d = _floats(rows, columns["c"]) / (6.0 * n_non_embedding)
+      d = table.floats(columns["c"]) / (6.0 * n_non_embedding)
 
-    def optional(field, convert):
-      return [convert(row[columns[field]]) for row in rows] if field in columns else None
+    def optional(field, read):
+      return read(columns[field]) if field in columns else None
 
     return cls.from_columns(
-        run_id=optional("run_id", str), n_total=n_total, n_non_embedding=n_non_embedding,
-        d=d, loss=_floats(rows, columns["loss"]), seed=optional("seed", lambda t: int(float(t))),
-        status=optional("status", str), budget=optional("budget", float), source=str(path))
+        run_id=optional("run_id", table.texts) or [f"line {line}" for line in table.lines],
+        n_total=n_total, n_non_embedding=n_non_embedding, d=d,
+        loss=table.floats(columns["loss"]), seed=optional("seed", table.seeds),
+        status=optional("status", table.texts), budget=optional("budget", table.floats),
+        source=str(path))
 
   def select(self, mask: np.ndarray) -> "Observations":
     """The rows where the boolean `mask` (or the integer index array) selects."""
@@ -168,7 +175,10 @@ class Observations:
     """Drops rows that would give a silently wrong fit; returns (kept rows, one line per reason).
 
     Excluded: status other than 'completed' (diverged or unfinished), non-finite or
-    non-positive loss, N or D, and duplicates (same run id, or same N, D and seed: first kept).
+    non-positive loss, N or D. A row that repeats an earlier one (same run id, or same N, D and
+    seed) with the same N, D, seed and loss is merged into it with a notice; with any other
+    value the table mixes two configurations (e.g. a sweep relaunched with another peak LR) and
+    a ValueError names both rows and the fix: nothing is dropped or merged silently.
     """
     reasons = collections.defaultdict(list)
     keep = np.ones(len(self), dtype=bool)
@@ -184,19 +194,53 @@ class Observations:
       for index in np.flatnonzero(bad & keep):
         reasons[reason].append(str(self.run_id[index]))
       keep &= ~bad
-    seen_ids, seen_configs = set(), set()
-    for index in np.flatnonzero(keep):
-      config = (self.n_total[index], self.n_non_embedding[index], self.d[index],
-                self.seed[index])
-      if self.run_id[index] in seen_ids or config in seen_configs:
-        reasons["duplicate run (same run id, or same N, D and seed)"].append(
-            str(self.run_id[index]))
-        keep[index] = False
-      seen_ids.add(self.run_id[index])
-      seen_configs.add(config)
+    merged = self._merge_duplicates(keep)
     warnings = [f"excluded {len(ids)} run(s), {reason}: {_id_list(ids)}"
                 for reason, ids in reasons.items()]
+    if merged:
+      warnings.append(f"merged {len(merged)} duplicate row(s) into the identical earlier row "
+                      f"(same run id or same N, D and seed, and the same loss): "
+                      f"{_id_list(merged)}")
     return self.select(keep), warnings
+
+  def _merge_duplicates(self, keep: np.ndarray) -> list[str]:
+    """Unsets `keep` for rows identical to an earlier kept one; returns their run ids.
+
+    Raises a ValueError naming both rows when a repeat (same run id, or same N, D and seed)
+    differs from the earlier row.
+    """
+    first_by_id, first_by_config, merged = {}, {}, []
+    for index in np.flatnonzero(keep):
+      run_id, config = self.run_id[index], self._config(index)
+      earlier = first_by_id.get(run_id, first_by_config.get(config))
+      if earlier is None:
+        first_by_id[run_id] = first_by_config[config] = index
+      elif self._config(earlier) == config and self.loss[earlier] == self.loss[index]:
+        keep[index] = False
+        merged.append(str(run_id))
+      else:
+        raise ValueError(self._clash(earlier, index))
+    return merged
+
+  def _config(self, index: int) -> tuple:
+    return (self.n_total[index], self.n_non_embedding[index], self.d[index], self.seed[index])
+
+  def _clash(self, first: int, second: int) -> str:
+    """The one-line error for two rows that repeat a run with different values."""
+    where = f"{self.source}: " if self.source else ""
+    ids = (self.run_id[first], self.run_id[second])
+    if ids[0] == ids[1]:
+      return (f"{where}run id {ids[0]} is on two rows with different N, D, seed or loss "
+              f"({self._describe(first)}; {self._describe(second)}): remove the stale row")
+    return (f"{where}runs {ids[0]} and {ids[1]} have the same N, D and seed but losses "
+            f"{self.loss[first]:.6g} and {self.loss[second]:.6g}: the table mixes two "
+            "configurations; keep one with --where=COLUMN:VALUE (e.g. "
+            "--where=peak_learning_rate:0.003 for a sweep's results.csv), or map the seed "
+            "column (--columns=...,seed:COL) if they are repeated seeds")
+
+  def _describe(self, index: int) -> str:
+    return (f"N={self.n_total[index]:.6g}, D={self.d[index]:.6g}, seed {self.seed[index]}, "
+            f"loss {self.loss[index]:.6g}")
 
   def drop_highest(self, count: int) -> "Observations":
     """Drops the `count` highest-loss rows (Besiroglu et al. 2024 drop the 5 highest)."""
@@ -265,19 +309,88 @@ def _parse_pairs(text: str, flag: str, expected: str) -> dict[str, str]:
   return mapping
 
 
-def _read_rows(path: pathlib.Path) -> list[dict[str, str]]:
-  if not path.is_file():
-    raise ValueError(f"{path}: no such file")
-  with open(path, newline="") as handle:
-    rows = list(csv.DictReader(handle))
-  if not rows:
-    raise ValueError(f"{path}: the CSV has no data rows")
-  return rows
+@dataclasses.dataclass(frozen=True)
+class _Rows:
+  """The data rows of a CSV file: `lines` holds each row's 1-based line in the file."""
+  path: pathlib.Path
+  header: list[str]
+  rows: list[dict[str, str]]
+  lines: list[int]
+
+  @classmethod
+  def read(cls, path: pathlib.Path) -> "_Rows":
+    """Reads a comma-separated file; a ValueError naming the fix for a missing file, no rows,
+    or a header that another separator (semicolon, tab, pipe) joins into one column."""
+    if not path.is_file():
+      raise ValueError(f"{path}: no such file")
+    rows, lines = [], []
+    with open(path, newline="") as handle:
+      reader = csv.DictReader(handle)
+      for row in reader:
+        rows.append(row)
+        lines.append(reader.line_num)
+      header = list(reader.fieldnames or [])
+    if len(header) == 1:
+      for delimiter, name in _OTHER_DELIMITERS.items():
+        if delimiter in header[0]:
+          raise ValueError(f"{path}: the header {header[0]!r} reads as one column: the file "
+                           f"looks {name}-separated; convert it to commas (with '.' as the "
+                           "decimal point)")
+    if not rows:
+      raise ValueError(f"{path}: the CSV has no data rows")
+    return cls(path, header, rows, lines)
+
+  def where(self, where: dict[str, str] | None) -> "_Rows":
+    """The rows whose columns hold the `where` {column: text} values (all rows for None)."""
+    if not where:
+      return self
+    absent = sorted(col for col in where if col not in self.header)
+    if absent:
+      raise ValueError(f"{self.path}: --where columns {absent} not in the CSV header "
+                       f"{self.header}")
+    kept = [i for i, row in enumerate(self.rows)
+            if all(row[col] == value for col, value in where.items())]
+    if not kept:
+      raise ValueError(f"{self.path}: no row matches --where {where}; check the values")
+    return dataclasses.replace(self, rows=[self.rows[i] for i in kept],
+                               lines=[self.lines[i] for i in kept])
+
+  def texts(self, column: str) -> list[str]:
+    """The column's texts, stripped ('' where a short row lacks the field)."""
+    return [(row.get(column) or "").strip() for row in self.rows]
+
+  def floats(self, column: str) -> np.ndarray:
+    """The column as float64, NaN for an empty cell; a ValueError naming the line, the column
+    and how to write the number for any other text."""
+    values = []
+    for text, line in zip(self.texts(column), self.lines):
+      try:
+        values.append(float(text) if text else np.nan)
+      except ValueError:
+        raise ValueError(f"{self.path}, line {line}, column {column!r}: {text!r} is not a "
+                         f"number; {_number_fix(text)}") from None
+    return np.array(values, dtype=np.float64)
+
+  def seeds(self, column: str) -> np.ndarray:
+    """The column as integer seeds, 0 for an empty cell."""
+    values = self.floats(column)
+    for value, line in zip(values, self.lines):
+      if np.isfinite(value) and not float(value).is_integer():
+        raise ValueError(f"{self.path}, line {line}, column {column!r}: seed {value:g} is not "
+                         "an integer; write whole numbers")
+    return np.nan_to_num(values, nan=0.0).astype(np.int64)
 
 
-def _floats(rows: list[dict[str, str]], column: str) -> np.ndarray:
-  return np.array([float(row[column]) if row[column] not in ("", None) else np.nan
-                   for row in rows])
+def _number_fix(text: str) -> str:
+  """How to write `text` as a number Python reads."""
+  match = _SUFFIXED.match(text)
+  if match:
+    number, suffix = match.groups()
+    return (f"write numbers without unit suffixes, e.g. "
+            f"{number}e{_SUFFIX_EXPONENTS[suffix.lower()]} for {text}")
+  if re.fullmatch(r"[0-9]+,[0-9]+", text):
+    return f"write '.' as the decimal point, e.g. {text.replace(',', '.')}"
+  return "write plain or scientific notation (e.g. 125e6, 2.5), or leave the cell empty"
 
 
 def _id_list(ids: list[str], limit: int = 10) -> str:

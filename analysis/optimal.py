@@ -20,7 +20,8 @@ class Allocation:
 
   `*_interval` arrays have shape (2, budgets) (low, high at `level`), NaN when not available;
   `ratio_interval` is that of the tokens per parameter D_opt / N_opt.
-  `convention` names the N and C conventions the numbers are in.
+  `convention` names the N and C conventions the numbers are in. `identifiable` is False when
+  the fit behind the allocation is not identifiable (its numbers are then not measurements).
   """
   source: str
   convention: str
@@ -31,21 +32,29 @@ class Allocation:
   d_interval: np.ndarray
   level: float
   ratio_interval: np.ndarray | None = None
+  identifiable: bool = True
 
   @property
   def tokens_per_parameter(self) -> np.ndarray:
     return self.d_opt / self.n_opt
 
   def rows(self) -> list[dict]:
-    """One JSON-able row per budget."""
+    """One JSON-able row per budget, with `identifiable` and `n_covered` / `d_covered`: False
+    when the bootstrap percentile interval of N_opt (D_opt) leaves out the estimate itself (the
+    refits on resampled runs settled elsewhere than the fit on all runs, so the interval is no
+    uncertainty around the estimate); True when it holds it or there is no interval."""
     ratio = (self.ratio_interval if self.ratio_interval is not None
              else np.full((2, len(self.flops)), np.nan))
+    n_covered = _covers(self.n_opt, self.n_interval)
+    d_covered = _covers(self.d_opt, self.d_interval)
     return [dict(source=self.source, convention=self.convention, flops=float(c),
                  n_opt=float(n), n_low=float(self.n_interval[0, i]),
                  n_high=float(self.n_interval[1, i]), d_opt=float(d),
                  d_low=float(self.d_interval[0, i]), d_high=float(self.d_interval[1, i]),
                  tokens_per_parameter=float(d / n), tokens_per_parameter_low=float(ratio[0, i]),
-                 tokens_per_parameter_high=float(ratio[1, i]), level=self.level)
+                 tokens_per_parameter_high=float(ratio[1, i]), level=self.level,
+                 identifiable=self.identifiable, n_covered=bool(n_covered[i]),
+                 d_covered=bool(d_covered[i]))
             for i, (c, n, d) in enumerate(zip(self.flops, self.n_opt, self.d_opt))]
 
 
@@ -65,8 +74,9 @@ def chinchilla_allocation(params: dict, flops: np.ndarray) -> tuple[np.ndarray, 
 
 def from_chinchilla(params: dict, flops: np.ndarray, *, source: str, convention: str,
                     samples: dict[str, np.ndarray] | None = None,
-                    level: float = 0.95) -> Allocation:
-  """Allocation from fitted Approach-3 parameters; intervals from bootstrap `samples`."""
+                    level: float = 0.95, identifiable: bool = True) -> Allocation:
+  """Allocation from fitted Approach-3 parameters; intervals from bootstrap `samples`;
+  `identifiable` is the fit's verdict (`analysis.identifiability`)."""
   flops = np.asarray(flops, dtype=np.float64)
   n_opt, d_opt = chinchilla_allocation(params, flops)
   n_interval = d_interval = ratio_interval = np.full((2, len(flops)), np.nan)
@@ -78,7 +88,7 @@ def from_chinchilla(params: dict, flops: np.ndarray, *, source: str, convention:
     n_interval, d_interval = _intervals(n_samples, level), _intervals(d_samples, level)
     ratio_interval = _intervals(ratio_samples, level)
   return Allocation(source, convention, flops, n_opt, d_opt, n_interval, d_interval, level,
-                    ratio_interval)
+                    ratio_interval, identifiable)
 
 
 def from_power_laws(n_law: powerlaw.PowerLaw, d_law: powerlaw.PowerLaw, flops: np.ndarray, *,
@@ -113,6 +123,13 @@ def from_published(law: published.PublishedLaw, flops: np.ndarray) -> Allocation
   n_text = "N non-embedding" if law.n_convention == "non_embedding" else "N total"
   convention = f"{n_text}, C = 6ND"
   return Allocation(law.label, convention, flops, n_opt, d_opt, nan, nan, float("nan"))
+
+
+def _covers(estimate: np.ndarray, interval: np.ndarray) -> np.ndarray:
+  """Per budget: the (2, budgets) `interval` holds `estimate`, or is missing (NaN: no claim)."""
+  with np.errstate(invalid="ignore"):
+    inside = (interval[0] <= estimate) & (estimate <= interval[1])
+  return inside | np.any(np.isnan(interval), axis=0)
 
 
 def _intervals(samples_SxB: np.ndarray, level: float) -> np.ndarray:

@@ -2,21 +2,23 @@
 
 Produces the fitted objects (for plots) and a JSON-able summary (for fits.json and the report).
 Each block of the summary names its conventions; steps that cannot run on the given data are
-recorded as {'skipped': reason} rather than failing the whole analysis.
+recorded as {'skipped': reason}, and a side step that fails (`analysis.auxiliary`) as
+{'skipped': 'failed (...)'} with a warning, rather than failing the whole analysis.
 """
 import dataclasses
 import pathlib
 
 import numpy as np
 
+from analysis import auxiliary
 from analysis import bootstrap
 from analysis import envelope
 from analysis import extrapolate
 from analysis import fit
 from analysis import forms
-from analysis import identifiability
 from analysis import intervals
 from analysis import isoflop
+from analysis import law_fits
 from analysis import objectives
 from analysis import observations as observations_lib
 from analysis import optimal
@@ -88,16 +90,18 @@ class Analysis:
   level: float
   summary: dict
   noise: intervals.Noise
-  diagnostics: residuals.Diagnostics
+  diagnostics: residuals.Diagnostics | None
   rollout: rollout.RolloutResult | None
 
   def allocations_at(self, flops: np.ndarray) -> list[optimal.Allocation]:
-    """N_opt, D_opt at `flops` from each approach fitted here, then from the published laws."""
+    """N_opt, D_opt at `flops` from each approach fitted here (Approach 3's with its fit's
+    identifiability verdict), then from the published laws."""
     flops = np.asarray(flops, dtype=np.float64)
     label = convention_label(self.conventions)
     allocations = [optimal.from_chinchilla(
         self.approach3.params, flops, source="Approach 3 (this fit)", convention=label,
-        samples=self.approach3_bootstrap.samples, level=self.level)]
+        samples=self.approach3_bootstrap.samples, level=self.level,
+        identifiable=self.summary["approach3"]["identifiable"])]
     for name, result in (("Approach 1 (this fit)", self.approach1),
                          ("Approach 2 (this fit)", self.approach2)):
       if result is not None:
@@ -126,7 +130,8 @@ def analyse(observations: observations_lib.Observations, *,
   `n_resamples` full refits and assessed for identifiability; `kaplan` adds Kaplan et al.'s
   L(N, D) (Eq. 1.5), and `single_variable` the laws L(N), L(D), L(C) on the lower envelopes of
   the final losses (each law costs one compilation of the fit and one of the bootstrap). The
-  rollout compares `fit_options.rollout_forms` on held-out runs.
+  rollout compares `fit_options.rollout_forms` on held-out runs. Degenerate fits are reported
+  as not identifiable; a side step that fails is skipped with a warning (`analysis.auxiliary`).
   """
   if not 0 < level < 1:
     raise ValueError(f"level={level}: must be in (0, 1), e.g. 0.95")
@@ -155,60 +160,63 @@ def analyse(observations: observations_lib.Observations, *,
 
   inputs = dict(n=runs["n"], d=runs["d"])
   law_options = dict(n_resamples=n_resamples, level=level, seed=seed, conventions=conventions,
-                     warnings=warnings, options=fit_options)
-  approach3, approach3_bootstrap, summary["approach3"] = fit_law(
+                     warnings=warnings, objective=fit_options.objective,
+                     bounded=fit_options.bounded)
+  approach3, approach3_bootstrap, summary["approach3"] = law_fits.fit_law(
       law, inputs, runs["loss"], weights=weights, **law_options)
   if kaplan:
-    summary["kaplan_nd"] = fit_law(forms.KAPLAN_ND, inputs, runs["loss"], weights=weights,
-                                   **law_options)[2]
+    summary["kaplan_nd"] = _side_fit(forms.KAPLAN_ND, inputs, runs["loss"], weights,
+                                     law_options)[1]
   single_variable_fits, summary["single_variable"] = {}, {}
   for variable, form in _SINGLE_VARIABLE_FORMS.items() if single_variable else ():
     frontier = envelope.lower_envelope(runs[variable], runs["loss"])
-    fitted, _, summary["single_variable"][variable] = fit_law(
-        form, {variable: runs[variable][frontier]}, runs["loss"][frontier],
-        weights=weights[frontier], **law_options)
+    fitted, summary["single_variable"][variable] = _side_fit(
+        form, {variable: runs[variable][frontier]}, runs["loss"][frontier], weights[frontier],
+        law_options)
     summary["single_variable"][variable]["fitted_on"] = (
         f"the {len(frontier)} runs on the lower envelope of final loss against {variable}")
     if fitted is not None:
       single_variable_fits[variable] = fitted
   noise = prediction_noise(approach3, runs, groups.pooled_log_sd)
 
-  approach1, skip_reason = approach1_from_curves(clean, runs, n_resamples=n_resamples,
-                                                 level=level, seed=seed)
+  outcome, failure = auxiliary.attempt("Approach 1", warnings, lambda: approach1_from_curves(
+      clean, runs, n_resamples=n_resamples, level=level, seed=seed))
+  approach1, skip_reason = outcome or (None, failure)
   summary["approach1"] = dict(
       approach1.to_json() if approach1 else dict(skipped=skip_reason), conventions=conventions)
   if approach1:
     warnings.extend(approach1.warnings)
-  try:
-    approach2 = isoflop.approach2(
-        runs["n"], runs["d"], runs["c"], runs["loss"], budget=clean.budget,
-        nominal=nominal_budgets, tolerance_decades=tolerance_decades,
-        n_resamples=n_resamples, level=level, seed=seed)
-    summary["approach2"] = dict(approach2.to_json(), conventions=conventions)
+  budgets = dict(nominal=nominal_budgets, tolerance_decades=tolerance_decades)
+  outcome, failure = auxiliary.attempt("Approach 2", warnings, lambda: _approach2(
+      runs, clean.budget, budgets, n_resamples=n_resamples, level=level, seed=seed))
+  approach2, summary["approach2"] = outcome or (None, dict(skipped=failure))
+  summary["approach2"]["conventions"] = conventions
+  if approach2 is not None:
     warnings.extend(approach2.warnings)
-  except ValueError as error:
-    approach2 = None
-    summary["approach2"] = dict(skipped=str(error), conventions=conventions)
 
-  budget_labels, budget_flops = isoflop.group_budgets(
-      runs["c"], clean.budget, nominal=nominal_budgets, tolerance_decades=tolerance_decades)
-  diagnostics = residuals.diagnose(
-      approach3.form, approach3.params, dict(n=runs["n"], d=runs["d"]), runs["loss"],
-      budgets=np.where(budget_labels >= 0, budget_flops[np.maximum(budget_labels, 0)], np.nan)
-      if np.any(budget_labels >= 0) else None)
-  summary["residual_diagnostics"] = dict(diagnostics.to_json(), conventions=conventions)
-  warnings.extend(f"{law.name}: {line}" for line in diagnostics.warnings)
+  diagnostics, failure = auxiliary.attempt("residual diagnostics", warnings, lambda: _diagnose(
+      approach3, runs, clean.budget, budgets))
+  summary["residual_diagnostics"] = dict(
+      diagnostics.to_json() if diagnostics is not None else dict(skipped=failure),
+      conventions=conventions)
+  if diagnostics is not None:
+    warnings.extend(f"{law.name}: {line}" for line in diagnostics.warnings)
 
   if table_flops is None:
     top = float(np.max(runs["c"]))
     table_flops = [float(f"{top * 10 ** k:.1g}") for k in range(4)]
   summary["published"] = {key: law.to_json() for key, law in published.LAWS.items()}
-  extrapolation = _extrapolation(runs, holdout_flops, n_resamples, level, seed, summary,
-                                 law=law, options=fit_options, weights=weights)
+  extrapolation, failure = auxiliary.attempt("held-out extrapolation", warnings, lambda: (
+      _extrapolation(runs, holdout_flops, n_resamples, level, seed, summary, law=law,
+                     options=fit_options, weights=weights)))
+  if failure:
+    summary["extrapolation"] = dict(skipped=failure)
   summary["extrapolation"]["conventions"] = conventions
   for run in summary["extrapolation"].get("runs", []):
     run["run_id"] = str(clean.run_id[run["index"]])
-  rollout_result, summary["rollout"] = _rollout(runs, clean.run_id, fit_options, level, seed)
+  outcome, failure = auxiliary.attempt("rollout", warnings, lambda: _rollout(
+      runs, clean.run_id, fit_options, level, seed))
+  rollout_result, summary["rollout"] = outcome or (None, dict(skipped=failure))
   summary["rollout"]["conventions"] = conventions
   analysis = Analysis(runs=runs, conventions=conventions, approach3=approach3,
                       approach3_bootstrap=approach3_bootstrap, single_variable=single_variable_fits,
@@ -219,10 +227,48 @@ def analyse(observations: observations_lib.Observations, *,
       conventions=conventions, closed_form_assumes="C = 6ND",
       rows=[row for allocation in analysis.allocations_at(table_flops)
             for row in allocation.rows()])
-  summary["compute_optimal_loss"] = _compute_optimal_loss(analysis, table_flops)
-  summary["convention_comparison"] = compare_conventions(
-      clean, nominal_budgets=nominal_budgets, tolerance_decades=tolerance_decades)
+  optimal_loss, failure = auxiliary.attempt("compute-optimal loss", warnings, lambda: (
+      _compute_optimal_loss(analysis, table_flops)))
+  summary["compute_optimal_loss"] = optimal_loss or dict(skipped=failure,
+                                                         conventions=conventions)
+  comparison, _ = auxiliary.attempt("convention comparison", warnings, lambda: (
+      compare_conventions(clean, nominal_budgets=nominal_budgets,
+                          tolerance_decades=tolerance_decades)))
+  summary["convention_comparison"] = comparison or []
   return analysis
+
+
+def _side_fit(form: forms.Form, inputs: dict[str, np.ndarray], loss: np.ndarray,
+              weights: np.ndarray, law_options: dict) -> tuple[fit.FitResult | None, dict]:
+  """A law fitted beside Approach 3: (fit, its block); (None, a skipped block) if it fails."""
+  outcome, failure = auxiliary.attempt(f"{form.name} fit", law_options["warnings"], lambda: (
+      law_fits.fit_law(form, inputs, loss, weights=weights, **law_options)))
+  if outcome is None:
+    return None, dict(form=form.name, skipped=failure, conventions=law_options["conventions"])
+  return outcome[0], outcome[2]
+
+
+def _approach2(runs: dict[str, np.ndarray], budget: np.ndarray, budgets: dict, *,
+               n_resamples: int, level: float, seed: int
+               ) -> tuple[isoflop.Approach2Result | None, dict]:
+  """(Approach 2, its block), or (None, {'skipped': why}) when the runs are no IsoFLOP sweep;
+  `budgets` holds the `nominal` budgets (FLOPs) and `tolerance_decades` of the grouping."""
+  try:
+    result = isoflop.approach2(runs["n"], runs["d"], runs["c"], runs["loss"], budget=budget,
+                               n_resamples=n_resamples, level=level, seed=seed, **budgets)
+  except ValueError as error:
+    return None, dict(skipped=str(error))
+  return result, result.to_json()
+
+
+def _diagnose(approach3: fit.FitResult, runs: dict[str, np.ndarray], budget: np.ndarray,
+              budgets: dict) -> residuals.Diagnostics:
+  """Residual diagnostics of the Approach-3 fit, per IsoFLOP budget where runs group into any."""
+  labels, flops = isoflop.group_budgets(runs["c"], budget, **budgets)
+  return residuals.diagnose(
+      approach3.form, approach3.params, dict(n=runs["n"], d=runs["d"]), runs["loss"],
+      budgets=np.where(labels >= 0, flops[np.maximum(labels, 0)], np.nan)
+      if np.any(labels >= 0) else None)
 
 
 def prediction_noise(fitted: fit.FitResult, runs: dict[str, np.ndarray],
@@ -311,47 +357,6 @@ def convention_label(conventions: dict[str, str]) -> str:
   n_text = "N non-embedding" if conventions["n"] == "non_embedding" else "N total"
   c_text = "C = 6ND" if conventions["c"] == "6nd" else "C exact FLOPs"
   return f"{n_text}, {c_text}"
-
-
-def fit_law(form: forms.Form, inputs: dict[str, np.ndarray], loss: np.ndarray, *,
-            n_resamples: int, level: float, seed: int, conventions: dict[str, str],
-            warnings: list[str], options: FitOptions = FitOptions(),
-            weights: np.ndarray | None = None
-            ) -> tuple[fit.FitResult | None, bootstrap.BootstrapResult | None, dict]:
-  """Fit, bootstrap and identifiability check of one law: (fit, bootstrap, JSON block).
-
-  The block names the conventions and the objective and holds `identifiable` and `warnings`
-  (the fit's own and every identifiability reason). With no more runs than parameters nothing
-  is fitted: (None, None, a block with the reason). Problems are appended to `warnings`.
-  """
-  if len(loss) <= len(form.param_names):
-    note = (f"{len(loss)} runs; {form.formula} needs more than {len(form.param_names)}")
-    warnings.append(f"{form.name}: skipped, {note}")
-    return None, None, dict(form=form.name, skipped=note, conventions=conventions)
-  bounds = objectives.default_bounds(form, loss) if options.bounded else None
-  fitted = fit.fit(form, inputs, loss, objective=options.objective, bounds=bounds,
-                   weights=weights)
-  resampled = bootstrap.bootstrap(form, inputs, loss, n_resamples=n_resamples, level=level,
-                                  seed=seed, objective=options.objective, bounds=bounds,
-                                  weights=weights)
-  assessment = identifiability.assess(fitted, resampled, inputs, loss, weights=weights)
-  warnings.extend(fitted.warnings)
-  if not assessment.identifiable:
-    warnings.append(f"{form.name}: NOT identifiable ({len(assessment.warnings)} reason(s); "
-                    "see its warning box)")
-  if resampled.n_failed:
-    warnings.append(f"{form.name}: {resampled.n_failed} of {resampled.n_resamples} bootstrap "
-                    "refits did not converge and are left out of the intervals")
-  block = dict(fitted.to_json())
-  block.update(ci={name: list(map(float, interval)) for name, interval in resampled.ci.items()},
-               level=resampled.level, n_resamples=resampled.n_resamples,
-               n_failed=resampled.n_failed, conventions=conventions,
-               identifiable=assessment.identifiable,
-               warnings=list(fitted.warnings) + list(assessment.warnings),
-               identifiability=assessment.to_json())
-  if {"alpha", "beta"} <= set(fitted.params):
-    block.update(bootstrap.allocation_exponents(fitted.params))
-  return fitted, resampled, block
 
 
 def approach1_from_curves(clean: observations_lib.Observations, runs: dict[str, np.ndarray], *,

@@ -4,12 +4,14 @@
 launcher. Numbers: parameters (count), tokens, FLOPs, loss in nats/token; every section names the
 N and C conventions it was computed under.
 """
-import json
+from collections.abc import Callable
 import math
 import pathlib
 
+from absl import logging
 import numpy as np
 
+from analysis import auxiliary
 from analysis import envelope
 from analysis import diagnostic_plots
 from analysis import extrapolate
@@ -22,10 +24,14 @@ from analysis import published
 from analysis import report_checks
 from analysis import rollout_plots
 from export import compression_report
+from records import atomic
 
 FIGURES = ("loss_vs_compute", "isoflop_profiles", "law_fit", "optimal_size", "residuals",
            "residual_panels", "residuals_by_budget", "extrapolation", "rollout_errors",
            "rollout_final_split")
+# Everything `build` writes into its folder.
+OUTPUTS = ("fits.json", "report.md", *(f"{name}.png" for name in FIGURES),
+           compression_report.FIGURE)
 
 
 def build(observations: observations_lib.Observations, out_dir: str | pathlib.Path,
@@ -34,29 +40,98 @@ def build(observations: observations_lib.Observations, out_dir: str | pathlib.Pa
 
   `options` are those of `pipeline.analyse` (conventions, n_resamples, level, holdout_flops,
   nominal_budgets, tolerance_decades, table_flops, seed). Returns the fits.json content.
+  The previous analysis's outputs (`OUTPUTS`) are removed first, so an analysis that fails
+  leaves none that look current; fits.json and report.md are written last, atomically. A figure
+  that cannot be drawn is left out with a warning.
   """
   out_dir = pathlib.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
+  remove_outputs(out_dir)
   analysis = pipeline.analyse(observations, **options)
+  warnings = analysis.summary["warnings"]
   analysis.summary["figures"] = {name: str(path.name)
                                  for name, path in _figures(analysis, out_dir).items()}
-  with open(out_dir / "fits.json", "w") as handle:
-    json.dump(_jsonable(analysis.summary), handle, indent=1, allow_nan=False)
-  compression_section = compression_report.section(observations.source, out_dir)
-  (out_dir / "report.md").write_text(_markdown(analysis.summary) + "\n".join(compression_section))
+  compression_section, _ = auxiliary.attempt(
+      "compression section", warnings,
+      lambda: compression_report.section(observations.source, out_dir))
+  text = _markdown(analysis.summary) + "\n".join(compression_section or [])
+  atomic.write_json_atomic(out_dir / "fits.json", _jsonable(analysis.summary))
+  atomic.write_text_atomic(out_dir / "report.md", text)
   return analysis.summary
 
 
+def remove_outputs(out_dir: str | pathlib.Path) -> list[str]:
+  """Deletes the files of an earlier `build` in `out_dir` (`OUTPUTS`, nothing else); returns the
+  names it removed."""
+  out_dir = pathlib.Path(out_dir)
+  removed = [name for name in OUTPUTS if (out_dir / name).is_file()]
+  for name in removed:
+    (out_dir / name).unlink()
+  if removed:
+    logging.info("removed the earlier analysis's %s from %s", ", ".join(removed), out_dir)
+  return removed
+
+
 def _figures(analysis: pipeline.Analysis, out_dir: pathlib.Path) -> dict[str, pathlib.Path]:
+  """Draws every figure the analysis has data for; one that fails is left out with a warning."""
+  drawn = {}
+  for name, draw in _figure_makers(analysis, out_dir).items():
+    path, _ = auxiliary.attempt(f"figure {name}", analysis.summary["warnings"], draw)
+    if path is not None:
+      drawn[name] = path
+  return drawn
+
+
+def _figure_makers(analysis: pipeline.Analysis, out_dir: pathlib.Path
+                   ) -> dict[str, Callable[[], pathlib.Path]]:
+  """name -> a call that draws the figure into `out_dir`, for each figure with data."""
   runs = analysis.runs
-  label = pipeline.convention_label(analysis.conventions)
-  n_label, c_label = label.split(", ")
-  form = analysis.approach3.form
+  n_label, c_label = pipeline.convention_label(analysis.conventions).split(", ")
+  boot = analysis.approach3_bootstrap
 
   def predict(n, d):
-    return extrapolate.predict(form, analysis.approach3.params, dict(n=n, d=d))
+    return extrapolate.predict(analysis.approach3.form, analysis.approach3.params,
+                               dict(n=n, d=d))
 
-  figures = {}
+  def band(n, d):
+    interval = intervals.prediction_interval(boot, dict(n=n, d=d), noise=analysis.noise)
+    return interval.low, interval.high
+
+  figures = dict(
+      loss_vs_compute=lambda: _loss_vs_compute_figure(analysis, out_dir, c_label),
+      law_fit=lambda: plots.law_fit(out_dir / "law_fit.png", runs["n"], runs["d"], runs["c"],
+                                    runs["loss"], predict, band=band, n_label=n_label),
+      optimal_size=lambda: _optimal_size_figure(analysis, out_dir),
+      residuals=lambda: plots.residuals(out_dir / "residuals.png", runs["c"], runs["loss"],
+                                        predict(runs["n"], runs["d"]), c_label=c_label))
+  if analysis.approach2 is not None:
+    figures["isoflop_profiles"] = lambda: plots.isoflop_profiles(
+        out_dir / "isoflop_profiles.png", analysis.approach2, n_label=n_label)
+  diagnostics = analysis.diagnostics
+  if diagnostics is not None:
+    figures["residual_panels"] = lambda: diagnostic_plots.residual_panels(
+        out_dir / "residual_panels.png", diagnostics, n_label=n_label, d_label="tokens D")
+  if diagnostics is not None and diagnostics.budgets:
+    figures["residuals_by_budget"] = lambda: diagnostic_plots.residuals_by_budget(
+        out_dir / "residuals_by_budget.png", diagnostics)
+  result = analysis.extrapolation
+  if result is not None:
+    figures["extrapolation"] = lambda: plots.extrapolation(
+        out_dir / "extrapolation.png", result.actual, result.predicted,
+        result.prediction_interval, level=result.level)
+  if analysis.rollout is not None:
+    figures["rollout_errors"] = lambda: rollout_plots.error_vs_distance(
+        analysis.rollout, out_dir / "rollout_errors.png")
+    figures["rollout_final_split"] = lambda: rollout_plots.final_split(
+        analysis.rollout, out_dir / "rollout_final_split.png")
+  return figures
+
+
+def _loss_vs_compute_figure(analysis: pipeline.Analysis, out_dir: pathlib.Path,
+                            c_label: str) -> pathlib.Path:
+  """Loss against C with the frontier, Approach 1's envelope and Approach 3's optimal loss up
+  to the largest table budget."""
+  runs, form, params = analysis.runs, analysis.approach3.form, analysis.approach3.params
   frontier_fit = analysis.single_variable.get("c")
   frontier_law = None
   if frontier_fit is not None:
@@ -65,45 +140,16 @@ def _figures(analysis: pipeline.Analysis, out_dir: pathlib.Path) -> dict[str, pa
   envelope_curve = None
   if analysis.approach1 is not None:
     envelope_curve = (analysis.approach1.flops, analysis.approach1.envelope_loss)
-  boot = analysis.approach3_bootstrap
-  top = max(row["flops"] for row in analysis.summary["compute_optimal_loss"]["rows"])
+  top = max(row["flops"] for row in analysis.summary["optimal_allocation"]["rows"])
   grid = np.geomspace(runs["c"].min(), max(top, runs["c"].max()), 60)
-  optimal_band = intervals.compute_optimal_interval(boot, grid, noise=analysis.noise)
-  figures["loss_vs_compute"] = plots.loss_vs_compute(
+  optimal_band = intervals.compute_optimal_interval(analysis.approach3_bootstrap, grid,
+                                                    noise=analysis.noise)
+  return plots.loss_vs_compute(
       out_dir / "loss_vs_compute.png", runs["c"], runs["loss"],
       envelope.lower_envelope(runs["c"], runs["loss"]), frontier_law=frontier_law,
       envelope=envelope_curve, c_label=c_label,
-      optimal=(grid, intervals.optimal_point(form, analysis.approach3.params, grid)[2],
-               optimal_band.low, optimal_band.high))
-  if analysis.approach2 is not None:
-    figures["isoflop_profiles"] = plots.isoflop_profiles(
-        out_dir / "isoflop_profiles.png", analysis.approach2, n_label=n_label)
-  def band(n, d):
-    interval = intervals.prediction_interval(boot, dict(n=n, d=d), noise=analysis.noise)
-    return interval.low, interval.high
-
-  figures["law_fit"] = plots.law_fit(out_dir / "law_fit.png", runs["n"], runs["d"], runs["c"],
-                                     runs["loss"], predict, band=band, n_label=n_label)
-  figures["optimal_size"] = _optimal_size_figure(analysis, out_dir)
-  figures["residuals"] = plots.residuals(out_dir / "residuals.png", runs["c"], runs["loss"],
-                                         predict(runs["n"], runs["d"]), c_label=c_label)
-  figures["residual_panels"] = diagnostic_plots.residual_panels(
-      out_dir / "residual_panels.png", analysis.diagnostics, n_label=n_label,
-      d_label="tokens D")
-  if analysis.diagnostics.budgets:
-    figures["residuals_by_budget"] = diagnostic_plots.residuals_by_budget(
-        out_dir / "residuals_by_budget.png", analysis.diagnostics)
-  if analysis.extrapolation is not None:
-    result = analysis.extrapolation
-    figures["extrapolation"] = plots.extrapolation(
-        out_dir / "extrapolation.png", result.actual, result.predicted,
-        result.prediction_interval, level=result.level)
-  if analysis.rollout is not None:
-    figures["rollout_errors"] = rollout_plots.error_vs_distance(
-        analysis.rollout, out_dir / "rollout_errors.png")
-    figures["rollout_final_split"] = rollout_plots.final_split(
-        analysis.rollout, out_dir / "rollout_final_split.png")
-  return figures
+      optimal=(grid, intervals.optimal_point(form, params, grid)[2], optimal_band.low,
+               optimal_band.high))
 
 
 def _optimal_size_figure(analysis: pipeline.Analysis, out_dir: pathlib.Path) -> pathlib.Path:
@@ -257,17 +303,52 @@ def _kaplan_section(summary: dict) -> list[str]:
 
 
 def _allocation_section(summary: dict) -> list[str]:
+  """The allocation table; rows of a fit that is not identifiable, or whose interval leaves
+  out its own estimate, go into a warning box that says why."""
   block = summary["optimal_allocation"]
-  rows = [[row["source"], markdown.number(row["flops"], 3), markdown.number(row["n_opt"], 3),
-           markdown.interval((row["n_low"], row["n_high"])), markdown.number(row["d_opt"], 3),
-           markdown.interval((row["d_low"], row["d_high"])), markdown.number(row["tokens_per_parameter"], 3),
-           markdown.interval((row["tokens_per_parameter_low"], row["tokens_per_parameter_high"])),
-           row["convention"]] for row in block["rows"]]
+  header = ["source", "C (FLOPs)", "N_opt", "interval", "D_opt (tokens)", "interval", "D/N",
+            "interval", "conventions"]
+  clean, flagged, reasons = [], [], []
+  for row in block["rows"]:
+    row_reasons = _allocation_reasons(row)
+    (flagged if row_reasons else clean).append(_allocation_row(row))
+    reasons += [reason for reason in row_reasons if reason not in reasons]
+  body = [markdown.table(header, clean)] if clean else []
+  if flagged:
+    body += ["", *markdown.warning_box(
+        "these allocations are not measurements.", reasons, [markdown.table(header, flagged)])]
   return ["## Compute-optimal allocation", "",
           f"Closed forms assume {block['closed_form_assumes']}; published laws are in their "
-          "own conventions (last column).", "",
-          markdown.table(["source", "C (FLOPs)", "N_opt", "interval", "D_opt (tokens)", "interval",
-                  "D/N", "interval", "conventions"], rows)]
+          "own conventions (last column).", "", *body]
+
+
+def _allocation_reasons(row: dict) -> list[str]:
+  """Why an allocation row is not a clean result; empty when it is."""
+  reasons = []
+  if not row.get("identifiable", True):
+    reasons.append(f"{row['source']}: its fit is not identifiable (see its section), so its "
+                   "N_opt and D_opt are not measurements")
+  for name, covered in (("N_opt", row.get("n_covered", True)),
+                        ("D_opt", row.get("d_covered", True))):
+    if not covered:
+      reasons.append(f"{row['source']} at C = {markdown.number(row['flops'], 3)}: {name} lies "
+                     f"outside its own {row['level']:.0%} bootstrap interval (the refits on "
+                     "resampled runs settled elsewhere than the fit on all runs): the interval "
+                     "is no uncertainty around the estimate")
+  return reasons
+
+
+def _allocation_row(row: dict) -> list[str]:
+  def interval(low: str, high: str, covered: str) -> str:
+    text = markdown.interval((row[low], row[high]))
+    return text if row.get(covered, True) else f"{text} excludes the estimate"
+
+  return [row["source"], markdown.number(row["flops"], 3), markdown.number(row["n_opt"], 3),
+          interval("n_low", "n_high", "n_covered"), markdown.number(row["d_opt"], 3),
+          interval("d_low", "d_high", "d_covered"),
+          markdown.number(row["tokens_per_parameter"], 3),
+          markdown.interval((row["tokens_per_parameter_low"],
+                             row["tokens_per_parameter_high"])), row["convention"]]
 
 
 def _conventions_section(summary: dict) -> list[str]:

@@ -29,6 +29,8 @@ def settings_section(summary: dict) -> list[str]:
 def diagnostics_section(summary: dict) -> list[str]:
   """Residual tests of the Approach-3 fit (r = ln predicted - ln actual)."""
   block = summary["residual_diagnostics"]
+  if "skipped" in block:
+    return ["## Residual diagnostics of the Approach-3 fit", "", "Skipped: " + block["skipped"]]
   rows = []
   for name, trend in block["trends"].items():
     if "skipped" in trend:
@@ -54,6 +56,8 @@ def diagnostics_section(summary: dict) -> list[str]:
 def compute_optimal_section(summary: dict) -> list[str]:
   """The loss the Approach-3 law predicts at each budget's compute-optimal (N, D)."""
   block = summary["compute_optimal_loss"]
+  if "skipped" in block:
+    return ["## Predicted loss at the compute-optimal point", "", "Skipped: " + block["skipped"]]
   level = f"{block['level']:.0%}"
   rows = [[markdown.number(row["flops"], 3), markdown.number(row["n_opt"], 3),
            markdown.number(row["d_opt"], 3), markdown.number(row["loss"]),

@@ -14,8 +14,9 @@ deviation (ddof=1) of log(loss) over its seeds, and the pooled seed sd is
 over the groups with n_g >= 2 seeds. It is the run-to-run noise of one run's log loss; the
 noise of a group's mean is s^2 / n_g.
 
-`Observations.clean()` drops rows with the same N, D and seed as an earlier row (the first is
-kept); `aggregate` refuses such rows instead of counting them as extra seeds, so clean first.
+`Observations.clean()` merges a row identical to an earlier one and refuses one with the same
+N, D and seed but another loss; `aggregate` refuses such rows instead of counting them as extra
+seeds, so clean first.
 """
 import collections
 import dataclasses
@@ -77,7 +78,8 @@ def aggregate(observations: observations_lib.Observations) -> SeedGroups:
     if len(set(seeds.tolist())) != seeds.size:
       ids = ", ".join(str(run_id) for run_id in observations.run_id[indices])
       raise ValueError(f"aggregate: runs {ids} share N, D and a seed; call "
-                       "Observations.clean() first (it keeps the first of duplicates)")
+                       "Observations.clean() first (it merges identical rows and names "
+                       "clashing ones)")
   first = np.array([indices[0] for indices in members])
   n_seeds = np.array([indices.size for indices in members])
   mean_loss = np.array([observations.loss[indices].mean() for indices in members])

@@ -292,7 +292,9 @@ def suggest(form: forms_lib.Form, params: Mapping[str, float], n: np.ndarray, d:
     raise ValueError(f"suggest: the fit is degenerate ({error}); its Jacobian means nothing, "
                      "so widen the grid (more D/N, larger N) and refit first") from error
   if not np.all(np.isfinite(raw)):
-    raise ValueError(f"suggest: the fit has non-finite parameters {dict(params)}; refit first")
+    raise ValueError(f"suggest: the fit is degenerate (a coefficient fitted to 0, or a "
+                     f"non-finite parameter: {dict(params)}); its Jacobian means nothing, so "
+                     "widen the grid (more D/N, larger N) and refit first")
   residuals = log_loss_at(form, raw, arrays["n"], arrays["d"]) - np.log(loss)
   if noise_log_sd is None:
     dof = max(int(np.sum(weights > 0)) - len(form.parameters), 1)

@@ -13,7 +13,6 @@ DIR/suggestion.json. N is counted under --n_convention; the sweep's points are n
 targets, so keep the default there.
 """
 import importlib
-import json
 import pathlib
 
 from absl import flags
@@ -26,6 +25,7 @@ from analysis import observations as observations_lib
 from analysis import seeds
 from analysis import suggest as suggest_lib
 from model import shapes
+from records import atomic
 from scaling import grid
 
 _TARGET_FLOPS = flags.DEFINE_float("target_flops", None,
@@ -102,8 +102,8 @@ def run(table: observations_lib.Observations, out: str | None, *, n_convention: 
         [(targets[n], d) for n, d in suggestion.points], _BASE_SWEEP.value,
         note=f"target C={suggestion.target_flops:.3g} FLOPs, budget "
              f"{suggestion.budget_flops:.3g} FLOPs, form {suggestion.form}")
-    (folder / "suggested_sweep.py").write_text(snippet)
-    (folder / "suggestion.json").write_text(json.dumps(
-        dict(suggestion.to_json(), fit=fitted.to_json()), indent=2))
+    atomic.write_text_atomic(folder / "suggested_sweep.py", snippet)
+    atomic.write_json_atomic(folder / "suggestion.json",
+                             dict(suggestion.to_json(), fit=fitted.to_json()))
     print(f"wrote {folder}/suggested_sweep.py and {folder}/suggestion.json")
   return suggestion

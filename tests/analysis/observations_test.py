@@ -84,7 +84,7 @@ def test_clean_excludes_bad_rows_with_one_line_per_reason():
       run_id=["ok", "nan", "neg", "div", "dup", "ok2", "zero_d"],
       n_total=[1e6, 1e6, 2e6, 3e6, 1e6, 4e6, 5e6],
       d=[1e7, 2e7, 2e7, 2e7, 1e7, 2e7, 0],
-      loss=[3.0, np.nan, -1.0, 2.5, 3.1, 2.4, 2.0],
+      loss=[3.0, np.nan, -1.0, 2.5, 3.0, 2.4, 2.0],
       status=["completed", "completed", "completed", "diverged", "completed", "completed",
               "completed"])
   kept, warnings = table.clean()
@@ -92,7 +92,7 @@ def test_clean_excludes_bad_rows_with_one_line_per_reason():
   text = "\n".join(warnings)
   assert len(warnings) == 5
   for expected in ("non-finite loss: nan", "non-positive loss: neg", "diverged", "div",
-                   "duplicate", "dup", "zero_d"):
+                   "merged 1 duplicate row(s)", "dup", "zero_d"):
     assert expected in text
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from analysis import forms
+from analysis import law_fits
 from analysis import observations
 from analysis import pipeline
 from analysis import report
@@ -13,7 +14,7 @@ from analysis import report
 def test_fit_law_skips_with_a_warning_when_runs_are_too_few():
   warnings = []
   conventions = dict(n="total", c="6nd")
-  fitted, resampled, block = pipeline.fit_law(
+  fitted, resampled, block = law_fits.fit_law(
       forms.single_variable("n"), dict(n=np.array([1e6, 1e7, 1e8])), np.array([3.0, 2.8, 2.7]),
       n_resamples=10, level=0.9, seed=0, conventions=conventions, warnings=warnings)
   assert fitted is None and resampled is None

@@ -3,7 +3,6 @@ import json
 import subprocess
 import sys
 
-from absl import app
 from absl import flags
 from absl.testing import flagsaver
 import numpy as np
@@ -103,5 +102,5 @@ def test_cli_turns_bad_options_into_one_line_usage_errors(tmp_path, runs_csv):
   for option, message in cases:
     with flagsaver.flagsaver():
       flags.FLAGS.unparse_flags()
-      with pytest.raises(app.UsageError, match=message):
+      with pytest.raises(ValueError, match=message):
         cli.main(flags.FLAGS(base + [option]))

@@ -46,13 +46,17 @@ def test_single_seed_table_has_no_pooled_sd():
 def test_duplicate_seed_is_refused_and_clean_resolves_it():
   table = observations.Observations.from_columns(
       run_id=["x", "y", "z"], n_total=[1e6, 1e6, 1e6], d=[1e8, 1e8, 1e8],
-      loss=[3.0, 3.2, 3.1], seed=[0, 0, 1])
+      loss=[3.0, 3.0, 3.1], seed=[0, 0, 1])
   with pytest.raises(ValueError, match="clean"):
     seeds.aggregate(table)
   cleaned, _ = table.clean()
   groups = seeds.aggregate(cleaned)
   assert list(groups.observations.run_id) == ["x+z"]
   assert groups.observations.loss[0] == pytest.approx(3.05)
+  clash = observations.Observations.from_columns(
+      run_id=["x", "y"], n_total=[1e6, 1e6], d=[1e8, 1e8], loss=[3.0, 3.2], seed=[0, 0])
+  with pytest.raises(ValueError, match="runs x and y have the same N, D and seed"):
+    clash.clean()
 
 
 def test_weights_closed_forms():

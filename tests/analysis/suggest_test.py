@@ -1,7 +1,6 @@
 """Next runs: closed forms of the target, Jacobian and rank-one update; snippet; acceptance."""
 import json
 
-from absl import app
 from absl import flags
 from absl.testing import flagsaver
 import numpy as np
@@ -185,7 +184,7 @@ def test_cli_prints_the_table_and_writes_a_sweep(tmp_path, capsys):
   assert 0.003 < summary["noise_log_sd"] < 0.03  # the pooled seed sd, ~0.01
   with flagsaver.flagsaver():
     flags.FLAGS.unparse_flags()
-    with pytest.raises(app.UsageError, match="--target_flops"):
+    with pytest.raises(ValueError, match="--target_flops"):
       cli.main(flags.FLAGS(["analysis", "suggest", f"--results={tmp_path / 'results.csv'}"]))
 
 
