@@ -18,4 +18,4 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -q tests
 
 demo: $(VENV)/.installed
-	$(PY) -m scaling demo --workdir=demo_out
+	$(PY) demo.py --workdir=demo_out

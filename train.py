@@ -28,16 +28,18 @@ import ml_collections
 from absl import flags, logging
 from ml_collections import config_flags
 
+from configs import schema
 from records import cli
-from training import loop, preemption, results, run_config, validate
+from records import status as status_lib
+from training import loop, preemption, results, validate
 from training import mesh as mesh_lib
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Run config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, results.")
 
-_EXIT_CODES = {results.STATUS_COMPLETED: preemption.EXIT_COMPLETED,
-               results.STATUS_DIVERGED: preemption.EXIT_DIVERGED,
+_EXIT_CODES = {status_lib.RunStatus.COMPLETED: preemption.EXIT_COMPLETED,
+               status_lib.RunStatus.DIVERGED: preemption.EXIT_DIVERGED,
                results.STATUS_PREEMPTED: preemption.EXIT_PREEMPTED}
 
 
@@ -59,7 +61,7 @@ def _unknown_override(argv: list[str]) -> str | None:
       nested = {key: {} for key in path[-1:]}
       for key in reversed(path[:-1]):
         nested = {key: nested}
-      if run_config.unknown_keys(nested):
+      if schema.RUN.unknown_keys(nested):
         return ".".join(path)
   return None
 
@@ -110,7 +112,7 @@ def _fail(config: ml_collections.ConfigDict, workdir: str, error: Exception) -> 
     trace = None if refused else "".join(traceback.format_exception(error))
     result_path = pathlib.Path(workdir) / "result.json"
     try:
-      written = results.write_failure(workdir, run_config.config_to_dict(config), message, trace)
+      written = results.write_failure(workdir, schema.config_to_dict(config), message, trace)
     except OSError as write_error:
       line += f"; {result_path} could not be written: {cli.describe_os_error(write_error)}"
     else:

@@ -24,10 +24,10 @@ import jax
 
 from analysis import objectives
 from analysis import observations
-from analysis import pipeline
 from analysis import report
 from analysis import seeds
 from analysis import suggest_cli
+from analysis.fitting import options as fit_options
 from records import cli
 
 _DATA = flags.DEFINE_string("data", None, "any CSV of runs; needs --columns")
@@ -60,10 +60,11 @@ _KAPLAN = flags.DEFINE_bool("kaplan", True, "also fit Kaplan et al.'s L(N, D) (E
 _SINGLE_VARIABLE = flags.DEFINE_bool("single_variable", True,
                                      "also fit L(N), L(D), L(C) on the loss frontiers")
 _SEED = flags.DEFINE_integer("seed", 0, "bootstrap seed")
-_LAW = flags.DEFINE_string("law", "chinchilla", "Approach 3's L(N, D), with fixed or tied "
-                           "parameters in brackets: chinchilla[E=1.69], chinchilla[beta=alpha]")
+_LAW = flags.DEFINE_string("law", "chinchilla", "the law fitted, with fixed or tied parameters "
+                           "in brackets: for fit Approach 3's L(N, D), chinchilla[E=1.69] or "
+                           "chinchilla[beta=alpha]; for suggest any form, e.g. overtraining")
 _OBJECTIVE = flags.DEFINE_enum("objective", "huber", list(objectives.KINDS),
-                               "loss on log-loss residuals of every fit")
+                               "loss on log-loss residuals of every fit (fit and suggest)")
 _DELTA = flags.DEFINE_float("delta", 1e-3, "Huber threshold on log-loss residuals")
 _OVER_WEIGHT = flags.DEFINE_float("over_weight", 10.0,
                                   "floor objective: weight of over-predictions")
@@ -111,8 +112,9 @@ def _floats(flag: flags.FlagHolder) -> list[float] | None:
                          "1e19,3e19") from None
 
 
-def _fit_options() -> pipeline.FitOptions:
-  return pipeline.FitOptions(
+def _fit_options() -> fit_options.FitOptions:
+  """How `fit` and `suggest` fit: every fit of either command takes these options."""
+  return fit_options.FitOptions(
       law=_LAW.value,
       objective=objectives.Objective(kind=_OBJECTIVE.value, delta=_DELTA.value,
                                      over_weight=_OVER_WEIGHT.value),
@@ -127,8 +129,8 @@ def _fit_options() -> pipeline.FitOptions:
 def main(argv: list[str]) -> None:
   """`fit` or `suggest`; bad data or options raise ValueError (one line, exit 2 via cli.run)."""
   if argv[1:] == ["suggest"]:
-    suggest_cli.run(_load(), _OUT.value, n_convention=_N_CONVENTION.value,
-                    c_convention=_C_CONVENTION.value)
+    suggest_cli.run(_load(), _OUT.value, options=_fit_options(),
+                    n_convention=_N_CONVENTION.value, c_convention=_C_CONVENTION.value)
     return
   if argv[1:] != ["fit"]:
     raise cli.UsageError(f"usage: python -m analysis fit --out=DIR ... (or suggest); got "

@@ -12,11 +12,10 @@ import dataclasses
 
 import numpy as np
 
-from analysis import bootstrap
 from analysis import fit
 from analysis import intervals
 from analysis import isoflop
-from analysis import objectives
+from analysis.fitting import options as fit_options
 
 predict = intervals.predict
 predict_samples = intervals.predict_samples
@@ -74,18 +73,19 @@ def default_threshold(flops: np.ndarray, *, min_budgets: int = 3) -> float | Non
   return float(np.min(flops[labels == len(budgets) - 1]))
 
 
-def extrapolate(form, inputs: dict[str, np.ndarray], loss: np.ndarray, flops: np.ndarray,
-                threshold_flops: float, *, n_resamples: int = 1000, level: float = 0.95,
-                seed: int = 0, objective: objectives.Objective = objectives.Objective(),
-                bounded: bool = False, weights: np.ndarray | None = None
-                ) -> ExtrapolationResult:
-  """Fits `form` on runs with C < threshold (FLOPs) and predicts those with C >= threshold.
+def extrapolate(options: fit_options.FitOptions, inputs: dict[str, np.ndarray],
+                loss: np.ndarray, flops: np.ndarray, threshold_flops: float, *,
+                weights: np.ndarray | None = None, n_resamples: int = 1000,
+                level: float = 0.95, seed: int = 0) -> ExtrapolationResult:
+  """Fits `options.law` on runs with C < threshold (FLOPs) and predicts those with C >= it.
 
   `inputs` holds the form's inputs per run (e.g. n parameters, d tokens); `flops` is C per run
-  under the caller's convention. The fit and its bootstrap use `objective`, observation
-  `weights` (per run) and, with `bounded`, `objectives.default_bounds` of the training runs.
+  under the caller's convention. The fit and its bootstrap are the recipe of
+  `analysis.fitting.options` below the threshold: `options`' objective, bounds of the training
+  runs' losses, and `weights` per run (default `options.weights(flops=flops)`).
   Raises ValueError when either side is too small to use.
   """
+  form = options.form()
   loss = np.asarray(loss, dtype=np.float64)
   train = np.asarray(flops) < threshold_flops
   heldout = np.flatnonzero(~train)
@@ -97,16 +97,11 @@ def extrapolate(form, inputs: dict[str, np.ndarray], loss: np.ndarray, flops: np
                      f"fit {n_params} parameters; raise it")
   train_inputs = {name: np.asarray(values)[train] for name, values in inputs.items()}
   heldout_inputs = {name: np.asarray(values)[heldout] for name, values in inputs.items()}
-  weights = np.ones(loss.size) if weights is None else np.asarray(weights, np.float64)
-  bounds = objectives.default_bounds(form, loss[train]) if bounded else None
-  # Zero weights on the held-out runs: the same fit as on the subset, with the shapes (and so
-  # the compiled search) of a fit to all runs.
-  fitted = fit.fit(form, inputs, loss, weights=train * weights, objective=objective,
-                   bounds=bounds)
+  weights = options.weights(flops=flops) if weights is None else weights
+  fitted = fit_options.fit(options, inputs, loss, weights, form=form, train=train)
   predicted = predict(form, fitted.params, heldout_inputs)
-  resampled = bootstrap.bootstrap(form, train_inputs, loss[train], n_resamples=n_resamples,
-                                  level=level, seed=seed, objective=objective, bounds=bounds,
-                                  weights=weights[train])
+  resampled = fit_options.resample(fitted, inputs, loss, weights, n_resamples=n_resamples,
+                                   level=level, seed=seed, train=train)
   log_residuals = np.log(predict(form, fitted.params, train_inputs)) - np.log(loss[train])
   band = intervals.prediction_interval(resampled, heldout_inputs, level=level,
                                        noise=log_residuals, seed=seed)

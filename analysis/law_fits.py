@@ -11,17 +11,17 @@ from analysis import bootstrap
 from analysis import fit
 from analysis import forms
 from analysis import identifiability
-from analysis import objectives
+from analysis.fitting import options as fit_options
 
 
 def fit_law(form: forms.Form, inputs: dict[str, np.ndarray], loss: np.ndarray, *,
-            n_resamples: int, level: float, seed: int, conventions: dict[str, str],
-            warnings: list[str], objective: objectives.Objective = objectives.Objective(),
-            bounded: bool = True, weights: np.ndarray | None = None
+            options: fit_options.FitOptions, weights: np.ndarray, n_resamples: int,
+            level: float, seed: int, conventions: dict[str, str], warnings: list[str]
             ) -> tuple[fit.FitResult | None, bootstrap.BootstrapResult | None, dict]:
   """Fit, bootstrap and identifiability check of one law: (fit, bootstrap, JSON block).
 
-  `bounded` fits inside `objectives.default_bounds`. The block names the conventions and the
+  `form` is fitted and resampled by the recipe of `analysis.fitting.options` under `options`
+  (objective, bounds) with `weights` per run. The block names the conventions and the
   objective and holds `identifiable` and `warnings` (the fit's own and every identifiability
   reason). With no more runs than parameters nothing is fitted: (None, None, a block with the
   reason). Problems are appended to `warnings`.
@@ -30,11 +30,9 @@ def fit_law(form: forms.Form, inputs: dict[str, np.ndarray], loss: np.ndarray, *
     note = (f"{len(loss)} runs; {form.formula} needs more than {len(form.param_names)}")
     warnings.append(f"{form.name}: skipped, {note}")
     return None, None, dict(form=form.name, skipped=note, conventions=conventions)
-  bounds = objectives.default_bounds(form, loss) if bounded else None
-  fitted = fit.fit(form, inputs, loss, objective=objective, bounds=bounds, weights=weights)
-  resampled = bootstrap.bootstrap(form, inputs, loss, n_resamples=n_resamples, level=level,
-                                  seed=seed, objective=objective, bounds=bounds,
-                                  weights=weights)
+  fitted = fit_options.fit(options, inputs, loss, weights, form=form)
+  resampled = fit_options.resample(fitted, inputs, loss, weights, n_resamples=n_resamples,
+                                   level=level, seed=seed)
   assessment = identifiability.assess(fitted, resampled, inputs, loss, weights=weights)
   warnings.extend(fitted.warnings)
   if not assessment.identifiable:

@@ -7,7 +7,6 @@ by side so that the same runs can be refitted under each:
     attention and the output head).
 """
 import collections
-import csv
 import dataclasses
 import json
 import pathlib
@@ -15,13 +14,15 @@ import re
 
 import numpy as np
 
+from records import results_csv
+from records import status as status_lib
+
 N_CONVENTIONS = ("non_embedding", "total")
 C_CONVENTIONS = ("6nd", "exact")
-COMPLETED = "completed"
+COMPLETED = status_lib.RunStatus.COMPLETED
+Column = results_csv.Column
 MAPPABLE_COLUMNS = ("run_id", "n", "n_total", "n_non_embedding", "d", "c", "loss", "seed",
                     "status", "budget")
-# Separators that a one-column header betrays: the file is not comma-separated.
-_OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 _SUFFIX_EXPONENTS = {"k": 3, "m": 6, "b": 9, "g": 9, "t": 12}
 _SUFFIXED = re.compile(r"^([0-9]*\.?[0-9]+)\s*([kKmMbBgGtT])$")
 
@@ -87,21 +88,14 @@ class Observations:
   @classmethod
   def from_results_csv(cls, path: str | pathlib.Path,
                        where: dict[str, str] | None = None) -> "Observations":
-    """Reads a sweep's results.csv (columns written by the sweep launcher).
+    """Reads a sweep's results.csv (records.results_csv: its columns and units).
 
     Relative `curve_path` entries are resolved against the CSV's folder; an optional
     `compute_budget` column (FLOPs, empty for N x D grids) fills `budget`. `where` keeps only
     the rows holding those texts, as in `from_csv` (e.g. one peak_learning_rate).
     """
     path = pathlib.Path(path)
-    table = _Rows.read(path)
-    required = ("run_id", "n_params_total", "n_params_non_embedding", "tokens", "flops_exact",
-                "final_eval_loss", "status")
-    missing = [name for name in required if name not in table.header]
-    if missing:
-      raise ValueError(f"{path}: results.csv lacks columns {missing}; was it written by the "
-                       "sweep launcher? For other CSVs use --data with --columns.")
-    table = table.where(where)
+    table = _Rows.of(results_csv.read_results(path)).where(where)
 
     def curve(text: str) -> str:
       if not text:
@@ -109,16 +103,17 @@ class Observations:
       return str(path.parent / text) if not pathlib.Path(text).is_absolute() else text
 
     return cls.from_columns(
-        run_id=table.texts("run_id"),
-        n_total=table.floats("n_params_total"),
-        n_non_embedding=table.floats("n_params_non_embedding"),
-        d=table.floats("tokens"),
-        flops_exact=table.floats("flops_exact"),
-        loss=table.floats("final_eval_loss"),
-        seed=table.seeds("seed") if "seed" in table.header else None,
-        status=table.texts("status"),
-        curve_path=[curve(text) for text in table.texts("curve_path")],
-        budget=table.floats("compute_budget") if "compute_budget" in table.header else None,
+        run_id=table.texts(Column.RUN_ID),
+        n_total=table.floats(Column.N_PARAMS_TOTAL),
+        n_non_embedding=table.floats(Column.N_PARAMS_NON_EMBEDDING),
+        d=table.floats(Column.TOKENS),
+        flops_exact=table.floats(Column.FLOPS_EXACT),
+        loss=table.floats(Column.FINAL_EVAL_LOSS),
+        seed=table.seeds(Column.SEED) if Column.SEED in table.header else None,
+        status=table.texts(Column.STATUS),
+        curve_path=[curve(text) for text in table.texts(Column.CURVE_PATH)],
+        budget=(table.floats(Column.COMPUTE_BUDGET) if Column.COMPUTE_BUDGET in table.header
+                else None),
         source=str(path))
 
   @classmethod
@@ -137,7 +132,7 @@ class Observations:
     unknown = sorted(set(columns) - set(MAPPABLE_COLUMNS))
     if unknown:
       raise ValueError(f"--columns: unknown fields {unknown}; use {list(MAPPABLE_COLUMNS)}")
-    table = _Rows.read(path)
+    table = _Rows.of(results_csv.read_csv(path))
     absent = sorted(col for col in columns.values() if col not in table.header)
     if absent:
       raise ValueError(f"{path}: columns {absent} not in the CSV header {table.header}")
@@ -183,7 +178,7 @@ class Observations:
     reasons = collections.defaultdict(list)
     keep = np.ones(len(self), dtype=bool)
     checks = (
-        ("status is not 'completed' (diverged or unfinished)", self.status != COMPLETED),
+        (f"status is not '{COMPLETED}' (diverged or unfinished)", self.status != COMPLETED),
         ("non-finite loss", ~np.isfinite(self.loss)),
         ("non-positive loss", np.isfinite(self.loss) & (self.loss <= 0)),
         ("non-finite or non-positive N or D",
@@ -310,35 +305,12 @@ def _parse_pairs(text: str, flag: str, expected: str) -> dict[str, str]:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Rows:
-  """The data rows of a CSV file: `lines` holds each row's 1-based line in the file."""
-  path: pathlib.Path
-  header: list[str]
-  rows: list[dict[str, str]]
-  lines: list[int]
+class _Rows(results_csv.CsvTable):
+  """A CSV table (records.results_csv.read_csv) with the parsing the analysis needs."""
 
   @classmethod
-  def read(cls, path: pathlib.Path) -> "_Rows":
-    """Reads a comma-separated file; a ValueError naming the fix for a missing file, no rows,
-    or a header that another separator (semicolon, tab, pipe) joins into one column."""
-    if not path.is_file():
-      raise ValueError(f"{path}: no such file")
-    rows, lines = [], []
-    with open(path, newline="") as handle:
-      reader = csv.DictReader(handle)
-      for row in reader:
-        rows.append(row)
-        lines.append(reader.line_num)
-      header = list(reader.fieldnames or [])
-    if len(header) == 1:
-      for delimiter, name in _OTHER_DELIMITERS.items():
-        if delimiter in header[0]:
-          raise ValueError(f"{path}: the header {header[0]!r} reads as one column: the file "
-                           f"looks {name}-separated; convert it to commas (with '.' as the "
-                           "decimal point)")
-    if not rows:
-      raise ValueError(f"{path}: the CSV has no data rows")
-    return cls(path, header, rows, lines)
+  def of(cls, table: results_csv.CsvTable) -> "_Rows":
+    return cls(table.path, table.header, table.rows, table.lines)
 
   def where(self, where: dict[str, str] | None) -> "_Rows":
     """The rows whose columns hold the `where` {column: text} values (all rows for None)."""
@@ -354,10 +326,6 @@ class _Rows:
       raise ValueError(f"{self.path}: no row matches --where {where}; check the values")
     return dataclasses.replace(self, rows=[self.rows[i] for i in kept],
                                lines=[self.lines[i] for i in kept])
-
-  def texts(self, column: str) -> list[str]:
-    """The column's texts, stripped ('' where a short row lacks the field)."""
-    return [(row.get(column) or "").strip() for row in self.rows]
 
   def floats(self, column: str) -> np.ndarray:
     """The column as float64, NaN for an empty cell; a ValueError naming the line, the column

@@ -19,61 +19,16 @@ from analysis import forms
 from analysis import intervals
 from analysis import isoflop
 from analysis import law_fits
-from analysis import objectives
 from analysis import observations as observations_lib
 from analysis import optimal
 from analysis import published
 from analysis import residuals
 from analysis import rollout
 from analysis import seeds
+from analysis.fitting import options as options_lib
 
 # Built once so that repeated analyses in one process reuse the compiled searches.
 _SINGLE_VARIABLE_FORMS = {x: forms.single_variable(x) for x in ("n", "d", "c")}
-
-
-@dataclasses.dataclass(frozen=True)
-class FitOptions:
-  """How every parametric law is fitted, and which laws the rollout compares.
-
-  Attributes:
-    law: the L(N, D) of Approach 3 as a `forms.get` spec: 'chinchilla', or with fixed or tied
-      parameters, e.g. 'chinchilla[E=1.69]' (E at a known entropy, nats/token) or
-      'chinchilla[beta=alpha]'.
-    objective: the loss on log-loss residuals (Huber, floor or squared; `objectives.Objective`).
-    bounded: fit inside `objectives.default_bounds` (E at most the smallest observed loss,
-      exponents in [0, 3]); False leaves every parameter free.
-    weighting: observation weights, a `seeds.WEIGHT_KINDS` kind (uniform, compute,
-      inverse_seed_variance).
-    rollout_forms: `forms.get` specs of the laws the rollout compares on held-out runs.
-    rollout_objectives: objective kinds the rollout compares (each with `objective`'s delta).
-    rollout_split: 'c' (compute) or 'n' (parameters): the variable rollout thresholds apply to.
-    rollout_thresholds: values of the split variable; None takes `rollout.default_thresholds`.
-    rollout_resamples: bootstrap refits per rollout fit (warm-started, see `analysis.rollout`).
-  """
-  law: str = "chinchilla"
-  objective: objectives.Objective = objectives.Objective()
-  bounded: bool = True
-  weighting: str = "uniform"
-  rollout_forms: tuple[str, ...] = ("chinchilla", "overtraining")
-  rollout_objectives: tuple[str, ...] = ("huber",)
-  rollout_split: str = "c"
-  rollout_thresholds: tuple[float, ...] | None = None
-  rollout_resamples: int = 100
-
-  def approach3_form(self) -> forms.Form:
-    """The Approach-3 form; a clear error unless it is Chinchilla's L(N, D), possibly with
-    fixed or tied parameters."""
-    form = forms.get(self.law)
-    if (form.root or form) is not forms.CHINCHILLA:
-      raise ValueError(f"--law={self.law!r}: Approach 3 needs Chinchilla's L(N, D) form, "
-                       "possibly with fixed or tied parameters, e.g. 'chinchilla[E=1.69]'")
-    return form
-
-  def to_json(self) -> dict:
-    return dict(law=self.law, objective=self.objective.to_json(), bounded=self.bounded,
-                weighting=self.weighting, rollout_forms=list(self.rollout_forms),
-                rollout_objectives=list(self.rollout_objectives),
-                rollout_split=self.rollout_split, rollout_resamples=self.rollout_resamples)
 
 
 @dataclasses.dataclass
@@ -121,17 +76,18 @@ def analyse(observations: observations_lib.Observations, *,
             nominal_budgets: list[float] | None = None, tolerance_decades: float = 0.05,
             table_flops: list[float] | None = None, kaplan: bool = True,
             single_variable: bool = True, seed: int = 0,
-            fit_options: FitOptions = FitOptions()) -> Analysis:
+            fit_options: options_lib.FitOptions = options_lib.FitOptions()) -> Analysis:
   """Cleans the runs, fits Approaches 1-3 and single-variable laws, allocates, extrapolates.
 
-  Runs that differ only in seed are averaged first (`analysis.seeds`); their spread is the
-  noise of the prediction intervals when there is any, else the Approach-3 fit's residuals are.
-  Every parametric law is fitted with `fit.fit` under `fit_options`, bootstrapped with
-  `n_resamples` full refits and assessed for identifiability; `kaplan` adds Kaplan et al.'s
-  L(N, D) (Eq. 1.5), and `single_variable` the laws L(N), L(D), L(C) on the lower envelopes of
-  the final losses (each law costs one compilation of the fit and one of the bootstrap). The
-  rollout compares `fit_options.rollout_forms` on held-out runs. Degenerate fits are reported
-  as not identifiable; a side step that fails is skipped with a warning (`analysis.auxiliary`).
+  Runs that differ only in seed are averaged first (`analysis.seeds`); their spread is the noise of
+  the prediction intervals when there is any, else the Approach-3 fit's residuals are. Every
+  parametric law is fitted by the recipe of `analysis.fitting.options` under `fit_options`, as are
+  the extrapolation, the rollout and the convention comparison; bootstrapped with `n_resamples` full
+  refits and assessed for identifiability; `kaplan` adds Kaplan et al.'s L(N, D) (Eq. 1.5), and
+  `single_variable` the laws L(N), L(D), L(C) on the lower envelopes of the final losses (each law
+  costs one compilation of the fit and one of the bootstrap). The rollout compares
+  `fit_options.rollout_forms` on held-out runs. Degenerate fits are reported as not identifiable; a
+  side step that fails is skipped with a warning (`analysis.auxiliary`).
   """
   if not 0 < level < 1:
     raise ValueError(f"level={level}: must be in (0, 1), e.g. 0.95")
@@ -148,7 +104,7 @@ def analyse(observations: observations_lib.Observations, *,
   if len(clean) <= n_params:
     raise ValueError(f"{len(clean)} usable runs after cleaning; the L(N, D) fit needs more "
                      f"than {n_params} (see the warnings: {warnings})")
-  weights = seeds.observation_weights(fit_options.weighting, flops=runs["c"], groups=groups)
+  weights = fit_options.weights(flops=runs["c"], groups=groups)
   summary = dict(
       conventions=conventions,
       data=dict(source=observations.source, n_runs=len(observations), n_used=len(clean),
@@ -160,8 +116,7 @@ def analyse(observations: observations_lib.Observations, *,
 
   inputs = dict(n=runs["n"], d=runs["d"])
   law_options = dict(n_resamples=n_resamples, level=level, seed=seed, conventions=conventions,
-                     warnings=warnings, objective=fit_options.objective,
-                     bounded=fit_options.bounded)
+                     warnings=warnings, options=fit_options)
   approach3, approach3_bootstrap, summary["approach3"] = law_fits.fit_law(
       law, inputs, runs["loss"], weights=weights, **law_options)
   if kaplan:
@@ -207,7 +162,7 @@ def analyse(observations: observations_lib.Observations, *,
     table_flops = [float(f"{top * 10 ** k:.1g}") for k in range(4)]
   summary["published"] = {key: law.to_json() for key, law in published.LAWS.items()}
   extrapolation, failure = auxiliary.attempt("held-out extrapolation", warnings, lambda: (
-      _extrapolation(runs, holdout_flops, n_resamples, level, seed, summary, law=law,
+      _extrapolation(runs, holdout_flops, n_resamples, level, seed, summary,
                      options=fit_options, weights=weights)))
   if failure:
     summary["extrapolation"] = dict(skipped=failure)
@@ -215,7 +170,7 @@ def analyse(observations: observations_lib.Observations, *,
   for run in summary["extrapolation"].get("runs", []):
     run["run_id"] = str(clean.run_id[run["index"]])
   outcome, failure = auxiliary.attempt("rollout", warnings, lambda: _rollout(
-      runs, clean.run_id, fit_options, level, seed))
+      runs, clean.run_id, fit_options, weights, level, seed))
   rollout_result, summary["rollout"] = outcome or (None, dict(skipped=failure))
   summary["rollout"]["conventions"] = conventions
   analysis = Analysis(runs=runs, conventions=conventions, approach3=approach3,
@@ -232,8 +187,8 @@ def analyse(observations: observations_lib.Observations, *,
   summary["compute_optimal_loss"] = optimal_loss or dict(skipped=failure,
                                                          conventions=conventions)
   comparison, _ = auxiliary.attempt("convention comparison", warnings, lambda: (
-      compare_conventions(clean, nominal_budgets=nominal_budgets,
-                          tolerance_decades=tolerance_decades)))
+      compare_conventions(clean, options=fit_options, weights=weights,
+                          nominal_budgets=nominal_budgets, tolerance_decades=tolerance_decades)))
   summary["convention_comparison"] = comparison or []
   return analysis
 
@@ -304,28 +259,28 @@ def _compute_optimal_loss(analysis: "Analysis", table_flops: list[float]) -> dic
                 band.parameter_high)])
 
 
-def _rollout(runs: dict[str, np.ndarray], run_ids: np.ndarray, options: FitOptions,
-             level: float, seed: int) -> tuple[rollout.RolloutResult | None, dict]:
+def _rollout(runs: dict[str, np.ndarray], run_ids: np.ndarray, options: options_lib.FitOptions,
+             weights: np.ndarray, level: float, seed: int
+             ) -> tuple[rollout.RolloutResult | None, dict]:
   """(the rollout, its JSON block), or (None, {'skipped': why}) when no threshold fits."""
   try:
-    result = rollout.rollout(
-        runs, forms=[forms.get(spec) for spec in options.rollout_forms],
-        objectives=[dataclasses.replace(options.objective, kind=kind)
-                    for kind in options.rollout_objectives],
-        split_by=options.rollout_split, thresholds=options.rollout_thresholds,
-        n_resamples=options.rollout_resamples, level=level, seed=seed, run_ids=run_ids)
+    result = rollout.rollout(runs, options, weights=weights, level=level, seed=seed,
+                             run_ids=run_ids)
   except ValueError as error:
     return None, dict(skipped=str(error))
   return result, result.to_json()
 
 
 def compare_conventions(clean: observations_lib.Observations, *,
+                        options: options_lib.FitOptions, weights: np.ndarray,
                         nominal_budgets: list[float] | None = None,
                         tolerance_decades: float = 0.05) -> list[dict]:
   """The same runs refitted under every convention pair the data allow (point estimates).
 
-  One row per (N, C) convention: the Approach-3 parameters and a, b (L(N, D) depends on the N
-  convention only) and Approach 2's a, b. Empty when the data carry one N and no exact FLOPs.
+  One row per (N, C) convention: the Approach-3 fit (`options.approach3_form()` by the recipe
+  of `analysis.fitting.options`, with `weights` per row of `clean`; L(N, D) depends on the N
+  convention only) with its a, b, and Approach 2's a, b. Empty when the data carry one N and no
+  exact FLOPs.
   """
   n_conventions = (("non_embedding", "total")
                    if not np.array_equal(clean.n_total, clean.n_non_embedding) else ("total",))
@@ -335,8 +290,11 @@ def compare_conventions(clean: observations_lib.Observations, *,
   rows = []
   for n_convention in n_conventions:
     runs = clean.arrays(n=n_convention)
-    fitted = fit.fit(forms.CHINCHILLA, dict(n=runs["n"], d=runs["d"]), runs["loss"])
+    fitted = options_lib.fit(options, dict(n=runs["n"], d=runs["d"]), runs["loss"], weights,
+                             form=options.approach3_form())
+    block = fitted.to_json()
     approach3 = dict(params=fitted.params, objective=fitted.objective,
+                     criterion=block["criterion"], bounds=block["bounds"],
                      converged=fitted.converged, **bootstrap.allocation_exponents(fitted.params))
     for c_convention in c_conventions:
       runs = clean.arrays(n=n_convention, c=c_convention)
@@ -380,8 +338,11 @@ def approach1_from_curves(clean: observations_lib.Observations, runs: dict[str, 
     return None, str(error)
 
 
-def _extrapolation(runs, holdout_flops, n_resamples, level, seed, summary, *, law, options,
-                   weights):
+def _extrapolation(runs: dict[str, np.ndarray], holdout_flops: float | None, n_resamples: int,
+                   level: float, seed: int, summary: dict, *, options: options_lib.FitOptions,
+                   weights: np.ndarray) -> extrapolate.ExtrapolationResult | None:
+  """The held-out extrapolation of Approach 3 at `holdout_flops` (default
+  `extrapolate.default_threshold`), its block written to summary['extrapolation']."""
   threshold = holdout_flops if holdout_flops is not None else extrapolate.default_threshold(
       runs["c"])
   if threshold is None:
@@ -390,9 +351,8 @@ def _extrapolation(runs, holdout_flops, n_resamples, level, seed, summary, *, la
     return None
   try:
     result = extrapolate.extrapolate(
-        law, dict(n=runs["n"], d=runs["d"]), runs["loss"], runs["c"], threshold,
-        n_resamples=n_resamples, level=level, seed=seed, objective=options.objective,
-        bounded=options.bounded, weights=weights)
+        options, dict(n=runs["n"], d=runs["d"]), runs["loss"], runs["c"], threshold,
+        weights=weights, n_resamples=n_resamples, level=level, seed=seed)
   except ValueError as error:
     summary["extrapolation"] = dict(skipped=str(error))
     return None

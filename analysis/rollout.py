@@ -1,24 +1,26 @@
 """Rollout: held-out evaluation of forms x objectives as model selection.
 
 At each threshold of a split variable (compute C in FLOPs or parameters N), every form is fitted
-with every objective on the runs below the threshold and predicts every run at or above it. A
-prediction carries its distance of extrapolation, log10(C_run / largest C of the training
-runs) in decades, its relative error (predicted - actual) / actual, and whether the new-run
-prediction interval of `analysis.intervals` at `level` covers the actual loss (nats/token).
+with every objective on the runs below the threshold and predicts every run at or above it. Every
+fit is the recipe of `analysis.fitting.options` under the analysis's FitOptions (bounds, weights,
+objective delta), so the rollout's 'chinchilla/huber' is the report's Approach-3 fit restricted to
+the training runs. A prediction carries its distance of extrapolation, log10(C_run / largest C of
+the training runs) in decades, its relative error (predicted - actual) / actual, and whether the
+new-run prediction interval of `analysis.intervals` at `level` covers the actual loss (nats/token).
 
 The form x objective with the lowest mean |log(predicted / actual)| over all its held-out
 predictions, each threshold weighted equally, is recommended, with how often it wins a
 threshold and a paired Wilcoxon test of its |log errors| against the runner-up's.
 
-Speed: each bootstrap refit starts from the full fit's polished survivors (`warm_starts`)
-instead of the form's whole start grid; the tests check that this reaches the optimum the full
-grid reaches on a well-posed grid. Where the data barely identify a parameter, a resample's
-best fit can lie in another basin that only the full grid finds (on Gadre et al.'s c4 runs
-below 1e9 parameters, 7 of 100 resamples had E -> 0 from the full grid but not from the warm
-starts), so warm-started intervals can be narrower there; `warm_start=False` refits from the
-full grid. Refits run one at a time (`batch_size=1`): vectorising resamples runs every
-resample's search to the slowest one's length and was measured slower here (0.9 s against
-0.5 s for 100 warm refits).
+Speed: each bootstrap refit starts from the full fit's polished survivors
+(`fit_options.resample(..., warm_start=True)`) instead of the form's whole start grid; the tests
+check that this reaches the optimum the full grid reaches on a well-posed grid. Where the data
+barely identify a parameter, a resample's best fit can lie in another basin that only the full grid
+finds (on Gadre et al.'s c4 runs below 1e9 parameters, 7 of 100 resamples had E -> 0 from the full
+grid but not from the warm starts), so warm-started intervals can be narrower there;
+`warm_start=False` refits from the full grid. Refits run one at a time (`batch_size=1`): vectorising
+resamples runs every resample's search to the slowest one's length and was measured slower here
+(0.9 s against 0.5 s for 100 warm refits).
 """
 from collections.abc import Mapping, Sequence
 import dataclasses
@@ -27,12 +29,11 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-from analysis import bootstrap as bootstrap_lib
-from analysis import fit as fit_lib
 from analysis import forms as forms_lib
 from analysis import identifiability
 from analysis import intervals
 from analysis import objectives as objectives_lib
+from analysis.fitting import options as fit_options
 
 # Edges (decades of extrapolation in C) of the bins of `RolloutResult.table`.
 DISTANCE_BINS = (0.5, 1.0, 2.0)
@@ -43,11 +44,6 @@ MIN_DISTINCT = 3
 # Values of the split variable within this many decades of each other form one level (the runs
 # of one IsoFLOP budget differ by the rounding of their token counts): one threshold per level.
 LEVEL_TOLERANCE_DECADES = 0.05
-
-
-def warm_starts(fitted: fit_lib.FitResult) -> np.ndarray:
-  """(K, P_free) raw starting points for refits of `fitted`'s form: its polished survivors."""
-  return fitted.survivors
 
 
 def label(form: forms_lib.Form, objective: objectives_lib.Objective) -> str:
@@ -187,21 +183,21 @@ def _check_runs(runs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
   return arrays
 
 
-def rollout(runs: Mapping[str, np.ndarray], *, forms: Sequence[forms_lib.Form],
-            objectives: Sequence[objectives_lib.Objective] = (objectives_lib.Objective(),),
-            split_by: str = "c", thresholds: Sequence[float] | None = None,
-            n_resamples: int = 100, level: float = 0.9, seed: int = 0,
+def rollout(runs: Mapping[str, np.ndarray],
+            options: fit_options.FitOptions = fit_options.FitOptions(), *,
+            weights: np.ndarray | None = None, level: float = 0.9, seed: int = 0,
             run_ids: Sequence[str] | None = None, warm_start: bool = True) -> RolloutResult:
   """Fits every form x objective below each threshold and predicts the runs at or above it.
 
   Args:
     runs: n (parameters), d (tokens), c (FLOPs) and loss (nats/token), one value per run.
-    forms: the laws to compare, e.g. (forms.CHINCHILLA, forms.OVERTRAINING).
-    objectives: the fit objectives to compare.
-    split_by: 'c' (compute) or 'n' (parameters): the variable thresholds apply to.
-    thresholds: values of the split variable; defaults to `default_thresholds` with at least
-      (most free parameters + 3) runs to fit.
-    n_resamples: bootstrap refits per fit, for the prediction intervals.
+    options: what is compared and how each is fitted. Every one of
+      `options.rollout_candidates()` (a form of `rollout_forms` with an objective kind of
+      `rollout_objectives`) is fitted by the recipe of `analysis.fitting.options` (the bounds
+      of `options.bounded` on the training runs, `weights`), split by `rollout_split` at
+      `rollout_thresholds` (default `default_thresholds` with at least (most free parameters
+      + 3) runs to fit), with `rollout_resamples` bootstrap refits per fit for the intervals.
+    weights: observation weight per run; default `options.weights(flops=runs["c"])`.
     level: coverage of the prediction intervals, in (0, 1).
     seed: seed of the resampling and of the noise draws.
     run_ids: a name per run for the rows; defaults to the run's index.
@@ -212,19 +208,27 @@ def rollout(runs: Mapping[str, np.ndarray], *, forms: Sequence[forms_lib.Form],
     RolloutResult with one row per (form, objective, threshold, held-out run).
   """
   arrays = _check_runs(runs)
+  split_by = options.rollout_split
   if split_by not in SPLIT_VARIABLES:
-    raise ValueError(f"split_by={split_by!r} must be one of {SPLIT_VARIABLES}")
-  if not forms or not objectives:
-    raise ValueError("rollout: pass at least one form and one objective")
-  labels = [label(f, o) for f in forms for o in objectives]
+    raise ValueError(f"rollout_split={split_by!r} must be one of {SPLIT_VARIABLES}")
+  candidates = options.rollout_candidates()
+  if not candidates:
+    raise ValueError("rollout: pass at least one form and one objective (rollout_forms, "
+                     "rollout_objectives)")
+  labels = [label(c.form(), c.objective) for c in candidates]
   if len(set(labels)) != len(labels):
     raise ValueError(f"rollout: form x objective labels repeat ({labels}); pass distinct ones")
   n_runs = arrays["loss"].size
   run_ids = [str(i) for i in range(n_runs)] if run_ids is None else [str(r) for r in run_ids]
   if len(run_ids) != n_runs:
     raise ValueError(f"run_ids has {len(run_ids)} names for {n_runs} runs")
+  weights = options.weights(flops=arrays["c"]) if weights is None else np.asarray(
+      weights, np.float64)
+  if weights.shape != (n_runs,):
+    raise ValueError(f"weights has shape {weights.shape}; pass one weight per run ({n_runs})")
   split = arrays[split_by]
-  min_train = max(len(f.parameters) for f in forms) + 3
+  min_train = max(len(c.form().parameters) for c in candidates) + 3
+  thresholds = options.rollout_thresholds
   if thresholds is None:
     thresholds = default_thresholds(arrays, split_by, min_train)
     if not thresholds:
@@ -233,35 +237,35 @@ def rollout(runs: Mapping[str, np.ndarray], *, forms: Sequence[forms_lib.Form],
   thresholds = sorted(float(t) for t in thresholds)
   for t in thresholds:
     if np.sum(split < t) < min_train or not np.any(split >= t):
-      raise ValueError(f"thresholds: {split_by}={t:.3g} leaves {int(np.sum(split < t))} runs "
-                       f"to fit (need {min_train}) and {int(np.sum(split >= t))} to predict")
+      raise ValueError(f"rollout_thresholds: {split_by}={t:.3g} leaves "
+                       f"{int(np.sum(split < t))} runs to fit (need {min_train}) and "
+                       f"{int(np.sum(split >= t))} to predict")
   rows, fits = [], []
-  for form in forms:
-    inputs = forms_lib.inputs_for(form, n=arrays["n"], d=arrays["d"], c=arrays["c"])
-    for objective in objectives:
-      for threshold in thresholds:
-        train = split < threshold
-        new_rows, fit_summary = _evaluate(form, objective, inputs, arrays, train, n_resamples,
-                                          level, seed, run_ids, warm_start)
-        fit_summary.update(label=label(form, objective), threshold=threshold)
-        fits.append(fit_summary)
-        rows.extend(dict(row, threshold=threshold) for row in new_rows)
+  for candidate in candidates:
+    for threshold in thresholds:
+      new_rows, fit_summary = _evaluate(candidate, arrays, weights, split < threshold, level,
+                                        seed, run_ids, warm_start)
+      fit_summary.update(threshold=threshold)
+      fits.append(fit_summary)
+      rows.extend(dict(row, threshold=threshold) for row in new_rows)
   return RolloutResult(rows=rows, fits=fits, split_by=split_by, thresholds=thresholds,
                        level=level)
 
 
-def _evaluate(form, objective, inputs, arrays, train, n_resamples, level, seed, run_ids,
-              warm_start):
-  """Fit on `train`, bootstrap from warm starts, predict the rest: (rows, fit summary)."""
+def _evaluate(candidate: fit_options.FitOptions, arrays: dict[str, np.ndarray],
+              weights: np.ndarray, train: np.ndarray, level: float, seed: int,
+              run_ids: list[str], warm_start: bool) -> tuple[list[dict], dict]:
+  """Fit `candidate` on `train`, bootstrap, predict the rest: (rows, fit summary)."""
+  form, objective = candidate.form(), candidate.objective
+  inputs = forms_lib.inputs_for(form, n=arrays["n"], d=arrays["d"], c=arrays["c"])
   loss = arrays["loss"]
   heldout = np.flatnonzero(~train)
-  # Zero weights on held-out runs: a fit to the subset with the shapes of a fit to all runs.
-  fitted = fit_lib.fit(form, inputs, loss, objective=objective, weights=train.astype(float))
+  fitted = fit_options.fit(candidate, inputs, loss, weights, train=train)
   train_inputs = {k: v[train] for k, v in inputs.items()}
   heldout_inputs = {k: v[heldout] for k, v in inputs.items()}
-  resampled = bootstrap_lib.bootstrap(form, train_inputs, loss[train], n_resamples=n_resamples,
-                                      level=level, seed=seed, objective=objective,
-                                      init_grid=warm_starts(fitted) if warm_start else None)
+  resampled = fit_options.resample(fitted, inputs, loss, weights, train=train,
+                                   n_resamples=candidate.rollout_resamples, level=level,
+                                   seed=seed, warm_start=warm_start)
   with np.errstate(invalid="ignore", divide="ignore"):
     log_residuals = (np.log(intervals.predict(form, fitted.params, train_inputs))
                      - np.log(loss[train]))
@@ -279,7 +283,10 @@ def _evaluate(form, objective, inputs, arrays, train, n_resamples, level, seed, 
                actual=float(loss[i]), predicted=float(p), relative_error=float(p / loss[i] - 1),
                low=float(low), high=float(high), covered=bool(low <= loss[i] <= high))
           for i, p, low, high in zip(heldout, predicted, band.low, band.high)]
-  summary = dict(n_train=int(train.sum()), params=dict(fitted.params),
+  block = fitted.to_json()
+  summary = dict(label=label(form, objective), n_train=int(train.sum()),
+                 params=dict(fitted.params), objective=fitted.objective,
+                 criterion=block["criterion"], bounds=block["bounds"],
                  converged=fitted.converged, n_refits=band.n_refits,
                  n_failed=resampled.n_failed)
   return rows, summary

@@ -3,12 +3,13 @@
   python -m analysis suggest --results=SWEEP/results.csv --target_flops=1e18 \\
       --budget_flops=2e15 --out=DIR [--base_sweep=configs/sweeps/tiny.py]
 
-Cleans the runs, aggregates repeated seeds (`analysis.seeds`), fits a form (--suggest_form,
-Chinchilla by default) with --suggest_weights, takes the pooled seed sd (when some run was
+Cleans the runs, aggregates repeated seeds (`analysis.seeds`), fits --law (any `forms.get` spec,
+Chinchilla by default) as the fit options say (--objective, --bounded, --weights: the recipe of
+`analysis.fitting.options`, the same as Approach 3's), takes the pooled seed sd (when some run was
 repeated) as the noise of one run, and names the runs within the budget that most shrink the
-uncertainty of the loss at the compute-optimal point of the target (`analysis.suggest`).
-Candidate sizes are moved to what the shape rule of --base_sweep builds. Prints the table and
-writes DIR/suggested_sweep.py (a sweep config for `python -m scaling --config=...`) and
+uncertainty of the loss at the compute-optimal point of the target (`analysis.suggest`). Candidate
+sizes are moved to what the shape rule of --base_sweep builds. Prints the table and writes
+DIR/suggested_sweep.py (a sweep config for `python -m scaling --config=...`) and
 DIR/suggestion.json. N is counted under --n_convention; the sweep's points are non-embedding
 targets, so keep the default there.
 """
@@ -19,11 +20,11 @@ from absl import flags
 from absl import logging
 import numpy as np
 
-from analysis import fit as fit_lib
 from analysis import forms
 from analysis import observations as observations_lib
 from analysis import seeds
 from analysis import suggest as suggest_lib
+from analysis.fitting import options as fit_options
 from model import shapes
 from records import atomic
 from scaling import grid
@@ -35,11 +36,6 @@ _BUDGET_FLOPS = flags.DEFINE_float("budget_flops", None,
 _BASE_SWEEP = flags.DEFINE_string("base_sweep", "configs/sweeps/tiny.py",
                                   "suggest: the sweep config the suggested points extend")
 _MAX_RUNS = flags.DEFINE_integer("max_runs", 64, "suggest: at most this many runs")
-_FORM = flags.DEFINE_string("suggest_form", "chinchilla",
-                            "suggest: the form to fit, a forms.get spec such as "
-                            "chinchilla, chinchilla[E=1.69] or overtraining")
-_WEIGHTS = flags.DEFINE_enum("suggest_weights", "uniform", list(seeds.WEIGHT_KINDS),
-                             "suggest: observation weights of the fit (analysis.seeds)")
 
 
 def buildable_candidates(candidates: np.ndarray, base_sweep: str
@@ -68,9 +64,11 @@ def buildable_candidates(candidates: np.ndarray, base_sweep: str
   return np.array(sorted(rows)), targets
 
 
-def run(table: observations_lib.Observations, out: str | None, *, n_convention: str,
-        c_convention: str) -> suggest_lib.Suggestion:
-  """Fits `table`, prints the suggested runs and writes them under `out` (when given)."""
+def run(table: observations_lib.Observations, out: str | None, *,
+        options: fit_options.FitOptions, n_convention: str, c_convention: str
+        ) -> suggest_lib.Suggestion:
+  """Fits `options.law` to `table` under `options`, prints the suggested runs and writes them
+  under `out` (when given)."""
   if _TARGET_FLOPS.value is None or _BUDGET_FLOPS.value is None:
     raise ValueError("suggest needs --target_flops=C and --budget_flops=B (FLOPs)")
   cleaned, warnings = table.clean()
@@ -78,12 +76,13 @@ def run(table: observations_lib.Observations, out: str | None, *, n_convention: 
     print("warning:", warning)
   groups = seeds.aggregate(cleaned)
   arrays = groups.observations.arrays(n=n_convention, c=c_convention)
-  form = forms.get(_FORM.value)
-  weights = seeds.observation_weights(_WEIGHTS.value, flops=arrays["c"], groups=groups)
+  form = options.form()
+  weights = options.weights(flops=arrays["c"], groups=groups)
   logging.info("fitting %s to %d run groups from %s", form.name, len(arrays["loss"]),
                table.source)
-  fitted = fit_lib.fit(form, forms.inputs_for(form, n=arrays["n"], d=arrays["d"],
-                                              c=arrays["c"]), arrays["loss"], weights=weights)
+  fitted = fit_options.fit(
+      options, forms.inputs_for(form, n=arrays["n"], d=arrays["d"], c=arrays["c"]),
+      arrays["loss"], weights)
   for warning in fitted.warnings:
     print("warning:", warning)
   candidates, targets = buildable_candidates(

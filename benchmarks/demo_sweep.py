@@ -1,4 +1,4 @@
-"""Wall time of the demo (`python -m scaling demo`): training, fitting, where the time goes.
+"""Wall time of the demo (`python demo.py`): training, fitting, where the time goes.
 
   python benchmarks/demo_sweep.py [--workdir=DIR] [--max_parallel=2] [--append=BENCHMARKS.md]
 
@@ -20,7 +20,8 @@ import time
 from absl import app, flags
 import jax
 
-from scaling import demo, estimate
+import demo
+from scaling import estimate
 
 import host  # benchmarks/host.py, beside this script
 

@@ -24,9 +24,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from analysis import forms
-from analysis import objectives
 from analysis import rollout
+from analysis.fitting import options as fit_options
 
 import host  # benchmarks/host.py, beside this script
 
@@ -50,7 +49,6 @@ def main(argv):
   rows = _load(_DATA.value)
   n = np.array([float(row["params"]) for row in rows])
   d = np.array([float(row["tokens"]) for row in rows])
-  kinds = [objectives.Objective(kind=kind) for kind in _OBJECTIVES.value]
   load_before = os.getloadavg()[0]
   wall, cpu = time.perf_counter(), time.process_time()
   results, seconds = {}, {}
@@ -58,9 +56,10 @@ def main(argv):
     started = time.perf_counter()
     results[column] = rollout.rollout(
         dict(n=n, d=d, c=6 * n * d, loss=np.array([float(row[column]) for row in rows])),
-        forms=[forms.CHINCHILLA, forms.OVERTRAINING], objectives=kinds, split_by="n",
-        n_resamples=_RESAMPLES.value, level=_LEVEL.value, seed=0,
-        run_ids=[row["name"] for row in rows])
+        fit_options.FitOptions(rollout_forms=("chinchilla", "overtraining"),
+                               rollout_objectives=tuple(_OBJECTIVES.value), rollout_split="n",
+                               rollout_resamples=_RESAMPLES.value),
+        level=_LEVEL.value, seed=0, run_ids=[row["name"] for row in rows])
     seconds[column] = time.perf_counter() - started
   wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
   load_after = os.getloadavg()[0]
@@ -80,7 +79,7 @@ def main(argv):
   print("|---|---|")
   for column in _COLUMNS:
     print(f"| rollout of `{column}` | {seconds[column]:.1f} s |")
-  target = " (target < 60 s)" if len(kinds) == 1 else ""
+  target = " (target < 60 s)" if len(_OBJECTIVES.value) == 1 else ""
   print(f"| both, one process, compilation included{target} | {wall:.1f} s "
         f"(process CPU {cpu:.1f} s) |")
   print(f"\nHeld-out runs >= 1e9 parameters, fitted on the {int(np.sum(n < _BILLION))} runs "

@@ -2,11 +2,12 @@
 
   python benchmarks/train_throughput.py [--peer=torch] [--profile] [--sizes=d128,d256]
 
-Times the real train step (training/step.py: forward, backward, clipping, AdamW) on one device
-with random tokens. MFU is model FLOPs (counting.flops_per_token 'exact_no_embedding', the
-matmul work of a training step per token) x tokens/s over the fp32 matmul peak measured in the
-same process. `--peer=torch` also times the same architecture written in plain PyTorch (eager;
-`pip install -e .[bench]`) in the same process and prints our tokens/s over the peer's.
+Times the real train step (the training loop's `Trainer`, training/trainer.py: forward,
+backward, clipping, AdamW) on one device with random tokens. MFU is model FLOPs
+(counting.flops_per_token 'exact_no_embedding', the matmul work of a training step per token)
+x tokens/s over the fp32 matmul peak measured in the same process. `--peer=torch` also times
+the same architecture written in plain PyTorch (eager; `pip install -e .[bench]`) in the same
+process and prints our tokens/s over the peer's.
 `--profile` traces one window with jax.profiler (and the peer's with torch.profiler) and gives the
 wall time per step spent in matrix products against the time any op runs: on XLA's side the
 products are the executable's dot ops and the fusions (YNNPACK, XNNPACK, loop) built around a dot,
@@ -20,16 +21,13 @@ import subprocess
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
-from flax import nnx
 
 from configs import base
-from model import ModelConfig, Transformer, counting
-from training import budget as budget_lib
-from training import mesh as mesh_lib
-from training import metrics, optimizer, state, step
+from model import ModelConfig, counting
+from training import metrics
+from training import trainer as trainer_lib
 
 SIZES = {  # name: (d_model, n_layers, n_heads)
     "d128": (128, 2, 4),
@@ -76,32 +74,18 @@ def best_seconds_per_step(run_steps, windows: int, steps: int) -> float:
 
 
 def jax_runner(config, batch_BxT: np.ndarray):
-  """A closure running n train steps of the project's step on one device; its attribute
-  `compiled_hlo()` returns the optimised HLO of the step's executable."""
-  mesh = mesh_lib.make_mesh(config.mesh, jax.devices()[:1])
-  model_config = ModelConfig.from_config_dict(config.model)
-  budget = budget_lib.compute_budget(config)
-  with jax.set_mesh(mesh), nnx.logical_axis_rules(config.logical_axis_rules):
-    model = state.init_model(lambda: Transformer(model_config, rngs=nnx.Rngs(params=0)), mesh)
-    tx = optimizer.make_optimizer(config.optimizer, budget, model.params)
-    opt_state, opt_sharding = state.init_optimizer(tx, model.params, mesh)
-    train_step = step.make_train_step(model.graphdef, model.rest, tx, 1, model.params_sharding,
-                                      opt_sharding)
-    batch = jax.device_put(jnp.asarray(batch_BxT), mesh_lib.batch_sharding(mesh))
-  carry = {"params": model.params, "opt_state": opt_state}
+  """A closure running n train steps of the run's `Trainer` (the set-up the training loop
+  builds) on one device; its attribute `compiled_hlo()` returns the optimised HLO of the step's
+  executable."""
+  trainer = trainer_lib.Trainer(config, jax.devices()[:1])
+  batch = trainer.global_batch(batch_BxT)
 
   def run_steps(count: int) -> None:
-    with jax.set_mesh(mesh), nnx.logical_axis_rules(config.logical_axis_rules):
-      for _ in range(count):
-        carry["params"], carry["opt_state"], step_metrics = train_step(
-            carry["params"], carry["opt_state"], batch)
-      jax.block_until_ready(step_metrics["loss"])
+    for _ in range(count):
+      step_metrics = trainer.train_step(batch)
+    jax.block_until_ready(step_metrics["loss"])
 
-  def compiled_hlo() -> str:
-    with jax.set_mesh(mesh), nnx.logical_axis_rules(config.logical_axis_rules):
-      return train_step.lower(carry["params"], carry["opt_state"], batch).compile().as_text()
-
-  run_steps.compiled_hlo = compiled_hlo
+  run_steps.compiled_hlo = lambda: trainer.compiled_train_step_text(batch)
   return run_steps
 
 

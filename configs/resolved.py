@@ -9,7 +9,7 @@ import pathlib
 
 import ml_collections
 
-from training import run_config
+from configs import schema
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -19,4 +19,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   path = pathlib.Path(arg)
   if not path.is_file():
     raise ValueError(f"configs/resolved.py: {path} is not a file; pass a run's config.json")
-  return run_config.config_from_dict(json.loads(path.read_text()))
+  return schema.RUN.from_dict(json.loads(path.read_text()))

@@ -15,6 +15,7 @@ manifest.
 import dataclasses
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import pathlib
@@ -62,6 +63,21 @@ class Prepared:
     if not self.manifest.get("val_bytes"):
       return None
     return self.manifest["val_bytes"] / self.manifest["val_tokens"]
+
+  def bits_per_byte(self, loss_nats_per_token: float) -> float | None:
+    """A validation loss (nats/token) in bits per UTF-8 byte of the validation text (None for
+    corpora without text)."""
+    if self.bytes_per_token is None:
+      return None
+    return bits_per_byte(loss_nats_per_token, self.bytes_per_token)
+
+
+def bits_per_byte(loss_nats_per_token: float, bytes_per_token: float) -> float:
+  """Model bits per byte: loss (nats/token) / ln 2 / bytes_per_token (UTF-8 bytes/token)."""
+  if not bytes_per_token > 0:
+    raise ValueError(f"bytes_per_token={bytes_per_token!r} must be positive: the split has no "
+                     "text bytes (a token-id corpus); report bits per token instead")
+  return loss_nats_per_token / math.log(2) / bytes_per_token
 
 
 def _cache_key(identity: dict) -> str:

@@ -28,12 +28,8 @@ COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
 }
 
 
-def bits_per_byte(loss_nats_per_token: float, bytes_per_token: float) -> float:
-  """Model bits per byte: loss (nats/token) / ln 2 / bytes_per_token (UTF-8 bytes/token)."""
-  if not bytes_per_token > 0:
-    raise ValueError(f"bytes_per_token={bytes_per_token!r} must be positive: the split has no "
-                     "text bytes (a token-id corpus); report bits per token instead")
-  return loss_nats_per_token / math.log(2) / bytes_per_token
+# The model's side of the comparison; its one home is beside `Prepared.bytes_per_token`.
+bits_per_byte = preparation.bits_per_byte
 
 
 def compressed_bits_per_byte(data: bytes) -> dict[str, float]:

@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402  # pylint: disable=wrong-import-position
 
 from data import pipeline  # noqa: E402
 from export import compression  # noqa: E402
+from records.results_csv import Column  # noqa: E402
 
 FIGURE = "compression.png"
 BYTES_PER_PARAMETER = 4  # float32, as `export` writes them
@@ -73,10 +74,10 @@ def collect(results_csv: str | pathlib.Path) -> tuple[list[RunRow], CorpusBaseli
   with open(results_csv, newline="") as handle:
     listed, results = [], []
     for row in csv.DictReader(handle):
-      if row.get("status") != "completed" or not row.get("curve_path"):
+      if row.get(Column.STATUS) != "completed" or not row.get(Column.CURVE_PATH):
         continue
       # The run directory holds metrics.jsonl (curve_path, relative to the CSV's folder).
-      result_file = (results_csv.parent / row["curve_path"]).parent / "result.json"
+      result_file = (results_csv.parent / row[Column.CURVE_PATH]).parent / "result.json"
       if result_file.is_file():
         listed.append(row)
         results.append(json.loads(result_file.read_text()))
@@ -87,7 +88,7 @@ def collect(results_csv: str | pathlib.Path) -> tuple[list[RunRow], CorpusBaseli
     raise ValueError(f"{results_csv}: the runs were trained on {len(data_configs)} different "
                      "data configs; compare compression within one corpus")
   baseline = _baseline(results[0]["config"]["data"])
-  rows = [RunRow(row["run_id"], int(result["n_params_non_embedding"]), int(result["tokens"]),
+  rows = [RunRow(row[Column.RUN_ID], int(result["n_params_non_embedding"]), int(result["tokens"]),
                  float(result["final_eval_loss"]),
                  compression.model_bits_per_unit(result["final_eval_loss"], baseline.split),
                  BYTES_PER_PARAMETER * int(result["n_params_total"]),

@@ -14,11 +14,11 @@ import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from configs import schema
 from data import pipeline
 from data import tokenizers
 from model import ModelConfig, Transformer, counting
 from training import budget as budget_lib
-from training import run_config
 
 CONFIG_FILE = "config.json"
 RESULT_FILE = "result.json"
@@ -76,7 +76,7 @@ def load_run(run_dir: str | pathlib.Path) -> LoadedRun:
   if config_values is None:
     raise ValueError(f"{run_dir} is not a run directory (no {CONFIG_FILE}): pass the directory "
                      "given to train.py as --workdir, or a sweep's runs/<id>")
-  config = run_config.config_from_dict(config_values)
+  config = schema.RUN.from_dict(config_values)
   model_config = ModelConfig.from_config_dict(config.model).validate()
   params, step = restore_params(run_dir / CHECKPOINTS_DIR, model_config)
   result = _read_json(run_dir / RESULT_FILE) or {}
@@ -84,7 +84,7 @@ def load_run(run_dir: str | pathlib.Path) -> LoadedRun:
   param_counts = counting.param_counts(model_config)
   provenance = {
       "run_id": run_dir.resolve().name,
-      "config_hash": run_config.config_hash(config),
+      "config_hash": schema.config_hash(config),
       "step": step,
       "tokens_trained": step * tokens_per_step,
       "status": result.get("status", "checkpointed"),

@@ -4,7 +4,8 @@ Every record a reader may take as finished (result.json, fits.json, report.md, s
 through `write_text_atomic`: the bytes go to a unique temporary file beside the target, are
 flushed to disk, and replace the target in one `os.replace`. A reader sees the old file or the
 new one, never a part; a killed writer leaves at most a `.NAME.tmp-*` file, which
-`remove_stale_temporaries` clears.
+`remove_stale_temporaries` clears. `read_json` is the matching reader: absent is None, and a
+file that is not JSON is named in the error.
 """
 import json
 import math
@@ -45,6 +46,20 @@ def write_json_atomic(path: str | pathlib.Path, payload: Any) -> None:
   """Writes `payload` as indented, sorted, strictly valid JSON to `path`, atomically."""
   text = json.dumps(json_safe(payload), indent=2, sort_keys=True, allow_nan=False)
   write_text_atomic(path, text + "\n")
+
+
+def read_json(path: str | pathlib.Path) -> Any | None:
+  """The parsed JSON at `path`, or None when the file does not exist.
+
+  Raises ValueError naming the file when it is not valid JSON.
+  """
+  try:
+    return json.loads(pathlib.Path(path).read_text())
+  except FileNotFoundError:
+    return None
+  except json.JSONDecodeError as error:
+    raise ValueError(f"{path} is not valid JSON ({error.msg} at line {error.lineno}); restore "
+                     f"it or delete it") from None
 
 
 def remove_stale_temporaries(directory: str | pathlib.Path) -> list[pathlib.Path]:

@@ -5,12 +5,11 @@
   python -m scaling status --workdir=SWEEP
   python -m scaling export RUNDIR --out=DIR
   python -m scaling sample RUNDIR|SWEEP --prompt="..."
-  python -m scaling demo --workdir=DIR
   python -m scaling reproduce RUNDIR|SWEEP [--out=DIR]
 
 `run` is the default command. See scaling/launch.py (run), scaling/status.py (status),
-export/cli.py (export, sample),
-scaling/demo.py (demo), scaling/reproduce.py (reproduce). Exit codes (records.cli): 0 every run
+export/cli.py (export, sample), scaling/reproduce.py (reproduce); the demo (train the demo sweep,
+then fit it) is `python demo.py`, above this package. Exit codes (records.cli): 0 every run
 completed or diverged, 1 a run failed, 2 bad flags, config or paths (one line on stderr, nothing
 run), 75 interrupted (run the same command again to resume).
 """
@@ -22,7 +21,7 @@ from ml_collections import config_flags
 from export import cli as export_cli
 from records import cli
 from scaling import estimate, launch, status
-from scaling import demo, reproduce
+from scaling import reproduce
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Sweep config (configs/sweeps/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "The sweep directory.")
@@ -60,12 +59,7 @@ def _status(workdir: pathlib.Path) -> int:
   return cli.EXIT_OK
 
 
-def _demo(workdir: pathlib.Path) -> int:
-  summary = demo.run_demo(workdir, max_parallel=_MAX_PARALLEL.value or None)
-  return cli.EXIT_OK if summary is not None else cli.EXIT_PREEMPTED
-
-
-COMMANDS = {"run": _run, "status": _status, "demo": _demo}
+COMMANDS = {"run": _run, "status": _status}
 
 
 def main(argv: list[str]) -> int:

@@ -14,7 +14,8 @@ import tempfile
 
 from records import atomic
 from records import cli
-from scaling import grid, rundir, runner, runs
+from records import layout
+from scaling import grid, runner, runs
 
 THROUGHPUT_FILE = "throughput.json"
 CALIBRATION_STEPS = 8
@@ -50,8 +51,8 @@ def from_results(results: list[dict]) -> Throughput | None:
 def finished_results(sweep_dir: pathlib.Path) -> list[dict]:
   """The result.json of every run under SWEEP/runs."""
   found = []
-  for result_path in sorted((pathlib.Path(sweep_dir) / rundir.RUNS_DIR).glob("*/result.json")):
-    found.append(rundir.read_json(result_path))
+  for result_path in sorted((pathlib.Path(sweep_dir) / layout.RUNS_DIR).glob("*/result.json")):
+    found.append(atomic.read_json(result_path))
   return found
 
 
@@ -64,10 +65,10 @@ def measure(run: runs.PlannedRun) -> Throughput:
       "train.eval_tokens": tokens_per_step})
   with tempfile.TemporaryDirectory(prefix="scaling-calibration-") as workdir:
     run_dir = pathlib.Path(workdir)
-    atomic.write_json_atomic(run_dir / rundir.CONFIG_FILE, runs.config_json(config))
+    atomic.write_json_atomic(run_dir / layout.CONFIG_FILE, runs.config_json(config))
     completed = subprocess.run(runner.train_command(run_dir), cwd=runner.PROJECT_ROOT,
                                capture_output=True, text=True, check=False)
-    result = rundir.read_json(run_dir / rundir.RESULT_FILE)
+    result = atomic.read_json(run_dir / layout.RESULT_FILE)
     if completed.returncode != 0 or result is None:
       tail = (completed.stdout + completed.stderr).strip().splitlines()[-1:]
       message = (f"the throughput calibration run of {run.run_id} failed (train.py exit code "
@@ -84,7 +85,7 @@ def throughput_for(sweep_dir: pathlib.Path, planned: list[runs.PlannedRun]) -> T
   measured = from_results(finished_results(sweep_dir))
   if measured is not None:
     return measured
-  cached = rundir.read_json(sweep_dir / THROUGHPUT_FILE)
+  cached = atomic.read_json(sweep_dir / THROUGHPUT_FILE)
   if cached is not None:
     return Throughput(**cached)
   smallest = min(planned, key=lambda run: run.spec.flops_exact / run.spec.tokens)

@@ -16,7 +16,9 @@ from typing import TextIO
 
 import ml_collections
 
+from configs import schema
 from records import cli
+from records import status as status_lib
 from scaling import collect, estimate, local, preflight, rundir, runner, runs, schedule, tables
 from scaling import progress as progress_lib
 
@@ -48,10 +50,12 @@ def plan_checked(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, b
                  stream: TextIO) -> list[runs.PlannedRun]:
   """The sweep's runs after every check that needs no run (ValueError, one line, if bad).
 
-  Checks the grid, that `sweep_dir` holds no other sweep and that train.py accepts every run
-  config; prints a notice for grid entries that resolve to the same run. Writes nothing.
+  Checks the sweep's keys (configs/sweeps/base.py declares them all), the grid, that `sweep_dir`
+  holds no other sweep and that train.py accepts every run config; prints a notice for grid
+  entries that resolve to the same run. Writes nothing.
   """
   check_backend(backend)
+  schema.SWEEP.check(sweep)
   planned = runs.plan(sweep, sweep_dir)
   runs.check_same_sweep(sweep, sweep_dir)
   preflight.check_runs(sweep, planned, backend)
@@ -127,7 +131,7 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
 def summary_line(name: str, sweep_dir: pathlib.Path, states: list[rundir.RunState],
                  outcome: Outcome) -> str:
   """The last line of a launch: the count per final state, the failed runs and where to look."""
-  counts = {state: sum(run.state == state for run in states) for state in rundir.STATES}
+  counts = {state: sum(run.state == state for run in states) for state in tuple(status_lib.SweepState)}
   line = f"sweep {name}: {', '.join(f'{count} {state}' for state, count in counts.items())}"
   if not outcome.finished:
     line += "; interrupted: run the same command again to resume"

@@ -13,7 +13,8 @@ import signal
 import subprocess
 import sys
 
-from scaling import rundir, runner
+from records import layout
+from scaling import runner
 
 
 def gpu_groups(gpus_per_run: int, visible: str | None = None) -> list[str]:
@@ -58,7 +59,7 @@ class LocalExecutor:
     if self.uses_groups:
       group = self.free_groups.pop(0)
       environment["CUDA_VISIBLE_DEVICES"] = group
-    with open(pathlib.Path(run_dir) / rundir.RUNNER_LOG, "ab") as log_file:
+    with open(pathlib.Path(run_dir) / layout.RUNNER_LOG, "ab") as log_file:
       process = subprocess.Popen(
           [sys.executable, "-m", "scaling.runner", str(pathlib.Path(run_dir).resolve()),
            f"--parent_pid={os.getpid()}", *self.arguments],

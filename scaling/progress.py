@@ -4,6 +4,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from records import status as status_lib
 from scaling import rundir
 from scaling.tables import format_duration
 
@@ -43,7 +44,7 @@ class Progress:
   def line(self) -> str:
     """The progress line for the current state of the run directories."""
     states = self._states()
-    counts = {state: 0 for state in rundir.STATES}
+    counts = {state: 0 for state in tuple(status_lib.SweepState)}
     for state in states.values():
       counts[state.state] += 1
     total_flops = sum(row["flops_exact"] for row in self.table) or 1.0

@@ -27,14 +27,15 @@ import sys
 import ray
 from absl import logging
 
-from scaling import rundir, runner
+from records import layout
+from scaling import runner
 
 NODE_LOSS_RETRIES = 3
 
 
 def _run_on_worker(run_dir: str, runner_arguments: list[str]) -> int:
   """The task body: runs the runner as a child process; returns its exit code."""
-  with open(pathlib.Path(run_dir) / rundir.RUNNER_LOG, "ab") as log_file:
+  with open(pathlib.Path(run_dir) / layout.RUNNER_LOG, "ab") as log_file:
     process = subprocess.Popen(
         [sys.executable, "-m", "scaling.runner", run_dir, f"--parent_pid={os.getpid()}",
          *runner_arguments], cwd=runner.PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT)

@@ -26,9 +26,11 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from configs import schema
 from data import pipeline
+from records import atomic
+from records import layout
 from scaling import rundir, runner
-from training import run_config
 
 COMPARED_FIELDS = ("status", "final_eval_loss", "final_train_loss", "steps", "tokens",
                    "diverged_step")
@@ -129,8 +131,8 @@ def _environment_notes(result: dict[str, Any], rerun: dict[str, Any]) -> list[st
 
 
 def _read_finished(run_dir: pathlib.Path) -> dict[str, Any]:
-  result = rundir.read_json(run_dir / rundir.RESULT_FILE)
-  if not (run_dir / rundir.CONFIG_FILE).is_file() or result is None:
+  result = atomic.read_json(run_dir / layout.RESULT_FILE)
+  if not (run_dir / layout.CONFIG_FILE).is_file() or result is None:
     raise ValueError(f"{run_dir} is not a finished run (no config.json and result.json); pass "
                      "a run directory or a sweep directory")
   if result.get("status") not in _FINISHED:
@@ -149,8 +151,8 @@ def rerun(run_dir: pathlib.Path, out_dir: pathlib.Path,
   if out_dir.exists() and any(out_dir.iterdir()):
     raise ValueError(f"--out={out_dir} is not empty; choose a new directory")
   out_dir.mkdir(parents=True, exist_ok=True)
-  shutil.copyfile(pathlib.Path(run_dir) / rundir.CONFIG_FILE, out_dir / rundir.CONFIG_FILE)
-  with open(out_dir / rundir.TRAIN_LOG, "wb") as log_file:
+  shutil.copyfile(pathlib.Path(run_dir) / layout.CONFIG_FILE, out_dir / layout.CONFIG_FILE)
+  with open(out_dir / layout.TRAIN_LOG, "wb") as log_file:
     return subprocess.run(runner.train_command(out_dir, trainer), cwd=runner.PROJECT_ROOT,
                           stdout=log_file, stderr=subprocess.STDOUT, check=False).returncode
 
@@ -160,10 +162,10 @@ def reproduce_run(run_dir: pathlib.Path, out_dir: pathlib.Path,
   """Checks the data, reruns one finished run into `out_dir` and compares the two."""
   run_dir = pathlib.Path(run_dir)
   result = _read_finished(run_dir)
-  config = run_config.config_from_dict(json.loads((run_dir / rundir.CONFIG_FILE).read_text()))
+  config = schema.RUN.from_dict(json.loads((run_dir / layout.CONFIG_FILE).read_text()))
   data_note = check_data(result, data_manifest(config.data, config.model.seq_len))
   exit_code = rerun(run_dir, out_dir, trainer)
-  rerun_result = rundir.read_json(pathlib.Path(out_dir) / rundir.RESULT_FILE) or {}
+  rerun_result = atomic.read_json(pathlib.Path(out_dir) / layout.RESULT_FILE) or {}
   notes = _environment_notes(result, rerun_result) if rerun_result else []
   if rerun_result.get("status") not in _FINISHED:
     notes.append(f"the rerun did not finish (exit code {exit_code}, status "
@@ -192,8 +194,8 @@ def finished_runs(sweep_dir: pathlib.Path) -> list[pathlib.Path]:
   sweep_dir = pathlib.Path(sweep_dir)
   finished = []
   for row in rundir.read_table(sweep_dir):
-    run_dir = sweep_dir / rundir.RUNS_DIR / row["run_id"]
-    result = rundir.read_json(run_dir / rundir.RESULT_FILE)
+    run_dir = sweep_dir / layout.RUNS_DIR / row["run_id"]
+    result = atomic.read_json(run_dir / layout.RESULT_FILE)
     if result is not None and result.get("status") in _FINISHED:
       finished.append(run_dir)
   return finished
@@ -210,7 +212,7 @@ def reproduce(path: pathlib.Path, out: pathlib.Path | None = None, *,
   """
   path = pathlib.Path(path)
   out = pathlib.Path(out) if out is not None else _next_free(path / REPRODUCTIONS_DIR)
-  if (path / rundir.SWEEP_FILE).is_file():
+  if (path / layout.SWEEP_FILE).is_file():
     run_dirs = finished_runs(path)
     if not run_dirs:
       raise ValueError(f"sweep {path} has no finished runs to reproduce; run it first")

@@ -1,8 +1,8 @@
-"""The files of a run directory and the run state read from them.
+"""The run state read from a run directory (the file names are records.layout's).
 
 `result.json`, written last and atomically by train.py (or by the runner when train.py could
-not), is the only 'done' signal. States: pending (not started, or interrupted and resumable),
-running (a live lease), done, diverged, failed.
+not), is the only 'done' signal. States are records.status.SweepState: pending (not started, or
+interrupted and resumable), running (a live lease), done, diverged, failed.
 """
 import dataclasses
 import json
@@ -10,38 +10,18 @@ import os
 import pathlib
 from typing import Any
 
+from records import atomic
+from records import layout
+from records import result as result_lib
+from records import status as status_lib
 from scaling import lease
 
-SWEEP_FILE = "sweep.json"   # in the sweep directory: the run table
-RUNS_DIR = "runs"           # in the sweep directory: one directory per run
-CONFIG_FILE = "config.json"
-RESULT_FILE = "result.json"
-METRICS_FILE = "metrics.jsonl"
-TRAIN_LOG = "train.log"
-RUNNER_LOG = "runner.log"
-FAILURES_FILE = "failures.jsonl"
-STATES = ("pending", "running", "done", "diverged", "failed")
-_FINAL_STATUS = {"completed": "done", "diverged": "diverged", "failed": "failed"}
-
-
-def read_json(path: pathlib.Path) -> Any | None:
-  """The parsed JSON at `path`, or None when the file does not exist.
-
-  Raises ValueError naming the file when it is not valid JSON.
-  """
-  try:
-    return json.loads(pathlib.Path(path).read_text())
-  except FileNotFoundError:
-    return None
-  except json.JSONDecodeError as error:
-    raise ValueError(f"{path} is not valid JSON ({error.msg} at line {error.lineno}); restore "
-                     f"it or delete it") from None
 
 
 def last_failure_reason(run_dir: pathlib.Path) -> str:
   """The reason of the last attempt recorded in `RUNDIR/failures.jsonl` ('' if none)."""
   try:
-    lines = (pathlib.Path(run_dir) / FAILURES_FILE).read_text().splitlines()
+    lines = (pathlib.Path(run_dir) / layout.FAILURES_FILE).read_text().splitlines()
   except FileNotFoundError:
     return ""
   for line in reversed(lines):
@@ -56,10 +36,10 @@ def last_failure_reason(run_dir: pathlib.Path) -> str:
 
 def read_table(sweep_dir: pathlib.Path) -> list[dict[str, Any]]:
   """The run table from `SWEEP/sweep.json`; ValueError when the directory holds no sweep."""
-  table = read_json(pathlib.Path(sweep_dir) / SWEEP_FILE)
+  table = atomic.read_json(pathlib.Path(sweep_dir) / layout.SWEEP_FILE)
   if table is None:
     raise ValueError(
-        f"--workdir={sweep_dir} holds no {SWEEP_FILE}; launch a sweep there first "
+        f"--workdir={sweep_dir} holds no {layout.SWEEP_FILE}; launch a sweep there first "
         f"(python -m scaling --config=configs/sweeps/<name>.py --workdir={sweep_dir})")
   return table["runs"]
 
@@ -86,7 +66,7 @@ def last_tokens(metrics_path: pathlib.Path, tail_bytes: int = 8192) -> int:
 @dataclasses.dataclass(frozen=True)
 class RunState:
   """What a run directory says about its run. Tokens are training tokens."""
-  state: str                 # one of STATES
+  state: status_lib.SweepState
   tokens_done: int           # tokens trained on so far (from result.json or metrics.jsonl)
   final_eval_loss: float | None  # nats/token, when finished
   reason: str                # why a run failed or diverged, on one line ('' otherwise)
@@ -95,24 +75,24 @@ class RunState:
 def read_state(run_dir: pathlib.Path, stale_seconds: float) -> RunState:
   """The state of the run in `run_dir`."""
   run_dir = pathlib.Path(run_dir)
-  result = read_json(run_dir / RESULT_FILE)
+  result = result_lib.read_result(run_dir)
   if result is not None:
-    state = _FINAL_STATUS.get(result.get("status"), "failed")
-    reason = str(result.get("reason") or result.get("error") or "")
-    if state == "failed" and not reason:
+    state = status_lib.SweepState.of(result.get(result_lib.Key.STATUS))
+    reason = str(result.get(result_lib.Key.REASON) or result.get(result_lib.Key.ERROR) or "")
+    if state == status_lib.SweepState.FAILED and not reason:
       reason = last_failure_reason(run_dir)
-    if state == "diverged" and not reason:
-      step = result.get("diverged_step")
+    if state == status_lib.SweepState.DIVERGED and not reason:
+      step = result.get(result_lib.Key.DIVERGED_STEP)
       reason = "non-finite loss" + (f" at step {step}" if step is not None else "")
-    return RunState(state=state, tokens_done=int(result.get("tokens") or 0),
-                    final_eval_loss=result.get("final_eval_loss"),
+    return RunState(state=state, tokens_done=int(result.get(result_lib.Key.TOKENS) or 0),
+                    final_eval_loss=result.get(result_lib.Key.FINAL_EVAL_LOSS),
                     reason=" ".join(reason.split()))
   running = lease.is_held(run_dir, stale_seconds)
-  return RunState(state="running" if running else "pending",
-                  tokens_done=last_tokens(run_dir / METRICS_FILE), final_eval_loss=None,
-                  reason="")
+  state = status_lib.SweepState.RUNNING if running else status_lib.SweepState.PENDING
+  return RunState(state=state, tokens_done=last_tokens(run_dir / layout.METRICS_FILE),
+                  final_eval_loss=None, reason="")
 
 
 def is_final(state: str) -> bool:
   """Whether a run in this state is finished (done, diverged or failed)."""
-  return state in ("done", "diverged", "failed")
+  return status_lib.SweepState(state).final

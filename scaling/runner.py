@@ -29,6 +29,9 @@ from absl import logging
 
 from records import atomic
 from records import cli
+from records import layout
+from records import result as result_lib
+from records import status as status_lib
 from scaling import lease, rundir
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -60,7 +63,7 @@ def train_command(run_dir: pathlib.Path, trainer: pathlib.Path = DEFAULT_TRAINER
   if ":" in str(run_dir):
     raise ValueError(f"run directory {run_dir} contains ':'; choose a --workdir without ':'")
   return [sys.executable, str(trainer),
-          f"--config={PROJECT_ROOT / 'configs' / 'resolved.py'}:{run_dir / rundir.CONFIG_FILE}",
+          f"--config={PROJECT_ROOT / 'configs' / 'resolved.py'}:{run_dir / layout.CONFIG_FILE}",
           f"--workdir={run_dir}"]
 
 
@@ -98,15 +101,15 @@ class _Runner:
     logging.info("signal %d: stopping %s", signum, self.run_dir.name)
 
   def _archive_failed_result(self, attempt: int) -> None:
-    result = rundir.read_json(self.run_dir / rundir.RESULT_FILE)
-    if result is not None and result.get("status") == "failed":
-      os.replace(self.run_dir / rundir.RESULT_FILE,
-                 self.run_dir / f"result.failed-{int(time.time())}-{attempt}.json")
+    result = result_lib.read_result(self.run_dir)
+    if result is not None and result.get(result_lib.Key.STATUS) == status_lib.RunStatus.FAILED:
+      os.replace(self.run_dir / layout.RESULT_FILE,
+                 self.run_dir / layout.failed_result_file(int(time.time()), attempt))
 
   def _train_once(self) -> int | None:
     """Runs train.py to its exit; its exit code, or None when the lease was lost."""
     runner_pid = os.getpid()
-    with open(self.run_dir / rundir.TRAIN_LOG, "ab") as log_file:
+    with open(self.run_dir / layout.TRAIN_LOG, "ab") as log_file:
       self.trainer = subprocess.Popen(
           train_command(self.run_dir, self.trainer_script), cwd=PROJECT_ROOT, stdout=log_file,
           stderr=subprocess.STDOUT, preexec_fn=lambda: die_with_parent(runner_pid))
@@ -122,23 +125,23 @@ class _Runner:
           return None
 
   def _record_failure(self, attempt: int, exit_code: int, reason: str) -> None:
-    with open(self.run_dir / rundir.FAILURES_FILE, "a") as failures:
+    with open(self.run_dir / layout.FAILURES_FILE, "a") as failures:
       failures.write(json.dumps(dict(attempt=attempt, exit_code=exit_code, reason=reason,
                                      time=time.time())) + "\n")
 
-  def _finish(self, status: str, exit_code: int, reason: str) -> None:
+  def _finish(self, status: status_lib.RunStatus, exit_code: int, reason: str) -> None:
     """Writes result.json when train.py did not (a crash, a kill, a missing result)."""
-    if rundir.read_json(self.run_dir / rundir.RESULT_FILE) is not None:
+    if result_lib.read_result(self.run_dir) is not None:
       return
-    config = rundir.read_json(self.run_dir / rundir.CONFIG_FILE)
-    atomic.write_json_atomic(self.run_dir / rundir.RESULT_FILE, dict(
-        status=status, reason=reason, exit_code=exit_code, config=config,
-        tokens=rundir.last_tokens(self.run_dir / rundir.METRICS_FILE)))
+    result_lib.write_result(self.run_dir, dict(
+        status=status, reason=reason, exit_code=exit_code,
+        config=atomic.read_json(self.run_dir / layout.CONFIG_FILE),
+        tokens=rundir.last_tokens(self.run_dir / layout.METRICS_FILE)))
 
   def run(self) -> int:
     """Trains the run to a final state; returns the runner exit code."""
     state = rundir.read_state(self.run_dir, self.lease.stale_seconds)
-    if state.state in ("done", "diverged"):
+    if state.state in (status_lib.SweepState.DONE, status_lib.SweepState.DIVERGED):
       return EXIT_FINISHED
     if not self.lease.acquire():
       return EXIT_BUSY
@@ -152,33 +155,37 @@ class _Runner:
   def _attempts(self) -> int:
     attempt = 0
     while not self.stopping:
-      result = rundir.read_json(self.run_dir / rundir.RESULT_FILE)
-      if result is not None and result.get("status") in ("completed", "diverged"):
+      result = result_lib.read_result(self.run_dir)
+      if result is not None and result.get(result_lib.Key.STATUS) in status_lib.FINISHED:
         return EXIT_FINISHED
       self._archive_failed_result(attempt)
       logging.info("%s: attempt %d", self.run_dir.name, attempt)
       exit_code = self._train_once()
       if exit_code is None:
         return EXIT_STOPPED
-      result = rundir.read_json(self.run_dir / rundir.RESULT_FILE) or {}
-      if exit_code == TRAIN_COMPLETED and result.get("status") == "completed":
+      result = result_lib.read_result(self.run_dir) or {}
+      status = result.get(result_lib.Key.STATUS)
+      if exit_code == TRAIN_COMPLETED and status == status_lib.RunStatus.COMPLETED:
         return EXIT_FINISHED
-      if exit_code == TRAIN_DIVERGED or result.get("status") == "diverged":
-        self._finish("diverged", exit_code, "non-finite loss (train.py exit code 3)")
+      if exit_code == TRAIN_DIVERGED or status == status_lib.RunStatus.DIVERGED:
+        self._finish(status_lib.RunStatus.DIVERGED, exit_code,
+                     f"non-finite loss (train.py exit code {TRAIN_DIVERGED})")
         return EXIT_FINISHED
       if self.stopping:
         return EXIT_STOPPED
-      reason = result.get("error") or result.get("reason") or _log_tail(
-          self.run_dir / rundir.TRAIN_LOG) or f"train.py exited with code {exit_code}"
+      reason = (result.get(result_lib.Key.ERROR) or result.get(result_lib.Key.REASON) or _log_tail(
+          self.run_dir / layout.TRAIN_LOG) or f"train.py exited with code {exit_code}")
       self._record_failure(attempt, exit_code, reason)
       logging.warning("%s: attempt %d failed (exit %d): %s", self.run_dir.name, attempt,
                       exit_code, reason)
       attempt += 1
       if exit_code == TRAIN_USAGE:
-        self._finish("failed", exit_code, f"{reason} (bad config or data: not retried)")
+        self._finish(status_lib.RunStatus.FAILED, exit_code,
+                     f"{reason} (bad config or data: not retried)")
         return EXIT_FINISHED
       if attempt > self.max_retries:
-        self._finish("failed", exit_code, f"{reason} (after {attempt} attempts)")
+        self._finish(status_lib.RunStatus.FAILED, exit_code,
+                     f"{reason} (after {attempt} attempts)")
         return EXIT_FINISHED
     return EXIT_STOPPED
 

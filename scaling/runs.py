@@ -18,12 +18,13 @@ from typing import Any
 
 import ml_collections
 
+from configs import schema
 from records import atomic
-from scaling import grid, rundir, tables
-from training import run_config
+from records import layout
+from scaling import grid, tables
 
-SWEEP_FILE = rundir.SWEEP_FILE
-RUNS_DIR = rundir.RUNS_DIR
+SWEEP_FILE = layout.SWEEP_FILE
+RUNS_DIR = layout.RUNS_DIR
 IDENTITY_FIELDS = ("base", "hparams", "schedule")
 _SHOWN_DIFFERENCES = 4
 
@@ -55,7 +56,7 @@ class PlannedRun:
 
 def run_id(spec: grid.RunSpec, config: ml_collections.ConfigDict) -> str:
   """`<size label>-<D>-<config hash[:8]>`, e.g. 'n1m-2.1m-0f3a9c1e'."""
-  config_hash = run_config.config_hash(config)
+  config_hash = schema.config_hash(config)
   return f"{spec.shape.label}-{tables.format_count(spec.tokens)}-{config_hash[:8]}"
 
 
@@ -95,7 +96,7 @@ def merge_notices(planned: list[PlannedRun]) -> list[str]:
 
 def sweep_identity(sweep: ml_collections.ConfigDict) -> dict[str, Any]:
   """What makes the runs of `sweep` besides the grid, as JSON (see the module docstring)."""
-  return {name: run_config.config_to_dict(sweep[name]) for name in IDENTITY_FIELDS}
+  return {name: schema.config_to_dict(sweep[name]) for name in IDENTITY_FIELDS}
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -125,7 +126,7 @@ def identity_differences(recorded: dict[str, Any], identity: dict[str, Any]) -> 
 
 def check_same_sweep(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path) -> None:
   """Raises ValueError when `sweep_dir` holds runs of a sweep that differs beyond the grid."""
-  table = rundir.read_json(pathlib.Path(sweep_dir) / SWEEP_FILE)
+  table = atomic.read_json(pathlib.Path(sweep_dir) / SWEEP_FILE)
   if not table or "identity" not in table:
     return
   differences = identity_differences(table["identity"], sweep_identity(sweep))
@@ -141,7 +142,7 @@ def check_same_sweep(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path) 
 
 def config_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """The resolved config as written to `RUNDIR/config.json`."""
-  return run_config.config_to_dict(config)
+  return schema.config_to_dict(config)
 
 
 def materialize(planned: list[PlannedRun], sweep_dir: pathlib.Path, sweep_name: str,
@@ -155,10 +156,10 @@ def materialize(planned: list[PlannedRun], sweep_dir: pathlib.Path, sweep_name: 
   sweep_dir = pathlib.Path(sweep_dir)
   for run in planned:
     run.run_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run.run_dir / rundir.CONFIG_FILE
+    config_path = run.run_dir / layout.CONFIG_FILE
     if not config_path.exists():
       atomic.write_json_atomic(config_path, config_json(run.config))
-  table = rundir.read_json(sweep_dir / SWEEP_FILE) or {"runs": []}
+  table = atomic.read_json(sweep_dir / SWEEP_FILE) or {"runs": []}
   rows = {row["run_id"]: row for row in table["runs"]}
   for run in planned:
     rows.setdefault(run.run_id, run.row())

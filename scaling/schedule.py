@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from absl import logging
 
+from records import layout
 from scaling import progress as progress_lib
 from scaling import rundir, runner
 
@@ -79,7 +80,7 @@ def run_all(executor: Executor, run_dirs: list[pathlib.Path], *, max_parallel: i
           requeues[run_dir] += 1
           if requeues[run_dir] > max_requeues:
             logging.error("%s: runner exited with %d %d times; giving up (see %s)",
-                          run_dir.name, exit_code, requeues[run_dir], rundir.RUNNER_LOG)
+                          run_dir.name, exit_code, requeues[run_dir], layout.RUNNER_LOG)
           else:
             logging.warning("%s: runner exited with %d; requeued", run_dir.name, exit_code)
             queue.append(run_dir)

@@ -3,6 +3,8 @@ import pathlib
 import sys
 from typing import TextIO
 
+from records import atomic
+from records import layout
 from scaling import rundir, tables
 
 
@@ -10,7 +12,7 @@ def states(sweep_dir: pathlib.Path) -> tuple[list[dict], list[rundir.RunState]]:
   """The run table (sweep.json rows) and each run's `rundir.RunState`."""
   sweep_dir = pathlib.Path(sweep_dir)
   rows = rundir.read_table(sweep_dir)
-  stale_seconds = rundir.read_json(sweep_dir / rundir.SWEEP_FILE).get("lease_stale_seconds", 60.0)
+  stale_seconds = atomic.read_json(sweep_dir / layout.SWEEP_FILE).get("lease_stale_seconds", 60.0)
   return rows, [rundir.read_state(sweep_dir / row["run_dir"], stale_seconds) for row in rows]
 
 

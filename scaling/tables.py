@@ -1,6 +1,7 @@
 """Plain-text tables for the command line: the dry-run run table and the status table."""
 from typing import Any
 
+from records import status as status_lib
 from scaling import rundir
 
 
@@ -70,6 +71,6 @@ def status_table(rows: list[dict[str, Any]], states: list[rundir.RunState]) -> s
     body.append([row["run_id"], state.state, f"{min(1.0, fraction):.0%}", loss,
                  format_count(row["n_params_non_embedding"]),
                  format_count(row["tokens"]), state.reason[:60]])
-  counts = {name: sum(state.state == name for state in states) for name in rundir.STATES}
+  counts = {name: sum(state.state == name for state in states) for name in tuple(status_lib.SweepState)}
   totals = ", ".join(f"{count} {name}" for name, count in counts.items())
   return text_table(header, body) + f"\n{len(rows)} runs: {totals}"

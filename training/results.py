@@ -1,7 +1,8 @@
 """The run's record files: `config.json` at the start and `result.json` last, both atomic.
 
 `result.json` is the only 'run finished' signal for tools outside the project: it is written
-once, at the very end, through a temporary file and `os.replace`.
+once, at the very end, through a temporary file and `os.replace`. Its keys, units and status
+values are records.result's and records.status's.
 """
 import json
 import pathlib
@@ -12,11 +13,14 @@ import flax
 import jax
 import optax
 
-from records import atomic
+from records import layout
+from records import result as result_lib
+from records import status as status_lib
 
-STATUS_COMPLETED = "completed"
-STATUS_DIVERGED = "diverged"
-STATUS_FAILED = "failed"
+# result.json's status values (records.status.RunStatus), for the loop and train.py.
+STATUS_COMPLETED = status_lib.RunStatus.COMPLETED
+STATUS_DIVERGED = status_lib.RunStatus.DIVERGED
+STATUS_FAILED = status_lib.RunStatus.FAILED
 STATUS_PREEMPTED = "preempted"  # returned to the caller only; never written to result.json
 
 
@@ -29,7 +33,7 @@ def write_failure(workdir: str | pathlib.Path, config_dict: dict[str, Any] | Non
   `config_dict`, or is not JSON). Returns whether it wrote; raises OSError when it cannot.
   """
   workdir = pathlib.Path(workdir)
-  existing = workdir / "config.json"
+  existing = workdir / layout.CONFIG_FILE
   if existing.exists():
     try:
       if json.loads(existing.read_text()) != config_dict:
@@ -41,7 +45,7 @@ def write_failure(workdir: str | pathlib.Path, config_dict: dict[str, Any] | Non
             "code_version": code_version(), "versions": versions()}
   if traceback_text is not None:
     record["traceback"] = traceback_text
-  atomic.write_json_atomic(workdir / "result.json", record)
+  result_lib.write_result(workdir, record)
   return True
 
 

@@ -12,13 +12,13 @@ from typing import Iterator
 import ml_collections
 
 from configs import base
+from configs import schema
 from data import pipeline
 from model import ModelConfig
 from records import cli
 from training import budget as budget_lib
 from training import mesh as mesh_lib
 from training import optimizer as optimizer_lib
-from training import run_config
 
 
 class ConfigError(ValueError):
@@ -47,11 +47,7 @@ _CORPUS_SPECIFIC_FIELDS = ("path", "text_field", "skip_unreadable_input", "token
 
 def check_schema(config: ml_collections.ConfigDict) -> None:
   """Rejects keys the base schema (configs/base.py) does not have."""
-  unknown = run_config.unknown_keys(config)
-  if unknown:
-    raise ValueError(
-        f"unknown config key(s) {', '.join(unknown)}; fix the spelling or add them to "
-        f"configs/base.py")
+  schema.RUN.check(config)
 
 
 def check_optimizer(optimizer_config: ml_collections.ConfigDict) -> None:
@@ -183,12 +179,12 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str | pathlib.Path
   if not path.exists():
     return False
   try:
-    existing = run_config.config_from_dict(json.loads(path.read_text()))
+    existing = schema.RUN.from_dict(json.loads(path.read_text()))
   except ValueError as error:
     raise ConfigError(f"{path} is not a run config ({cli.one_line(error)}); use a new "
                       f"--workdir, or delete {path} if the workdir is this run's") from None
-  if run_config.config_hash(existing) != run_config.config_hash(config):
+  if schema.config_hash(existing) != schema.config_hash(config):
     raise ConfigError(
         f"workdir {workdir} holds a different config ({path}, hash "
-        f"{run_config.config_hash(existing)[:12]}); use a new --workdir or the same config")
+        f"{schema.config_hash(existing)[:12]}); use a new --workdir or the same config")
   return True

@@ -6,6 +6,9 @@ and the grid, and are launched with
 
   python -m scaling --config=configs/sweeps/<name>.py --workdir=SWEEP
 
+Every key of a sweep is declared here: a sweep holding any other key is refused, by name
+(`configs.schema.SWEEP`).
+
 Grid kinds:
   * `n_by_d`: every size in `grid.sizes` crossed with every budget in `grid.tokens` (tokens)
     or in `grid.tokens_per_param` (tokens per non-embedding parameter); give one of the two.
@@ -84,5 +87,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       num_cpus=1.0,                    # ray backend: resources each run task declares
       num_gpus=0.0,
       resources={},                    # ray backend: custom resources, e.g. {"TPU": 4}
+  ))
+
+  # How the sweep's results are fitted (`python demo.py`); not part of the runs' identity.
+  sweep.analysis = ml_collections.ConfigDict(dict(
+      resamples=1000,                  # bootstrap refits per law
   ))
   return sweep

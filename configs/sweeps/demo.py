@@ -1,6 +1,6 @@
 """The demo sweep: three IsoFLOP budgets on the Python standard library, byte-level, 2 CPU cores.
 
-  python -m scaling demo --workdir=demo_out        # prepare, train, fit, report (<= ~12 min)
+  python demo.py --workdir=demo_out                # prepare, train, fit, report (<= ~12 min)
   python -m scaling --config=configs/sweeps/demo.py --workdir=demo_out --dry_run
 
 Design. Three IsoFLOP budgets C = 5e10, 1.5e11, 4.5e11 training FLOPs (C = 6 N D, N the
@@ -68,5 +68,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                                      reference_value=4e-3, exponent=-0.25)
   sweep.schedule.update(warmup_fraction=0.05, evals_per_run=4, checkpoints_per_run=1)
   sweep.launch.update(max_parallel=2)
-  sweep.analysis_resamples = 300
+  sweep.analysis.update(resamples=300)
   return sweep

@@ -12,9 +12,9 @@ from analysis import forms
 from analysis import law_fits
 from analysis import observations
 from analysis import optimal
-from analysis import pipeline
 from analysis import plots
 from analysis import report
+from analysis.fitting import options as fit_options
 from records import cli
 
 LAW = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
@@ -146,7 +146,7 @@ def test_any_table_of_six_or_more_runs_gets_a_report_with_warning_boxes(tmp_path
   n, d, loss = make()
   table = observations.Observations.from_columns(n_total=n, d=d, loss=loss, source=make.__name__)
   summary = report.build(table, tmp_path, n_resamples=20,
-                         fit_options=pipeline.FitOptions(rollout_resamples=10))
+                         fit_options=fit_options.FitOptions(rollout_resamples=10))
   fits = json.loads((tmp_path / "fits.json").read_text())
   assert not fits["approach3"]["identifiable"]
   assert fits["approach3"]["params"] == summary["approach3"]["params"]
@@ -178,7 +178,7 @@ def test_a_failing_side_step_degrades_the_report(tmp_path, monkeypatch):
   n, d, loss = _six_runs()
   table = observations.Observations.from_columns(n_total=n, d=d, loss=loss)
   summary = report.build(table, tmp_path, n_resamples=20, single_variable=False,
-                         fit_options=pipeline.FitOptions(rollout_resamples=10))
+                         fit_options=fit_options.FitOptions(rollout_resamples=10))
   assert summary["kaplan_nd"]["skipped"] == "failed (FloatingPointError: kaplan_nd: overflow)"
   assert "residuals" not in summary["figures"] and "law_fit" in summary["figures"]
   assert not (tmp_path / "residuals.png").exists()

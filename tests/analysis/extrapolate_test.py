@@ -5,6 +5,7 @@ import pytest
 from analysis import extrapolate
 from analysis import forms
 from analysis import objectives
+from analysis.fitting import options as fit_options
 
 TRUE = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
 
@@ -36,7 +37,7 @@ def test_default_threshold_holds_out_the_largest_budget():
 @pytest.mark.slow
 def test_small_error_and_intervals_cover_the_truth():
   n, d, c, loss = _runs()
-  result = extrapolate.extrapolate(forms.CHINCHILLA, dict(n=n, d=d), loss, c, 5e20,
+  result = extrapolate.extrapolate(fit_options.FitOptions(), dict(n=n, d=d), loss, c, 5e20,
                                    n_resamples=6, level=0.95)
   assert result.n_train == 18 and len(result.actual) == 6
   np.testing.assert_array_equal(result.heldout_index, np.arange(18, 24))
@@ -63,7 +64,7 @@ def test_predict_samples_matches_the_form_one_sample_at_a_time():
 def test_unusable_thresholds_are_errors(threshold, message):
   n, d, c, loss = _runs()
   with pytest.raises(ValueError, match=message):
-    extrapolate.extrapolate(forms.CHINCHILLA, dict(n=n, d=d), loss, c, threshold,
+    extrapolate.extrapolate(fit_options.FitOptions(), dict(n=n, d=d), loss, c, threshold,
                             n_resamples=5)
 
 
@@ -71,9 +72,10 @@ def test_objective_bounds_and_weights_reach_the_fit():
   n, d, c, loss = _runs()
   weights = np.ones(len(loss))
   weights[0] = 0.0
-  result = extrapolate.extrapolate(
-      forms.fix(forms.CHINCHILLA, E=TRUE["E"]), dict(n=n, d=d), loss, c, 5e20, n_resamples=4,
-      objective=objectives.Objective(kind="squared"), bounded=True, weights=weights)
+  options = fit_options.FitOptions(law=f"chinchilla[E={TRUE['E']}]",
+                                   objective=objectives.Objective(kind="squared"))
+  result = extrapolate.extrapolate(options, dict(n=n, d=d), loss, c, 5e20, n_resamples=4,
+                                   weights=weights)
   block = result.fit.to_json()
   assert block["criterion"]["kind"] == "squared"
   assert result.fit.params["E"] == TRUE["E"]

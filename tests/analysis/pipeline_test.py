@@ -9,6 +9,7 @@ from analysis import law_fits
 from analysis import observations
 from analysis import pipeline
 from analysis import report
+from analysis.fitting import options as fit_options
 
 
 def test_fit_law_skips_with_a_warning_when_runs_are_too_few():
@@ -16,7 +17,8 @@ def test_fit_law_skips_with_a_warning_when_runs_are_too_few():
   conventions = dict(n="total", c="6nd")
   fitted, resampled, block = law_fits.fit_law(
       forms.single_variable("n"), dict(n=np.array([1e6, 1e7, 1e8])), np.array([3.0, 2.8, 2.7]),
-      n_resamples=10, level=0.9, seed=0, conventions=conventions, warnings=warnings)
+      options=fit_options.FitOptions(), weights=np.ones(3), n_resamples=10, level=0.9, seed=0,
+      conventions=conventions, warnings=warnings)
   assert fitted is None and resampled is None
   assert "needs more than 3" in block["skipped"] and block["conventions"] == conventions
   assert len(warnings) == 1 and "skipped" in warnings[0]
@@ -96,4 +98,5 @@ def test_build_from_a_sweep_with_curves_under_exact_flops(tmp_path):
   assert "N non-embedding, C exact FLOPs" in text and "N total, C = 6ND" in text
   assert "Approach 1 (envelope) | 0.4" in text
   assert pipeline.compare_conventions(
-      observations.Observations.from_columns(n_total=[1.0], d=[1.0], loss=[1.0])) == []
+      observations.Observations.from_columns(n_total=[1.0], d=[1.0], loss=[1.0]),
+      options=fit_options.FitOptions(), weights=np.ones(1)) == []

@@ -8,8 +8,8 @@ import pytest
 
 from analysis import forms
 from analysis import observations
-from analysis import pipeline
 from analysis import report
+from analysis.fitting import options as fit_options
 
 LAW = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
 # One law, three compilations: Approach 3, its bootstrap and the rollout's bootstrap.
@@ -38,7 +38,7 @@ def _table(sizes, tokens_per_parameter, law, noise, seeds=1):
 @pytest.mark.slow
 def test_well_posed_sweep_gets_rollout_diagnostics_and_intervals(tmp_path):
   table = _table(np.geomspace(1e7, 3e9, 6), np.geomspace(2, 100, 5), LAW, 0.004, seeds=2)
-  summary = report.build(table, tmp_path, **QUICK, fit_options=pipeline.FitOptions(
+  summary = report.build(table, tmp_path, **QUICK, fit_options=fit_options.FitOptions(
       rollout_forms=("chinchilla", "single_variable_n"), rollout_resamples=20))
   fits = json.loads((tmp_path / "fits.json").read_text())
   assert fits["data"]["n_used"] == 30 and fits["data"]["seeds_per_point"]["max"] == 2
@@ -72,7 +72,7 @@ def test_well_posed_sweep_gets_rollout_diagnostics_and_intervals(tmp_path):
 @pytest.mark.slow
 def test_runs_far_from_the_floor_are_reported_in_a_warning_box(tmp_path):
   table = _table(np.geomspace(2e4, 1e6, 5), np.geomspace(0.05, 0.8, 4), dict(LAW, E=3.0), 0.01)
-  report.build(table, tmp_path, **QUICK, fit_options=pipeline.FitOptions(
+  report.build(table, tmp_path, **QUICK, fit_options=fit_options.FitOptions(
       rollout_forms=("chinchilla",), rollout_resamples=10))
   fits = json.loads((tmp_path / "fits.json").read_text())
   assert fits["approach3"]["identifiable"] is False
@@ -89,11 +89,11 @@ def test_runs_far_from_the_floor_are_reported_in_a_warning_box(tmp_path):
   assert not any(line.startswith("| E |") for line in lines)
 
 
-def test_fit_options_reject_a_law_other_than_chinchilla():
-  assert pipeline.FitOptions(law="chinchilla[E=1.69]").approach3_form().param_names == (
+def test_fit_options_reject_a_law_other_than_chinchilla_for_approach_3():
+  assert fit_options.FitOptions(law="chinchilla[E=1.69]").approach3_form().param_names == (
       "A", "B", "alpha", "beta")
   with pytest.raises(ValueError, match="--law='overtraining': Approach 3 needs Chinchilla"):
-    pipeline.FitOptions(law="overtraining").approach3_form()
+    fit_options.FitOptions(law="overtraining").approach3_form()
 
 
 @pytest.mark.slow
@@ -107,7 +107,7 @@ def test_gadre_rollout_reports_the_largest_runs(tmp_path, shared_data, loss_colu
       where=dict(dataset="c4_original"))
   assert len(table) == 34
   report.build(table, tmp_path, kaplan=False, single_variable=False, n_resamples=20,
-               fit_options=pipeline.FitOptions(rollout_split="n", rollout_resamples=50))
+               fit_options=fit_options.FitOptions(rollout_split="n", rollout_resamples=50))
   rollout = json.loads((tmp_path / "fits.json").read_text())["rollout"]
   with open(path) as handle:
     large = {row["name"] for row in csv.DictReader(handle)

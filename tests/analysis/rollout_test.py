@@ -5,11 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from analysis import bootstrap
-from analysis import fit
 from analysis import forms
-from analysis import objectives
 from analysis import rollout
+from analysis.fitting import options as fit_options
 
 TRUE = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
 
@@ -46,11 +44,11 @@ def test_default_thresholds_take_one_per_level_of_compute():
 
 def test_warm_started_refits_reach_the_full_grid_optimum():
   runs = _runs()
-  inputs = dict(n=runs["n"], d=runs["d"])
-  fitted = fit.fit(forms.CHINCHILLA, inputs, runs["loss"])
-  warm = bootstrap.bootstrap(forms.CHINCHILLA, inputs, runs["loss"], n_resamples=4, seed=3,
-                             init_grid=rollout.warm_starts(fitted))
-  full = bootstrap.bootstrap(forms.CHINCHILLA, inputs, runs["loss"], n_resamples=4, seed=3)
+  inputs, weights = dict(n=runs["n"], d=runs["d"]), np.ones(runs["loss"].size)
+  fitted = fit_options.fit(fit_options.FitOptions(), inputs, runs["loss"], weights)
+  warm, full = (fit_options.resample(fitted, inputs, runs["loss"], weights, n_resamples=4,
+                                     level=0.95, seed=3, warm_start=warm_start)
+                for warm_start in (True, False))
   assert warm.n_failed == full.n_failed == 0
   for name in ("E", "A", "B", "alpha", "beta"):
     np.testing.assert_allclose(warm.samples[name], full.samples[name], rtol=1e-4)
@@ -58,9 +56,9 @@ def test_warm_started_refits_reach_the_full_grid_optimum():
 
 def test_rollout_ranks_the_true_form_above_a_misspecified_one():
   runs = _runs()
-  result = rollout.rollout(runs, forms=[forms.CHINCHILLA, forms.single_variable("n")],
-                           split_by="n", n_resamples=8, level=0.9,
-                           run_ids=[f"run{i}" for i in range(24)])
+  options = fit_options.FitOptions(rollout_forms=("chinchilla", "single_variable_n"),
+                                   rollout_split="n", rollout_resamples=8)
+  result = rollout.rollout(runs, options, level=0.9, run_ids=[f"run{i}" for i in range(24)])
   assert result.thresholds == pytest.approx(list(np.geomspace(2e7, 2e9, 6)[3:]))
   rows = [r for r in result.rows if r["label"] == "chinchilla/huber"]
   # 12 + 8 + 4 held-out runs over the three thresholds.
@@ -86,25 +84,27 @@ def test_rollout_ranks_the_true_form_above_a_misspecified_one():
 
 def test_full_grid_refits_give_the_same_rows_on_a_well_posed_grid():
   runs = _runs()
-  arguments = dict(forms=[forms.CHINCHILLA], split_by="n", thresholds=[2e9], n_resamples=4)
-  warm = rollout.rollout(runs, **arguments)
-  full = rollout.rollout(runs, warm_start=False, **arguments)
+  options = fit_options.FitOptions(rollout_forms=("chinchilla",), rollout_split="n",
+                                   rollout_thresholds=(2e9,), rollout_resamples=4)
+  warm = rollout.rollout(runs, options)
+  full = rollout.rollout(runs, options, warm_start=False)
   for warm_row, full_row in zip(warm.rows, full.rows):
     assert warm_row["predicted"] == full_row["predicted"]
     assert warm_row["low"] == pytest.approx(full_row["low"], rel=1e-4)
     assert warm_row["high"] == pytest.approx(full_row["high"], rel=1e-4)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(split_by="d"), "split_by"),
-    (dict(thresholds=[2e7]), "leaves 0 runs"),
-    (dict(forms=[]), "at least one form"),
-    (dict(objectives=[objectives.Objective(), objectives.Objective(delta=0.1)]), "repeat"),
+@pytest.mark.parametrize("options, message", [
+    (dict(rollout_split="d"), "rollout_split"),
+    (dict(rollout_thresholds=(2e7,)), "leaves 0 runs"),
+    (dict(rollout_forms=()), "at least one form"),
+    (dict(rollout_objectives=("huber", "huber")), "repeat"),
 ])
-def test_bad_arguments_are_errors(kwargs, message):
-  arguments = dict(forms=[forms.CHINCHILLA], n_resamples=2) | kwargs
+def test_bad_options_are_errors(options, message):
+  options = fit_options.FitOptions(**dict(rollout_forms=("chinchilla",), rollout_resamples=2)
+                                   | options)
   with pytest.raises(ValueError, match=message):
-    rollout.rollout(_runs(), **arguments)
+    rollout.rollout(_runs(), options)
 
 
 @pytest.mark.slow
@@ -117,9 +117,9 @@ def test_gadre_c4_holdout_of_the_billion_parameter_runs(shared_data):
   assert np.sum(n < 1e9) == 31
   for column in ("loss_openlm", "loss_c4_val"):
     loss = np.array([float(row[column]) for row in rows])
-    result = rollout.rollout(dict(n=n, d=d, c=6 * n * d, loss=loss),
-                             forms=[forms.CHINCHILLA, forms.OVERTRAINING], split_by="n",
-                             thresholds=[1e9], n_resamples=10,
+    options = fit_options.FitOptions(rollout_split="n", rollout_thresholds=(1e9,),
+                                     rollout_resamples=10)
+    result = rollout.rollout(dict(n=n, d=d, c=6 * n * d, loss=loss), options,
                              run_ids=[row["name"] for row in rows])
     for label in ("chinchilla/huber", "overtraining/huber"):
       held_out = [r for r in result.rows if r["label"] == label]

@@ -171,7 +171,7 @@ def test_cli_prints_the_table_and_writes_a_sweep(tmp_path, capsys):
   out = tmp_path / "out"
   argv = ["analysis", "suggest", f"--results={tmp_path / 'results.csv'}",
           "--target_flops=1e23", "--budget_flops=1e20", f"--out={out}", "--max_runs=5",
-          "--suggest_weights=inverse_seed_variance"]
+          "--weights=inverse_seed_variance"]
   with flagsaver.flagsaver():
     flags.FLAGS.unparse_flags()
     cli.main(flags.FLAGS(argv))

@@ -13,6 +13,7 @@ from data import preparation
 from data import tokenizers
 from export import compression
 from export import compression_report
+from records import results_csv
 from scaling import collect
 
 
@@ -114,7 +115,7 @@ def test_report_section_has_the_table_and_the_figure(tmp_path):
 
 def test_results_csv_rows_carry_bits_per_byte(tmp_path):
   row = collect.result_row(tmp_path, {"status": "completed", "bits_per_byte": 1.75}, None)
-  assert row["bits_per_byte"] == 1.75 and "bits_per_byte" in collect.COLUMNS
+  assert row["bits_per_byte"] == 1.75 and "bits_per_byte" in results_csv.COLUMNS
   assert collect.result_row(tmp_path, {"status": "completed"}, None)["bits_per_byte"] is None
 
 

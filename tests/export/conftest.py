@@ -10,9 +10,9 @@ import pytest
 from flax import nnx
 
 from configs import base
+from configs import schema
 from model import ModelConfig, Transformer
 from training import checkpoint as checkpoint_lib
-from training import run_config
 
 TINY = dict(vocab_size=264, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=48,
             seq_len=16, init_std=0.3)
@@ -38,7 +38,7 @@ def write_run_dir(run_dir: pathlib.Path, model: Transformer, step: int,
   """config.json, one orbax checkpoint at `step` (as training saves it) and maybe result.json."""
   config = run_config_for(model.config)
   run_dir.mkdir(parents=True)
-  (run_dir / "config.json").write_text(json.dumps(run_config.config_to_dict(config)))
+  (run_dir / "config.json").write_text(json.dumps(schema.config_to_dict(config)))
   params = nnx.state(model, nnx.Param)
   opt_state = optax.adamw(1e-3).init(params)
   checkpointer = checkpoint_lib.Checkpointer(run_dir / "checkpoints", keep=1)

@@ -12,6 +12,7 @@ import pytest
 from configs.sweeps import tiny
 from records import atomic
 from records import cli
+from records import layout
 from scaling import estimate, launch, rundir, runner, runs, status
 
 _THROUGHPUT = estimate.Throughput(1e9, 0.0, "given")
@@ -223,8 +224,8 @@ def test_status_names_every_failed_run_and_its_reason(tmp_path, fake_trainer):
   planned = _control(sweep, tmp_path, {"usage_error": usage}, {"crash_attempts": 99})
   assert _launch(sweep, tmp_path, fake_trainer)[0].exit_code == cli.EXIT_FAILED
   silent = planned[3].run_dir
-  atomic.write_json_atomic(silent / rundir.RESULT_FILE, {"status": "failed"})
-  (silent / rundir.FAILURES_FILE).write_text(
+  atomic.write_json_atomic(silent / layout.RESULT_FILE, {"status": "failed"})
+  (silent / layout.FAILURES_FILE).write_text(
       '{"attempt": 0, "exit_code": 1, "reason": "OSError: [Errno 28] No space left on device"}\n')
   table = io.StringIO()
   status.print_status(tmp_path, stream=table)

@@ -2,7 +2,8 @@
 import csv
 
 from records import atomic
-from scaling import collect, rundir
+from records import results_csv
+from scaling import collect
 
 
 def _result(status, loss):
@@ -23,7 +24,7 @@ def test_rows_for_finished_runs_only(tmp_path):
   path = collect.write_results(tmp_path)
   with open(path) as results:
     reader = csv.DictReader(results)
-    assert tuple(reader.fieldnames) == collect.COLUMNS
+    assert tuple(reader.fieldnames) == results_csv.COLUMNS
     rows = list(reader)
   assert [row["run_id"] for row in rows] == ["a", "b"]
   first = rows[0]

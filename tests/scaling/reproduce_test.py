@@ -15,7 +15,8 @@ import pytest
 
 from configs import tiny
 from configs.sweeps import base as sweep_base
-from scaling import reproduce, rundir, runner, runs
+from records import layout
+from scaling import reproduce, runner, runs
 from training import loop
 
 
@@ -56,11 +57,11 @@ def one_device(monkeypatch):
 
 
 def _run_dirs(sweep_dir: pathlib.Path) -> list[pathlib.Path]:
-  return sorted((sweep_dir / rundir.RUNS_DIR).glob("*/"))
+  return sorted((sweep_dir / layout.RUNS_DIR).glob("*/"))
 
 
 def _result(run_dir: pathlib.Path) -> dict:
-  return json.loads((run_dir / rundir.RESULT_FILE).read_text())
+  return json.loads((run_dir / layout.RESULT_FILE).read_text())
 
 
 @pytest.mark.slow
@@ -86,10 +87,10 @@ def test_sweep_reproduction_reports_each_run(sweep_dir, one_device, tmp_path):
   first, second = _run_dirs(copy)
   doctored = _result(first)
   doctored["final_eval_loss"] = np.nextafter(doctored["final_eval_loss"], np.inf)
-  (first / rundir.RESULT_FILE).write_text(json.dumps(doctored))
+  (first / layout.RESULT_FILE).write_text(json.dumps(doctored))
   mismatched = _result(second)
   mismatched["data_manifest"]["content_hash"] = "0" * 64
-  (second / rundir.RESULT_FILE).write_text(json.dumps(mismatched))
+  (second / layout.RESULT_FILE).write_text(json.dumps(mismatched))
 
   seen = []
   comparisons = reproduce.reproduce(copy, tmp_path / "reruns", on_result=seen.append)
@@ -104,7 +105,7 @@ def test_sweep_reproduction_reports_each_run(sweep_dir, one_device, tmp_path):
   assert "eval loss differs by" in loss_differs.verdict()
   assert data_differs.bit_exact and data_differs.verdict() == "bit-exact"
   assert data_differs.data_note.startswith("data mismatch: content_hash 000")
-  assert (tmp_path / "reruns" / second.name / rundir.RESULT_FILE).is_file()
+  assert (tmp_path / "reruns" / second.name / layout.RESULT_FILE).is_file()
   table = reproduce.format_table(comparisons)
   assert "1 of 2 run(s) bit-exact" in table
   assert f"{second.name}: data mismatch" in table
@@ -174,8 +175,8 @@ def test_params_hash_tracks_every_bit(tmp_path):
 def test_bad_paths(tmp_path):
   with pytest.raises(ValueError, match="not a finished run"):
     reproduce.reproduce_run(tmp_path, tmp_path / "out")
-  (tmp_path / rundir.CONFIG_FILE).write_text("{}")
-  (tmp_path / rundir.RESULT_FILE).write_text(json.dumps({"status": "failed"}))
+  (tmp_path / layout.CONFIG_FILE).write_text("{}")
+  (tmp_path / layout.RESULT_FILE).write_text(json.dumps({"status": "failed"}))
   with pytest.raises(ValueError, match="only completed or diverged"):
     reproduce.reproduce_run(tmp_path, tmp_path / "out")
   (tmp_path / "out").mkdir()
@@ -184,6 +185,6 @@ def test_bad_paths(tmp_path):
     reproduce.rerun(tmp_path, tmp_path / "out")
   sweep = tmp_path / "sweep"
   sweep.mkdir()
-  (sweep / rundir.SWEEP_FILE).write_text(json.dumps({"runs": []}))
+  (sweep / layout.SWEEP_FILE).write_text(json.dumps({"runs": []}))
   with pytest.raises(ValueError, match="no finished runs"):
     reproduce.reproduce(sweep)

@@ -6,9 +6,9 @@ import sys
 import pytest
 
 from configs import resolved
+from configs import schema
 from configs.sweeps import tiny
 from scaling import rundir, runs
-from training import run_config
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ def test_id_is_the_config_hash_and_seed_changes_it(tmp_path):
   planned = runs.plan(sweep, tmp_path)
   assert len(planned) == 12
   for run in planned:
-    assert run.run_id.endswith(run_config.config_hash(run.config)[:8])
+    assert run.run_id.endswith(schema.config_hash(run.config)[:8])
     assert run.run_dir == tmp_path / "runs" / run.run_id
   assert planned[0].config.seed == 0 and planned[1].config.seed == 1
   assert planned[0].run_id != planned[1].run_id
@@ -40,7 +40,7 @@ def test_materialize_writes_configs_that_load_back_to_the_same_hash(tmp_path):
   runs.materialize(planned, tmp_path, "tiny")
   for run in planned:
     loaded = resolved.get_config(str(run.run_dir / "config.json"))
-    assert run_config.config_hash(loaded) == run_config.config_hash(run.config)
+    assert schema.config_hash(loaded) == schema.config_hash(run.config)
   table = rundir.read_table(tmp_path)
   assert [row["run_id"] for row in table] == [run.run_id for run in planned]
   assert table[0]["flops_6nd"] == 6 * table[0]["n_params_non_embedding"] * table[0]["tokens"]

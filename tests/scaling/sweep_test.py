@@ -17,7 +17,8 @@ import time
 import pytest
 
 from configs.sweeps import tiny
-from scaling import collect, launch, rundir, runner
+from records import layout
+from scaling import launch, runner
 
 pytestmark = [pytest.mark.slow, pytest.mark.entry]
 
@@ -38,12 +39,12 @@ def _launcher(workdir: pathlib.Path, *flags: str) -> subprocess.Popen:
 
 
 def _losses(workdir: pathlib.Path) -> dict[str, float]:
-  with open(workdir / collect.RESULTS_FILE) as results:
+  with open(workdir / layout.RESULTS_FILE) as results:
     return {row["run_id"]: float(row["final_eval_loss"]) for row in csv.DictReader(results)}
 
 
 def _attempts(run_dir: pathlib.Path) -> int:
-  log = run_dir / rundir.RUNNER_LOG
+  log = run_dir / layout.RUNNER_LOG
   return log.read_text().count(": attempt ") if log.exists() else 0
 
 
@@ -66,7 +67,7 @@ def reference(reference_dir) -> dict[str, float]:
 def test_tiny_sweep_fills_results_csv(reference_dir, reference):
   assert len(reference) == 6
   assert all(2.0 < loss < 5.0 for loss in reference.values())
-  with open(reference_dir / collect.RESULTS_FILE) as results:
+  with open(reference_dir / layout.RESULTS_FILE) as results:
     rows = list(csv.DictReader(results))
   for row in rows:
     assert row["status"] == "completed"
@@ -133,7 +134,7 @@ def test_sigkill_then_two_launchers_finish_every_run_once(tmp_path, reference):
     else:
       assert _attempts(path) == attempts_before.get(path.name, 0) + 1, path.name
   for path in caught:
-    assert (path / rundir.TRAIN_LOG).read_text().count("resumed from the checkpoint") == 1
+    assert (path / layout.TRAIN_LOG).read_text().count("resumed from the checkpoint") == 1
 
 
 @pytest.fixture

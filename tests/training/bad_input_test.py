@@ -19,8 +19,9 @@ from absl import flags
 
 import train
 from configs import tiny
+from records import atomic
 from records import cli
-from training import loop, preemption, results, validate
+from training import loop, preemption, validate
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TINY_OVERRIDES = (  # a few seconds of training, were a refused run ever to start
@@ -172,7 +173,7 @@ def test_a_failure_handler_that_cannot_write_says_so_on_the_same_line(tmp_path, 
   def disk_full(path, payload):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-  monkeypatch.setattr(results.atomic, "write_json_atomic", disk_full)
+  monkeypatch.setattr(atomic, "write_json_atomic", disk_full)
   code = _main(tmp_path, monkeypatch, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC),
                                               str(tmp_path / "metrics.jsonl")))
   assert code == preemption.EXIT_FAILED

@@ -60,11 +60,17 @@ def test_completed_run_writes_every_artifact(tiny_config, tmp_path):
   curve = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [record["step"] for record in curve] == [4, 8]
   assert curve[-1]["eval_loss"] == pytest.approx(on_disk["final_eval_loss"])
+  final_params = [leaf.astype(np.float64) for leaf in _final_params(tmp_path)]
+  assert curve[-1]["param_norm"] == pytest.approx(
+      math.sqrt(sum(np.sum(leaf**2) for leaf in final_params)), rel=1e-5)
+  assert all(record["update_norm"] > 0 and record["grad_norm"] > 0 for record in curve)
   events = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"))
   events.Reload()
-  assert {"train/loss", "train/learning_rate", "train/grad_norm", "eval/loss",
-          "perf/tokens_per_second", "perf/mfu"} <= set(events.Tags()["scalars"])
-  assert len(events.Scalars("train/loss")) == 8
+  assert {"train/loss", "train/learning_rate", "train/grad_norm", "train/update_norm",
+          "train/param_norm", "eval/loss", "perf/tokens_per_second",
+          "perf/mfu"} <= set(events.Tags()["scalars"])
+  assert len(events.Scalars("train/loss")) == len(events.Scalars("train/update_norm")) == 8
+  assert events.Scalars("train/param_norm")[-1].value == pytest.approx(curve[-1]["param_norm"])
   assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()
                 if p.name.isdigit()) == [6, 8]
 

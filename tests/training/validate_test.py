@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from training import run_config, validate
+from configs import schema
+from training import validate
 
 
 def _check(config, devices=1):
@@ -65,7 +66,7 @@ def test_vocab_and_optimizer_errors(tiny_config):
 
 def test_workdir_holding_a_different_config(tiny_config, tmp_path):
   assert not validate.check_workdir(tiny_config, tmp_path)
-  (tmp_path / "config.json").write_text(json.dumps(run_config.config_to_dict(tiny_config)))
+  (tmp_path / "config.json").write_text(json.dumps(schema.config_to_dict(tiny_config)))
   assert validate.check_workdir(tiny_config, tmp_path)
   tiny_config.train.batch_size = 16
   with pytest.raises(validate.ConfigError, match=r"holds a different config .* use a new "

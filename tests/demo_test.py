@@ -1,15 +1,22 @@
-"""The demo sweep's design (expansion, validation, IsoFLOP rule, held-out budget); its summary."""
+"""demo.py: the demo sweep's design (expansion, validation, IsoFLOP rule, held-out budget), its
+summary, and its command line."""
 import collections
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+import demo
 from analysis import extrapolate
 from analysis import isoflop
 from configs.sweeps import demo as demo_config
-from scaling import demo, runs
+from records import cli
+from scaling import runs
 from training import validate
+
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +117,11 @@ def test_summary_lines():
   assert "  NOT identifiable: these numbers are not measurements; reasons:" in lines
   assert "    - E fitted to ~0" in lines
   assert "rollout on held-out runs: chinchilla/huber: best at 2 of 2" in lines
+
+
+@pytest.mark.entry
+def test_command_line_refuses_a_missing_workdir_in_one_line():
+  done = subprocess.run([sys.executable, "demo.py"], cwd=PROJECT_ROOT, capture_output=True,
+                        text=True, timeout=120, check=False)
+  assert done.returncode == cli.EXIT_USAGE
+  assert done.stderr == "error: --workdir=DIR is required, e.g. --workdir=demo_out\n"

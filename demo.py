@@ -1,10 +1,16 @@
-"""`python -m scaling demo --workdir=DIR`: the demo sweep end to end on this machine.
+"""The demo end to end on this machine: prepare the corpus, train the sweep, fit, report.
+
+  python demo.py --workdir=demo_out [--max_parallel=K]        (`make demo`)
 
 Prepares the corpus (Python standard library, byte tokenizer), trains the IsoFLOP sweep of
 `configs/sweeps/demo.py` with the local launcher (finished runs are skipped, so re-running is
 cheap and resumes an interrupted demo), rebuilds DIR/results.csv, fits and writes the analysis
 report into DIR/report/ (fits.json, PNG figures, report.md) and prints a summary: the Approach 3
 law with intervals, the Approach 2 exponents and the held-out extrapolation error.
+
+A job over every layer (data, scaling, analysis), so it sits at the top beside train.py. Exit
+codes (records.cli): 0 fitted and reported, 2 bad flags or paths, 75 interrupted (run the same
+command again to resume).
 """
 import os
 import pathlib
@@ -12,12 +18,15 @@ import sys
 from typing import Any, TextIO
 
 import ml_collections
+from absl import flags
 
 from analysis import observations
 from analysis import report
 from configs.sweeps import demo as demo_config
 from data import pipeline
-from scaling import collect, launch
+from records import cli
+from records import layout
+from scaling import launch
 
 REPORT_DIR = "report"
 
@@ -81,7 +90,7 @@ def run_demo(workdir: pathlib.Path, *, sweep: ml_collections.ConfigDict | None =
   """Prepare, train, fit, report; returns the fits.json content (None if interrupted).
 
   `sweep` defaults to `configs/sweeps/demo.py`; `n_resamples` (bootstrap refits per law) to
-  the sweep's `analysis_resamples`.
+  the sweep's `analysis.resamples`.
   """
   workdir = pathlib.Path(workdir)
   sweep = sweep if sweep is not None else demo_config.get_config()
@@ -93,12 +102,35 @@ def run_demo(workdir: pathlib.Path, *, sweep: ml_collections.ConfigDict | None =
   if not launch.launch(sweep, workdir, max_parallel=max_parallel, stream=stream).finished:
     print("the sweep was interrupted; run the same command again to resume", file=stream)
     return None
-  table = observations.Observations.from_results_csv(workdir / collect.RESULTS_FILE)
+  table = observations.Observations.from_results_csv(workdir / layout.RESULTS_FILE)
   report_dir = workdir / REPORT_DIR
-  resamples = n_resamples if n_resamples is not None else sweep.analysis_resamples
+  resamples = n_resamples if n_resamples is not None else sweep.analysis.resamples
   print(f"fitting {len(table)} runs ({resamples} bootstrap resamples per law)", file=stream,
         flush=True)
   summary = report.build(table, report_dir, n_resamples=resamples, kaplan=False,
                          single_variable=False, seed=0)
   print("\n".join(summary_lines(summary, report_dir)), file=stream, flush=True)
   return summary
+
+
+def _define_flags() -> None:
+  """The demo's flags, defined only when it is the program (train.py has a --workdir too)."""
+  flags.DEFINE_string("workdir", None, "The demo's sweep directory, e.g. demo_out.")
+  flags.DEFINE_integer("max_parallel", 0, "Runs at a time (0: the sweep's launch.max_parallel).")
+
+
+def main(argv: list[str]) -> int:
+  """Runs the demo into --workdir; returns the exit code (see the module docstring)."""
+  if len(argv) > 1:
+    raise cli.UsageError(f"unexpected arguments {argv[1:]}; usage: python demo.py "
+                         f"--workdir=DIR [--max_parallel=K]")
+  if not flags.FLAGS.workdir:
+    raise cli.UsageError("--workdir=DIR is required, e.g. --workdir=demo_out")
+  summary = run_demo(pathlib.Path(flags.FLAGS.workdir),
+                     max_parallel=flags.FLAGS.max_parallel or None)
+  return cli.EXIT_OK if summary is not None else cli.EXIT_PREEMPTED
+
+
+if __name__ == "__main__":
+  _define_flags()
+  cli.run(main)

@@ -1,0 +1,108 @@
+"""The schemas of run and sweep configs: plain JSON, the config hash, unknown keys, loading.
+
+A config is a ConfigDict holding the fields of its schema: `RUN` (every field of one training
+run, `configs/base.py`) or `SWEEP` (every field of a sweep, `configs/sweeps/base.py`, whose
+`base` is a run config). Conventions:
+  * JSON: `config_to_dict` is the config as plain nested dicts; tuples become lists, and
+    `Schema.from_dict` turns them back into the tuples the schema holds.
+  * Hash: `config_hash` is the sha256 (hex) of the canonical JSON (sorted keys, no whitespace).
+    The same hash means the same run: a run's id ends with the hash of its resolved config.
+  * Unknown keys: a key the schema does not declare is an error naming it with its dotted path
+    (`train.batchsize`). A field whose default is an empty dict (`grid.shape_rule`, a per-size
+    `table`, `launch.resources`) is an open map: its keys are checked by the code that reads it.
+"""
+import dataclasses
+import hashlib
+import json
+from typing import Any, Callable
+
+import ml_collections
+
+from configs import base as run_base
+from configs.sweeps import base as sweep_base
+
+Values = ml_collections.ConfigDict | dict[str, Any]
+
+
+def config_to_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The config as JSON-compatible nested dicts (tuples become lists)."""
+  return json.loads(json.dumps(config.to_dict()))
+
+
+def canonical_json(config: ml_collections.ConfigDict) -> str:
+  """Sorted-key, whitespace-free JSON of the config."""
+  return json.dumps(config_to_dict(config), sort_keys=True, separators=(",", ":"))
+
+
+def config_hash(config: ml_collections.ConfigDict) -> str:
+  """sha256 (hex) of the canonical JSON of the config."""
+  return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+
+
+def _is_open(field: Any) -> bool:
+  return isinstance(field, ml_collections.ConfigDict) and not field.keys()
+
+
+def _unknown(values: Values, schema: ml_collections.ConfigDict, prefix: str) -> list[str]:
+  found = []
+  for key, value in values.items():
+    name = f"{prefix}{key}"
+    if key not in schema:
+      found.append(name)
+    elif (isinstance(schema[key], ml_collections.ConfigDict) and not _is_open(schema[key])
+          and isinstance(value, (dict, ml_collections.ConfigDict))):
+      found.extend(_unknown(value, schema[key], f"{name}."))
+  return found
+
+
+def _tuples(value: Any) -> Any:
+  if isinstance(value, list):
+    return tuple(_tuples(item) for item in value)
+  return value
+
+
+def _like(default: Any, value: Any) -> Any:
+  """A JSON value in the type of the schema's default: (nested) tuples, int as float."""
+  if isinstance(default, tuple):
+    return _tuples(value)
+  if isinstance(default, float) and isinstance(value, int):
+    return float(value)
+  return value
+
+
+def _update(config: ml_collections.ConfigDict, values: dict[str, Any]) -> None:
+  for key, value in values.items():
+    if isinstance(config[key], ml_collections.ConfigDict) and not _is_open(config[key]):
+      _update(config[key], value)
+    else:
+      config[key] = _like(config[key], value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Schema:
+  """A kind of config: its defaults and the file that declares its fields."""
+  kind: str                                         # named in errors: "config", "sweep config"
+  defaults: Callable[[], ml_collections.ConfigDict]  # every field with its default
+  source: str                                       # the file to add a new field to
+
+  def unknown_keys(self, values: Values) -> list[str]:
+    """Dotted names of the keys in `values` that the schema does not declare."""
+    return _unknown(values, self.defaults(), "")
+
+  def check(self, values: Values) -> None:
+    """Raises ValueError naming every key of `values` that the schema does not declare."""
+    unknown = self.unknown_keys(values)
+    if unknown:
+      raise ValueError(f"unknown {self.kind} key(s) {', '.join(unknown)}; fix the spelling or "
+                       f"add them to {self.source}")
+
+  def from_dict(self, values: dict[str, Any]) -> ml_collections.ConfigDict:
+    """The defaults overridden by `values` (JSON, e.g. a run's config.json); checked first."""
+    self.check(values)
+    config = self.defaults()
+    _update(config, values)
+    return config
+
+
+RUN = Schema("config", run_base.get_config, "configs/base.py")
+SWEEP = Schema("sweep config", sweep_base.get_config, "configs/sweeps/base.py")
