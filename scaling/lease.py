@@ -40,8 +40,11 @@ def read(path: pathlib.Path) -> tuple[dict[str, Any] | None, float | None]:
   A lease that exists but cannot be parsed yet (being written) reads as ({}, mtime).
   """
   try:
-    mtime = path.stat().st_mtime
-    text = path.read_text()
+    with open(path, encoding="utf-8") as lease_file:
+      # The mtime of the file whose text is read: a stat by name could see an older lease
+      # that a contender has since replaced, and pair its stale mtime with the new content.
+      mtime = os.fstat(lease_file.fileno()).st_mtime
+      text = lease_file.read()
   except FileNotFoundError:
     return None, None
   try:
@@ -106,7 +109,7 @@ class Lease:
     except FileNotFoundError:
       return False
     moved, _ = read(aside)
-    if moved is not None and moved.get("owner") != info.get("owner"):
+    if moved is not None and moved != info:
       # Between our read and our rename the lease was renewed by a contender: give it back.
       try:
         os.link(aside, self.path)
