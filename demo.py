@@ -20,8 +20,8 @@ from typing import Any, TextIO
 import ml_collections
 from absl import flags
 
-from analysis import observations
-from analysis import report
+from analysis.table import observations
+from analysis.report import document as report
 from configs.sweeps import demo as demo_config
 from data import pipeline
 from records import cli

@@ -7,7 +7,7 @@
       --budgets=6e18,1e19,3e19,6e19,1e20,3e20,6e20,1e21,3e21 --budget_tolerance=0.06 --out=DIR
 
   python -m analysis suggest --results=SWEEP/results.csv --target_flops=C --budget_flops=B \\
-      [--out=DIR] [--base_sweep=configs/sweeps/tiny.py]   (see analysis/suggest_cli.py)
+      [--out=DIR] [--base_sweep=configs/sweeps/tiny.py]   (see analysis/design/suggest_cli.py)
 
   python -m analysis fit --data=../shared/data/gadre2024_overtraining/models_flat.csv \\
       --columns=n:params,d:tokens,loss:loss_openlm --where=dataset:c4_original \\
@@ -22,11 +22,11 @@ from absl import flags
 from absl import logging
 import jax
 
-from analysis import objectives
-from analysis import observations
-from analysis import report
-from analysis import seeds
-from analysis import suggest_cli
+from analysis.fitting import objectives
+from analysis.table import observations
+from analysis.report import document as report
+from analysis.table import seeds
+from analysis.design import suggest_cli
 from analysis.fitting import options as fit_options
 from records import cli
 

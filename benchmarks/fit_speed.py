@@ -6,10 +6,10 @@ On Epoch's 240 Chinchilla points (../shared/data/chinchilla_epoch, the 5 highest
 dropped), in one process:
 - a plain scipy loop: L-BFGS-B with numpy analytic gradients from each of the 4500 starts of
   Hoffmann's grid, default tolerances, best objective kept;
-- `analysis.fit.fit(forms.CHINCHILLA, ...)` from the same 4500 starts (explore, refine, polish;
-  see analysis/multistart.py): the first call (compilation included), then the median of
+- `analysis.fitting.fit.fit(forms.CHINCHILLA, ...)` from the same 4500 starts (explore, refine, polish;
+  see analysis/fitting/multistart.py): the first call (compilation included), then the median of
   repeated calls;
-- `analysis.bootstrap.bootstrap` with `--resamples` resamples, each refitted from all 4500
+- `analysis.fitting.bootstrap.bootstrap` with `--resamples` resamples, each refitted from all 4500
   starts.
 Prints a markdown section: machine, versions, load average, wall and process CPU seconds, the
 speed-up and how far the two optima are apart.
@@ -29,10 +29,9 @@ import numpy as np
 import scipy.optimize
 import scipy.special
 
-from analysis import bootstrap
-from analysis import fit
-from analysis import forms
-
+from analysis.fitting import bootstrap
+from analysis.fitting import fit
+from analysis.laws import forms
 import host  # benchmarks/host.py, beside this script
 
 _DATA = flags.DEFINE_string(

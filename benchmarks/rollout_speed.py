@@ -4,7 +4,7 @@
 
 Data: ../shared/data/gadre2024_overtraining/models_flat.csv, the 34 c4_original runs; N =
 params (parameters incl. embeddings), D = tokens, C = 6 N D (FLOPs). For each loss column
-(`loss_openlm` and `loss_c4_val`, nats/token) `analysis.rollout.rollout` compares the
+(`loss_openlm` and `loss_c4_val`, nats/token) `analysis.trust.rollout.rollout` compares the
 Chinchilla form L(N, D) and the over-training form L(C, M) of Gadre et al. 2024, split by N at
 its default thresholds (the last two hold out the runs >= 1.44e9 and the 6.9e9 run), each fit
 with `--resamples` warm-started bootstrap refits for the prediction intervals. Everything runs
@@ -24,7 +24,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from analysis import rollout
+from analysis.trust import rollout
 from analysis.fitting import options as fit_options
 
 import host  # benchmarks/host.py, beside this script

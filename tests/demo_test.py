@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import demo
-from analysis import extrapolate
-from analysis import isoflop
+from analysis.trust import extrapolate
+from analysis.approaches import isoflop
 from configs.sweeps import demo as demo_config
 from records import cli
 from scaling import runs

@@ -2,7 +2,9 @@
 
 Layers, bottom up (a module may import its own layer and those below it, never one above):
 records and configs; model; data; training; export; scaling; analysis; the programs train.py and
-demo.py. Imports inside functions count, and relative imports are resolved to their package.
+demo.py. Inside analysis the wings are layered the same way: table, laws, fitting, approaches,
+trust, design, report (`analysis/__main__.py` sits above them all). Imports inside functions count,
+and relative imports are resolved to their package.
 """
 import ast
 import pathlib
@@ -12,6 +14,9 @@ PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAYERS = (("records", "configs"), ("model",), ("data",), ("training",), ("export",),
           ("scaling",), ("analysis",), ("train", "demo"))
 LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}
+ANALYSIS_WINGS = ("table", "laws", "fitting", "approaches", "trust", "design", "report",
+                  "__main__")
+WING_LEVEL = {name: level for level, name in enumerate(ANALYSIS_WINGS)}
 
 
 def project_sources(root: pathlib.Path) -> Iterator[tuple[str, pathlib.Path]]:
@@ -51,7 +56,18 @@ def upward_imports(root: pathlib.Path) -> list[str]:
       if LEVEL.get(target, -1) > LEVEL[name]:
         found.append(f"{path.relative_to(root)}:{line}: {name} imports {module}, a layer above "
                      f"it")
+      elif name == target == "analysis":
+        wing = _analysis_wing(path.relative_to(root).with_suffix("").parts)
+        target_wing = _analysis_wing(tuple(module.split(".")))
+        if WING_LEVEL.get(target_wing, -1) > WING_LEVEL.get(wing, len(ANALYSIS_WINGS)):
+          found.append(f"{path.relative_to(root)}:{line}: analysis.{wing} imports {module}, a "
+                       f"wing above it")
   return found
+
+
+def _analysis_wing(parts: tuple[str, ...]) -> str:
+  """'fitting' for ('analysis', 'fitting', 'fit'); '' for the package itself."""
+  return parts[1] if len(parts) > 1 and parts[1] != "__init__" else ""
 
 
 def test_no_package_imports_one_above_it():
@@ -74,14 +90,24 @@ def test_the_checker_catches_a_planted_upward_import_at_any_depth(tmp_path):
   _write(tmp_path, "scaling/sub/demo.py",
          "import scaling.grid\n\n\ndef run():\n  import analysis.report\n  from .. import grid\n")
   _write(tmp_path, "analysis/suggest.py", "from scaling import grid\nfrom . import fit\n")
+  _write(tmp_path, "analysis/fitting/fit.py", "from analysis.laws import forms\n"
+         "from analysis.trust import intervals\nfrom ..report import plots\n")
+  _write(tmp_path, "analysis/report/plots.py", "from analysis.fitting import fit\n"
+         "from analysis import __main__\n")
   _write(tmp_path, "train.py", "from analysis import suggest\nimport demo\n")
+  wings = ["analysis/fitting/fit.py:2: analysis.fitting imports analysis.trust.intervals, a wing "
+           "above it",
+           "analysis/fitting/fit.py:3: analysis.fitting imports analysis.report.plots, a wing "
+           "above it",
+           "analysis/report/plots.py:2: analysis.report imports analysis.__main__, a wing above "
+           "it"]
   assert upward_imports(tmp_path) == [
       "configs/resolved.py:1: configs imports training.run_config, a layer above it",
-      "scaling/sub/demo.py:5: scaling imports analysis.report, a layer above it"]
+      "scaling/sub/demo.py:5: scaling imports analysis.report, a layer above it"] + wings
   _write(tmp_path, "records/layout.py", "def f():\n  if True:\n    import model.shapes\n")
   _write(tmp_path, "model/__init__.py", "from data import pipeline\n")
   assert upward_imports(tmp_path) == [
       "records/layout.py:3: records imports model.shapes, a layer above it",
       "configs/resolved.py:1: configs imports training.run_config, a layer above it",
       "model/__init__.py:1: model imports data.pipeline, a layer above it",
-      "scaling/sub/demo.py:5: scaling imports analysis.report, a layer above it"]
+      "scaling/sub/demo.py:5: scaling imports analysis.report, a layer above it"] + wings

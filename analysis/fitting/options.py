@@ -14,13 +14,11 @@ import dataclasses
 
 import numpy as np
 
-from analysis import bootstrap as bootstrap_lib
-from analysis import fit as fit_lib
-from analysis import forms
-from analysis import objectives
-from analysis import seeds
-
-
+from analysis.fitting import bootstrap as bootstrap_lib
+from analysis.fitting import fit as fit_lib
+from analysis.laws import forms
+from analysis.fitting import objectives
+from analysis.table import seeds
 @dataclasses.dataclass(frozen=True)
 class FitOptions:
   """How every parametric law is fitted, and which laws the rollout compares.

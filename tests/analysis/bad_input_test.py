@@ -8,12 +8,12 @@ import sys
 import numpy as np
 import pytest
 
-from analysis import forms
-from analysis import law_fits
-from analysis import observations
-from analysis import optimal
-from analysis import plots
-from analysis import report
+from analysis.laws import forms
+from analysis.report import law_fits
+from analysis.table import observations
+from analysis.approaches import optimal
+from analysis.report import plots
+from analysis.report import document as report
 from analysis.fitting import options as fit_options
 from records import cli
 

@@ -3,7 +3,7 @@ from absl import flags
 from ml_collections import config_flags
 import pytest
 
-from analysis import suggest
+from analysis.design import suggest
 from configs.sweeps import tiny
 from scaling import grid
 

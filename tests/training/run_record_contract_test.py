@@ -6,7 +6,7 @@ import dataclasses
 import jax
 import pytest
 
-from analysis import observations
+from analysis.table import observations
 from records import atomic, layout, result as result_lib, results_csv, status
 from scaling import collect
 from training import loop

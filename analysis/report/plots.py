@@ -1,0 +1,151 @@
+"""Figures of a scaling-law analysis, written as PNG files (matplotlib, Agg backend).
+
+Every function takes plain arrays (parameters, tokens, FLOPs, loss in nats/token), writes one
+figure to `path`, and returns the path. Axis labels name the N and C conventions.
+"""
+from collections.abc import Callable, Sequence
+import pathlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from analysis.approaches import isoflop  # noqa: E402
+from analysis.approaches import optimal  # noqa: E402
+
+_DPI = 110
+
+
+def save(figure: plt.Figure, path: str | pathlib.Path) -> pathlib.Path:
+  """Writes `figure` to `path` as a PNG (tight layout, the report's resolution) and closes it."""
+  path = pathlib.Path(path)
+  figure.tight_layout()
+  figure.savefig(path, dpi=_DPI)
+  plt.close(figure)
+  return path
+
+
+def loss_vs_compute(path: str | pathlib.Path, flops: np.ndarray, loss: np.ndarray,
+                    frontier: np.ndarray, *, frontier_law: Callable | None = None,
+                    envelope: tuple[np.ndarray, np.ndarray] | None = None,
+                    optimal: tuple[np.ndarray, ...] | None = None,
+                    c_label: str = "C") -> pathlib.Path:
+  """Final loss of every run against compute, the frontier runs, the fitted L(C), and
+  `optimal` = (C, loss, low, high): a law's loss at the compute-optimal point of each C with a
+  one-run prediction band."""
+  figure, axis = plt.subplots(figsize=(6.4, 4.4))
+  if optimal is not None:
+    grid, optimal_loss, low, high = optimal
+    axis.plot(grid, optimal_loss, color="C0", lw=1.2, label="L(N, D) at the optimum")
+    axis.fill_between(grid, low, high, color="C0", alpha=0.15, label="one-run interval")
+  axis.scatter(flops, loss, s=12, color="0.6", label="runs")
+  axis.scatter(flops[frontier], loss[frontier], s=22, color="C3", label="frontier runs")
+  if envelope is not None:
+    axis.plot(envelope[0], envelope[1], color="C2", lw=1.5, label="envelope of curves")
+  if frontier_law is not None:
+    grid = np.geomspace(flops.min(), flops.max(), 200)
+    axis.plot(grid, frontier_law(grid), color="C3", lw=1.5, label="fitted L(C)")
+  axis.set(xscale="log", xlabel=f"training compute {c_label} (FLOPs)",
+           ylabel="final loss (nats/token)", title="Loss against compute")
+  axis.legend()
+  return save(figure, path)
+
+
+def isoflop_profiles(path: str | pathlib.Path, result: isoflop.Approach2Result, *,
+                     n_label: str = "N") -> pathlib.Path:
+  """Each IsoFLOP budget's runs, its parabola in ln N, and the minimum."""
+  figure, axis = plt.subplots(figsize=(6.4, 4.4))
+  colours = plt.cm.viridis(np.linspace(0, 0.9, len(result.budgets)))
+  for budget, colour in zip(result.budgets, colours):
+    axis.scatter(budget.n, budget.loss, s=12, color=colour)
+    grid = np.geomspace(budget.n.min(), budget.n.max(), 100)
+    axis.plot(grid, np.polyval(budget.parabola, np.log(grid)), color=colour, lw=1.2,
+              label=f"{budget.flops:.2g} FLOPs")
+    axis.scatter([budget.n_opt], [budget.loss_opt], marker="x" if budget.at_edge else "*",
+                 s=60, color="k", zorder=3)
+  axis.set(xscale="log", xlabel=f"parameters {n_label}", ylabel="final loss (nats/token)",
+           title="IsoFLOP profiles (Approach 2); * minimum, x at the edge")
+  axis.legend(fontsize=7, ncol=2)
+  return save(figure, path)
+
+
+def law_fit(path: str | pathlib.Path, n: np.ndarray, d: np.ndarray, flops: np.ndarray,
+            loss: np.ndarray, predict: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
+            band: Callable | None = None, n_label: str = "N") -> pathlib.Path:
+  """Fitted L(N, D) against the runs: IsoFLOP slices L(N, C/(6N)) with `band(n, d)` -> (low,
+  high), a prediction band, shaded when given; and predicted against actual."""
+  figure, (slices, scatter) = plt.subplots(1, 2, figsize=(11, 4.4))
+  labels, budgets = isoflop.group_budgets(flops)
+  colours = plt.cm.viridis(np.linspace(0, 0.9, max(len(budgets), 1)))
+  slices.scatter(n[labels < 0], loss[labels < 0], s=10, color="0.7", label="other runs")
+  for group, (budget, colour) in enumerate(zip(budgets, colours)):
+    members = labels == group
+    slices.scatter(n[members], loss[members], s=12, color=colour)
+    grid = np.geomspace(n[members].min() / 2, n[members].max() * 2, 100)
+    slices.plot(grid, predict(grid, budget / (6 * grid)), color=colour, lw=1.2,
+                label=f"{budget:.2g} FLOPs")
+    if band is not None:
+      slices.fill_between(grid, *band(grid, budget / (6 * grid)), color=colour, alpha=0.15)
+  slices.set(xscale="log", xlabel=f"parameters {n_label}", ylabel="final loss (nats/token)",
+             title="L(N, D) along IsoFLOP slices, D = C/(6N)")
+  slices.legend(fontsize=7, ncol=2)
+  predicted = predict(n, d)
+  scatter.scatter(loss, predicted, s=10, c=np.log10(flops), cmap="viridis")
+  limits = [min(loss.min(), predicted.min()), max(loss.max(), predicted.max())]
+  scatter.plot(limits, limits, color="k", lw=0.8)
+  scatter.set(xlabel="actual loss (nats/token)", ylabel="fitted loss (nats/token)",
+              title="Fitted against actual (colour: log10 C)")
+  return save(figure, path)
+
+
+def optimal_size(path: str | pathlib.Path, allocations: Sequence[optimal.Allocation], *,
+                 points: tuple[np.ndarray, np.ndarray] | None = None,
+                 observed_range: tuple[float, float] | None = None) -> pathlib.Path:
+  """N_opt(C) of each allocation (interval band where known; published laws dashed)."""
+  figure, axis = plt.subplots(figsize=(6.4, 4.4))
+  for index, allocation in enumerate(allocations):
+    style = "--" if np.isnan(allocation.level) else "-"
+    line, = axis.plot(allocation.flops, allocation.n_opt, style, lw=1.4,
+                      label=f"{allocation.source}", color=f"C{index % 10}")
+    if np.all(np.isfinite(allocation.n_interval)):
+      axis.fill_between(allocation.flops, allocation.n_interval[0], allocation.n_interval[1],
+                        color=line.get_color(), alpha=0.15)
+  if points is not None:
+    axis.scatter(points[0], points[1], color="k", s=18, zorder=3, label="IsoFLOP minima")
+  if observed_range is not None:
+    axis.axvspan(*observed_range, color="0.9", zorder=0, label="observed compute")
+  axis.set(xscale="log", yscale="log", xlabel="training compute C (FLOPs)",
+           ylabel="compute-optimal parameters N_opt", title="N_opt(C): fits and published laws")
+  axis.legend(fontsize=7)
+  return save(figure, path)
+
+
+def residuals(path: str | pathlib.Path, flops: np.ndarray, loss: np.ndarray,
+              predicted: np.ndarray, *, c_label: str = "C") -> pathlib.Path:
+  """Log residuals r = ln(predicted) - ln(actual) of the L(N, D) fit against compute.
+
+  The project's sign convention: r > 0 where the law over-predicts the loss.
+  """
+  figure, axis = plt.subplots(figsize=(6.4, 3.6))
+  axis.scatter(flops, np.log(predicted) - np.log(loss), s=10, color="C0")
+  axis.axhline(0.0, color="k", lw=0.8)
+  axis.set(xscale="log", xlabel=f"training compute {c_label} (FLOPs)",
+           ylabel="r = ln(predicted) - ln(actual)", title="Residuals of the L(N, D) fit")
+  return save(figure, path)
+
+
+def extrapolation(path: str | pathlib.Path, actual: np.ndarray, predicted: np.ndarray,
+                  interval: np.ndarray, *, level: float) -> pathlib.Path:
+  """Held-out runs: predicted loss (with its `level` interval) against the actual loss."""
+  figure, axis = plt.subplots(figsize=(5.2, 4.4))
+  errors = np.abs(interval - predicted[None])
+  axis.errorbar(actual, predicted, yerr=errors, fmt="o", ms=4, capsize=2, color="C1",
+                label=f"held out ({level:.0%} interval)")
+  limits = [min(actual.min(), interval.min()), max(actual.max(), interval.max())]
+  axis.plot(limits, limits, color="k", lw=0.8)
+  axis.set(xlabel="actual loss (nats/token)", ylabel="predicted loss (nats/token)",
+           title="Held-out extrapolation")
+  axis.legend(fontsize=8)
+  return save(figure, path)

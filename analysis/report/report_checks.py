@@ -1,0 +1,138 @@
+"""Report sections that say how far a fit can be trusted: fit settings, residual diagnostics,
+the compute-optimal loss with prediction intervals, and the rollout's held-out record.
+
+Each function takes the fits.json summary (`analysis.report.pipeline.analyse`) and returns markdown
+lines; losses in nats/token, N in parameters, D in tokens, C in FLOPs.
+"""
+from analysis.report import markdown
+from analysis.report import pipeline
+
+# Rows of the rollout's held-out table shown in the report (the JSON holds all of them).
+MAX_ROLLOUT_ROWS = 40
+
+
+def settings_section(summary: dict) -> list[str]:
+  """How every law was fitted: form, objective, bounds, weights."""
+  options = summary["fit_options"]
+  objective = options["objective"]
+  bounds = ("E at most the smallest observed loss and exponents in [0, 3]"
+            if options["bounded"] else "none")
+  seeds = summary["data"]["seeds_per_point"]
+  seed_text = (f"up to {seeds['max']} seeds per point, pooled seed sd of log loss "
+               f"{markdown.number(seeds['pooled_log_sd'], 3)}" if seeds["max"] > 1
+               else "one seed per point")
+  return ["## Fit settings", "",
+          f"Approach-3 law `{options['law']}`; objective: {objective['description']}; "
+          f"bounds: {bounds}; observation weights: {options['weighting']}; {seed_text}."]
+
+
+def diagnostics_section(summary: dict) -> list[str]:
+  """Residual tests of the Approach-3 fit (r = ln predicted - ln actual)."""
+  block = summary["residual_diagnostics"]
+  if "skipped" in block:
+    return ["## Residual diagnostics of the Approach-3 fit", "", "Skipped: " + block["skipped"]]
+  rows = []
+  for name, trend in block["trends"].items():
+    if "skipped" in trend:
+      rows.append([f"r against ln {name}", "skipped: " + trend["skipped"], ""])
+    else:
+      rows.append([f"r against ln {name}", f"slope {markdown.number(trend['slope'], 3)}",
+                   markdown.number(trend["p_value"], 2)])
+  normality = block["normality"]
+  if "skipped" in normality:
+    rows.append(["Shapiro-Wilk normality", "skipped: " + normality["skipped"], ""])
+  else:
+    rows.append(["Shapiro-Wilk normality", f"W = {markdown.number(normality['statistic'], 3)}",
+                 markdown.number(normality["p_value"], 2)])
+  findings = [f"- {line}" for line in block["warnings"]] or [
+      f"- no test is significant at {block['significance']}"]
+  return ["## Residual diagnostics of the Approach-3 fit", "",
+          f"Residuals r = ln(predicted) - ln(actual); log-space R^2 = "
+          f"{markdown.number(block['r_squared'], 5)}. Conventions: "
+          f"{pipeline.convention_label(block['conventions'])}.", "",
+          markdown.table(["test", "statistic", "p-value"], rows), "", *findings]
+
+
+def compute_optimal_section(summary: dict) -> list[str]:
+  """The loss the Approach-3 law predicts at each budget's compute-optimal (N, D)."""
+  block = summary["compute_optimal_loss"]
+  if "skipped" in block:
+    return ["## Predicted loss at the compute-optimal point", "", "Skipped: " + block["skipped"]]
+  level = f"{block['level']:.0%}"
+  rows = [[markdown.number(row["flops"], 3), markdown.number(row["n_opt"], 3),
+           markdown.number(row["d_opt"], 3), markdown.number(row["loss"]),
+           markdown.interval((row["mean_low"], row["mean_high"])),
+           markdown.interval((row["run_low"], row["run_high"]))] for row in block["rows"]]
+  body = ["## Predicted loss at the compute-optimal point", "",
+          f"L(N_opt, D_opt) of the `{block['form']}` fit at each budget, with C = 6ND; "
+          f"{level} intervals from the bootstrap refits, each at its own optimum: for the "
+          f"law's mean loss, and for one new run (adding {block['noise']}). Conventions: "
+          f"{pipeline.convention_label(block['conventions'])}.", "",
+          markdown.table(["C (FLOPs)", "N_opt", "D_opt (tokens)", "loss",
+                          f"{level} mean-loss interval", f"{level} one-run interval"], rows)]
+  return markdown.unless_identifiable(summary["approach3"], body)
+
+
+def rollout_section(summary: dict) -> list[str]:
+  """The rollout: held-out error by distance per form x objective, the recommendation, and
+  every held-out prediction with its interval."""
+  block = summary["rollout"]
+  title = "## Model selection on held-out runs (rollout)"
+  if "skipped" in block:
+    return [title, "", "Skipped: " + block["skipped"]]
+  split = {"c": "compute C (FLOPs)", "n": "parameters N"}[block["split_by"]]
+  level = f"{block['level']:.0%}"
+  bins = list(block["table"][0]["by_distance"])
+  rows = []
+  for entry in block["table"]:
+    rows.append([entry["label"], markdown.number(entry["mean_abs_log_error"], 3),
+                 f"{100 * entry['mean_abs_relative_error']:.2f}%"]
+                + [_bin_cell(entry["by_distance"][name]) for name in bins]
+                + [f"{100 * entry['coverage']:.0f}%"])
+  recommendation = block["recommendation"]
+  predictions = _prediction_rows(block)
+  shown = predictions[-MAX_ROLLOUT_ROWS:]
+  labels = [entry["label"] for entry in block["table"]]
+  return [
+      title, "",
+      f"At each threshold of {split} ({', '.join(markdown.number(t, 3) for t in block['thresholds'])})"
+      f" every form x objective is fitted on the runs below it and predicts the runs at or "
+      f"above it, with {level} one-run prediction intervals. Distance: decades of compute "
+      "beyond the largest training run. Conventions: "
+      f"{pipeline.convention_label(block['conventions'])}.", "",
+      markdown.table(["form/objective", "mean abs log error", "mean abs rel. error"]
+                     + [f"rel. error at {name} decades" for name in bins]
+                     + [f"{level} coverage"], rows), "",
+      f"**Recommendation:** {recommendation['statement']}. "
+      "The paired test reuses runs across thresholds, so its p-value is optimistic.", "",
+      f"Held-out predictions ({len(shown)} of {len(predictions)}, the largest thresholds last):",
+      "", markdown.table(["threshold", "run", "N", "D", "actual"]
+                         + [f"{label}: rel. error (covered)" for label in labels],
+                         [row for _, row in shown])]
+
+
+def _bin_cell(entry: dict) -> str:
+  if not entry["n"]:
+    return "-"
+  return f"{100 * entry['mean_abs_relative_error']:.2f}% ({entry['n']})"
+
+
+def _prediction_rows(block: dict) -> list[tuple[tuple, list[str]]]:
+  """One row per (threshold, held-out run) with each label's error and coverage."""
+  labels = [entry["label"] for entry in block["table"]]
+  cells = {}
+  for row in block["rows"]:
+    key = (row["threshold"], row["run"])
+    cells.setdefault(key, dict(row=row, by_label={}))["by_label"][row["label"]] = row
+  rows = []
+  for key in sorted(cells, key=lambda k: (k[0], cells[k]["row"]["c"])):
+    first = cells[key]["row"]
+    values = []
+    for label in labels:
+      row = cells[key]["by_label"].get(label)
+      values.append("-" if row is None else
+                    f"{100 * row['relative_error']:+.2f}% ({'yes' if row['covered'] else 'no'})")
+    rows.append((key, [markdown.number(key[0], 3), str(key[1]), markdown.number(first["n"], 3),
+                       markdown.number(first["d"], 3), markdown.number(first["actual"])]
+                 + values))
+  return rows

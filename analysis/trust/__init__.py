@@ -1,0 +1,4 @@
+"""How far a fit can be believed: `intervals` (confidence and prediction intervals), `extrapolate`
+(fit below a compute threshold, predict above it), `rollout` (which law predicts held-out runs
+best), `identifiability` (whether the data pin the parameters down) and `residuals`.
+Imports nothing itself."""
