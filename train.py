@@ -30,6 +30,7 @@ from ml_collections import config_flags
 
 from configs import schema
 from records import cli
+from records import layout
 from records import status as status_lib
 from training import loop, preemption, results, validate
 from training import mesh as mesh_lib
@@ -110,7 +111,7 @@ def _fail(config: ml_collections.ConfigDict, workdir: str, error: Exception) -> 
   line = message if refused else f"run failed: {message}"
   if not isinstance(error, validate.WorkdirError):  # else nothing can be written there
     trace = None if refused else "".join(traceback.format_exception(error))
-    result_path = pathlib.Path(workdir) / "result.json"
+    result_path = pathlib.Path(workdir) / layout.RESULT_FILE
     try:
       written = results.write_failure(workdir, schema.config_to_dict(config), message, trace)
     except OSError as write_error:

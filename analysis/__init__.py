@@ -2,7 +2,7 @@
 
 Wings, bottom up (a wing imports only those before it; tests/layering_test.py checks):
 - `table`: Observations, the tidy table of runs, and seed weights;
-- `laws`: laws as data (forms), published laws, log-log power laws;
+- `laws`: laws as data (forms and their catalogue), published laws, log-log power laws;
 - `fitting`: FitOptions and the one fit recipe, objectives, multi-start fit, bootstrap;
 - `approaches`: Chinchilla Approaches 1 and 2, and the compute-optimal allocation;
 - `trust`: intervals, held-out extrapolation, the rollout, identifiability, residuals;

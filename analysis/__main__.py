@@ -73,7 +73,7 @@ _BOUNDED = flags.DEFINE_bool("bounded", True, "fit inside E <= smallest loss and
 _WEIGHTS = flags.DEFINE_enum("weights", "uniform", list(seeds.WEIGHT_KINDS),
                              "observation weights of every fit")
 _ROLLOUT_FORMS = flags.DEFINE_list("rollout_forms", ["chinchilla", "overtraining"],
-                                   "laws compared on held-out runs (forms.get specs)")
+                                   "laws compared on held-out runs (catalogue.get specs)")
 _ROLLOUT_OBJECTIVES = flags.DEFINE_list("rollout_objectives", ["huber"],
                                         f"objectives compared by the rollout, of {objectives.KINDS}")
 _ROLLOUT_SPLIT = flags.DEFINE_enum("rollout_split", "c", ["c", "n"],

@@ -21,6 +21,7 @@ from absl import app, flags
 import jax
 
 import demo
+from records.status import RunStatus
 from scaling import estimate
 
 import host  # benchmarks/host.py, beside this script
@@ -81,7 +82,7 @@ jax {jax.__version__}. Command: `python benchmarks/demo_sweep.py \
 
 | what | value |
 |---|---|
-| runs (completed) | {len(results)} ({sum(r['status'] == 'completed' for r in results)}) |
+| runs (completed) | {len(results)} ({sum(r['status'] == RunStatus.COMPLETED for r in results)}) |
 | demo wall time (target: < 900 s) | {measured['total']:.0f} s |
 | of which fit and report | {measured['fit']:.0f} s |
 | run wall time, median (min-max) | {statistics.median(walls):.0f} s \

@@ -6,9 +6,9 @@ On Epoch's 240 Chinchilla points (../shared/data/chinchilla_epoch, the 5 highest
 dropped), in one process:
 - a plain scipy loop: L-BFGS-B with numpy analytic gradients from each of the 4500 starts of
   Hoffmann's grid, default tolerances, best objective kept;
-- `analysis.fitting.fit.fit(forms.CHINCHILLA, ...)` from the same 4500 starts (explore, refine, polish;
-  see analysis/fitting/multistart.py): the first call (compilation included), then the median of
-  repeated calls;
+- `analysis.fitting.fit.fit(catalogue.CHINCHILLA, ...)` from the same 4500 starts (explore,
+  refine, polish; see analysis/fitting/multistart.py): the first call (compilation included),
+  then the median of repeated calls;
 - `analysis.fitting.bootstrap.bootstrap` with `--resamples` resamples, each refitted from all 4500
   starts.
 Prints a markdown section: machine, versions, load average, wall and process CPU seconds, the
@@ -31,7 +31,7 @@ import scipy.special
 
 from analysis.fitting import bootstrap
 from analysis.fitting import fit
-from analysis.laws import forms
+from analysis.laws import catalogue
 import host  # benchmarks/host.py, beside this script
 
 _DATA = flags.DEFINE_string(
@@ -92,8 +92,9 @@ def main(argv):
   inputs = dict(n=n, d=d)
   load_before = os.getloadavg()[0]
 
-  first, first_wall, first_cpu = _timed(lambda: fit.fit(forms.CHINCHILLA, inputs, loss))
-  runs = [_timed(lambda: fit.fit(forms.CHINCHILLA, inputs, loss)) for _ in range(_REPEATS.value)]
+  first, first_wall, first_cpu = _timed(lambda: fit.fit(catalogue.CHINCHILLA, inputs, loss))
+  runs = [_timed(lambda: fit.fit(catalogue.CHINCHILLA, inputs, loss))
+          for _ in range(_REPEATS.value)]
   result = runs[-1][0]
   jax_wall = float(np.median([r[1] for r in runs]))
   jax_cpu = float(np.median([r[2] for r in runs]))
@@ -101,7 +102,7 @@ def main(argv):
       lambda: _scipy_loop(n, d, loss))
   if _RESAMPLES.value:
     resampled, boot_wall, boot_cpu = _timed(lambda: bootstrap.bootstrap(
-        forms.CHINCHILLA, inputs, loss, n_resamples=_RESAMPLES.value, seed=0))
+        catalogue.CHINCHILLA, inputs, loss, n_resamples=_RESAMPLES.value, seed=0))
   load_after = os.getloadavg()[0]
 
   versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("jax", "numpy", "scipy"))

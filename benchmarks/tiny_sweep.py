@@ -21,6 +21,7 @@ import jax
 import ray
 
 from configs.sweeps import tiny
+from records.status import RunStatus
 from scaling import estimate, launch
 
 import host  # benchmarks/host.py, beside this script
@@ -49,7 +50,7 @@ Command: `python benchmarks/tiny_sweep.py --max_parallel={_MAX_PARALLEL.value}`.
 
 | what | value |
 |---|---|
-| runs (completed) | {len(results)} ({sum(r['status'] == 'completed' for r in results)}) |
+| runs (completed) | {len(results)} ({sum(r['status'] == RunStatus.COMPLETED for r in results)}) |
 | sweep wall time (target: < 300 s) | {wall:.1f} s |
 | run wall time, median (min-max) | {statistics.median(walls):.1f} s \
 ({min(walls):.1f}-{max(walls):.1f}) |

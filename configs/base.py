@@ -63,6 +63,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       eval_tokens=65_536,          # fixed held-out tokens per evaluation (same for every run)
       ckpt_every_tokens=524_288,
       keep_checkpoints=2,
+      # WSD trunks and branches (training/branch.py). A trunk lists the tokens after which it
+      # keeps a checkpoint for branches; a branch names its trunk's workdir (relative paths
+      # from its own workdir) and starts from the trunk's checkpoint where its decay begins.
+      branch_point_tokens=(),
+      branch_from="",
       log_every_steps=50,
   ))
 
@@ -71,6 +76,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       schedule="cosine",           # cosine | constant | wsd
       final_lr_fraction=0.1,       # cosine / wsd: final LR as a fraction of the peak
       decay_fraction=0.2,          # wsd: fraction of the run spent decaying
+      decay_shape="linear",        # wsd: linear | 1-sqrt
       b1=0.9,
       b2=0.95,
       eps=1e-8,

@@ -5,12 +5,12 @@ fits, else uint32; each document is followed by the tokenizer's end-of-document 
 `manifest.json` and, for SentencePiece, `tokenizer.model`. Its name is a hash of everything that
 decides its content (corpus identity and content hash, tokenizer, vocabulary, split seed and
 fraction), so preparing the same input again finds it and does nothing. It is written under a
-temporary name, `.KEY.tmp-HOST-PID-ID`, and renamed at the end: a half-written preparation is
-never taken for a finished one, and when two processes prepare the same data at once, the loser
-of the rename uses the winner's result. A killed preparation leaves its temporary behind; the
-next `prepare` on the same host deletes it once no process PID runs there (see
-`_remove_dead_temporaries`). Token-file corpora are not copied: their directory holds only the
-manifest.
+temporary name, `.KEY.tmp-HOST-PID-ID` (records.atomic.temporary_path), and renamed at the end:
+a half-written preparation is never taken for a finished one, and when two processes prepare the
+same data at once, the loser of the rename uses the winner's result. A killed preparation leaves
+its temporary behind; the next `prepare` on the same host deletes it once no process PID runs
+there (records.atomic.remove_stale_temporaries). Token-file corpora are not copied: their
+directory holds only the manifest.
 """
 import dataclasses
 import hashlib
@@ -19,11 +19,8 @@ import math
 import multiprocessing
 import os
 import pathlib
-import re
 import shutil
-import socket
 import time
-import uuid
 from typing import Callable, Iterator
 
 from absl import logging
@@ -35,13 +32,12 @@ from data import splits
 from data import synthetic
 from data import token_files
 from data import tokenizers
+from records import atomic
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 DEFAULT_CACHE = pathlib.Path("~/.cache/scaling-lab/data")
 _CHUNK_BYTES = 1 << 20  # text per encoding task sent to a worker process
-# `.KEY.tmp-HOST-PID-ID`; temporaries named before HOST was added have none.
-_TEMPORARY_NAME = re.compile(r"\.[^.]+\.tmp-(?:(?P<host>.+)-)?(?P<pid>\d+)-[^-]+")
 
 ProgressFn = Callable[[float, int], None]  # (fraction of the corpus done, tokens so far)
 Source = corpora.TextCorpus | synthetic.SyntheticSource | token_files.TokenFiles
@@ -276,8 +272,7 @@ def _build(corpus: Source, source_manifest: dict, identity: dict,
            data_config: ml_collections.ConfigDict, final: pathlib.Path, workers: int,
            progress: ProgressFn | None) -> None:
   """Writes the prepared directory under a temporary name and renames it to `final`."""
-  temporary = final.parent / (f".{final.name}.tmp-{socket.gethostname()}-{os.getpid()}-"
-                              f"{uuid.uuid4().hex[:8]}")
+  temporary = atomic.temporary_path(final)
   temporary.mkdir(parents=True)
   try:
     start = time.perf_counter()
@@ -310,37 +305,6 @@ def _build(corpus: Source, source_manifest: dict, identity: dict,
     shutil.rmtree(temporary, ignore_errors=True)
 
 
-def _process_is_running(pid: int) -> bool:
-  """Whether a process `pid` runs on this host (signal 0 checks without sending anything)."""
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:  # it runs, as another user
-    pass
-  return True
-
-
-def _remove_dead_temporaries(cache: pathlib.Path) -> None:
-  """Deletes the temporary directories that killed preparations left in `cache`.
-
-  A temporary is dead when it was made on this host (or names no host) and its PID runs no
-  process here. Other hosts' temporaries (a cache shared over the network) are left alone; two
-  machines with one host name would look like one, and a PID reused since only keeps a dead
-  temporary a while longer.
-  """
-  if not cache.is_dir():
-    return
-  host = socket.gethostname()
-  for path in cache.iterdir():
-    name = _TEMPORARY_NAME.fullmatch(path.name)
-    if (name is None or not path.is_dir() or name["host"] not in (None, host)
-        or _process_is_running(int(name["pid"]))):
-      continue
-    logging.info("prepare: deleting %s, left by a preparation that was killed", path)
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def prepare(data_config: ml_collections.ConfigDict, seq_len: int | None = None, *,
             workers: int = 1, progress: ProgressFn | None = _log_progress) -> Prepared:
   """Prepares (once) and opens the corpus `data_config` names; idempotent and race-safe.
@@ -357,7 +321,8 @@ def prepare(data_config: ml_collections.ConfigDict, seq_len: int | None = None, 
   corpus, source_manifest, identity = _source_and_identity(data_config)
   cache = pathlib.Path(data_config.prepared_dir or DEFAULT_CACHE).expanduser()
   final = cache / _cache_key(dict(identity, format_version=FORMAT_VERSION))
-  _remove_dead_temporaries(cache)
+  for path in atomic.remove_stale_temporaries(cache):
+    logging.info("prepare: deleted %s, left by a preparation that was killed", path)
   already_prepared = (final / MANIFEST_FILE).is_file()
   if not already_prepared:
     _build(corpus, source_manifest, identity, data_config, final, workers, progress)

@@ -7,7 +7,6 @@ markdown lines. Units: bits per byte of UTF-8 text (bits per token for token-id 
 ids the compressors see as packed integers); sizes in bytes; N = non-embedding parameters,
 D = training tokens. The parameter file size is 4 bytes (float32) per parameter, as exported.
 """
-import csv
 import dataclasses
 import json
 import math
@@ -24,7 +23,10 @@ import numpy as np  # noqa: E402  # pylint: disable=wrong-import-position
 
 from data import pipeline  # noqa: E402
 from export import compression  # noqa: E402
+from records import result as result_lib  # noqa: E402
+from records import results_csv as results_csv_lib  # noqa: E402
 from records.results_csv import Column  # noqa: E402
+from records.status import RunStatus  # noqa: E402
 
 FIGURE = "compression.png"
 BYTES_PER_PARAMETER = 4  # float32, as `export` writes them
@@ -70,17 +72,17 @@ def _baseline(data_config: dict) -> CorpusBaseline:
 def collect(results_csv: str | pathlib.Path) -> tuple[list[RunRow], CorpusBaseline | None]:
   """Rows of the completed runs in results.csv (ordered by N, then D) and the baseline of their
   corpus. ValueError when the runs were trained on different data."""
-  results_csv = pathlib.Path(results_csv)
-  with open(results_csv, newline="") as handle:
-    listed, results = [], []
-    for row in csv.DictReader(handle):
-      if row.get(Column.STATUS) != "completed" or not row.get(Column.CURVE_PATH):
-        continue
-      # The run directory holds metrics.jsonl (curve_path, relative to the CSV's folder).
-      result_file = (results_csv.parent / row[Column.CURVE_PATH]).parent / "result.json"
-      if result_file.is_file():
-        listed.append(row)
-        results.append(json.loads(result_file.read_text()))
+  table = results_csv_lib.read_csv(results_csv)
+  listed, results = [], []
+  for run_id, status, curve_path in zip(table.texts(Column.RUN_ID), table.texts(Column.STATUS),
+                                        table.texts(Column.CURVE_PATH)):
+    if status != RunStatus.COMPLETED or not curve_path:
+      continue
+    # The run directory holds metrics.jsonl (curve_path, relative to the CSV's folder).
+    result = result_lib.read_result((table.path.parent / curve_path).parent)
+    if result is not None:
+      listed.append(run_id)
+      results.append(result)
   if not results:
     return [], None
   data_configs = {json.dumps(result["config"]["data"], sort_keys=True) for result in results}
@@ -88,12 +90,12 @@ def collect(results_csv: str | pathlib.Path) -> tuple[list[RunRow], CorpusBaseli
     raise ValueError(f"{results_csv}: the runs were trained on {len(data_configs)} different "
                      "data configs; compare compression within one corpus")
   baseline = _baseline(results[0]["config"]["data"])
-  rows = [RunRow(row[Column.RUN_ID], int(result["n_params_non_embedding"]), int(result["tokens"]),
+  rows = [RunRow(run_id, int(result["n_params_non_embedding"]), int(result["tokens"]),
                  float(result["final_eval_loss"]),
                  compression.model_bits_per_unit(result["final_eval_loss"], baseline.split),
                  BYTES_PER_PARAMETER * int(result["n_params_total"]),
                  result["tokens"] * baseline.train_bytes_per_token)
-          for row, result in zip(listed, results)]
+          for run_id, result in zip(listed, results)]
   return sorted(rows, key=lambda r: (r.n_params_non_embedding, r.tokens, r.run_id)), baseline
 
 

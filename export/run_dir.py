@@ -18,11 +18,8 @@ from configs import schema
 from data import pipeline
 from data import tokenizers
 from model import ModelConfig, Transformer, counting
+from records import layout
 from training import budget as budget_lib
-
-CONFIG_FILE = "config.json"
-RESULT_FILE = "result.json"
-CHECKPOINTS_DIR = "checkpoints"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,14 +69,14 @@ def load_run(run_dir: str | pathlib.Path) -> LoadedRun:
   """Everything needed to export or sample `run_dir`; ValueError with the fix when it is not a
   run directory or has no checkpoint yet."""
   run_dir = pathlib.Path(run_dir)
-  config_values = _read_json(run_dir / CONFIG_FILE)
+  config_values = _read_json(run_dir / layout.CONFIG_FILE)
   if config_values is None:
-    raise ValueError(f"{run_dir} is not a run directory (no {CONFIG_FILE}): pass the directory "
-                     "given to train.py as --workdir, or a sweep's runs/<id>")
+    raise ValueError(f"{run_dir} is not a run directory (no {layout.CONFIG_FILE}): pass the "
+                     "directory given to train.py as --workdir, or a sweep's runs/<id>")
   config = schema.RUN.from_dict(config_values)
   model_config = ModelConfig.from_config_dict(config.model).validate()
-  params, step = restore_params(run_dir / CHECKPOINTS_DIR, model_config)
-  result = _read_json(run_dir / RESULT_FILE) or {}
+  params, step = restore_params(run_dir / layout.CHECKPOINTS_DIR, model_config)
+  result = _read_json(run_dir / layout.RESULT_FILE) or {}
   tokens_per_step = budget_lib.compute_budget(config).tokens_per_step
   param_counts = counting.param_counts(model_config)
   provenance = {

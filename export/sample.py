@@ -12,9 +12,8 @@ import time
 from export import run_dir as run_dir_lib
 from export import runner
 from export import safetensors_io
-
-RUNS_DIR = "runs"
-FINISHED = ("completed",)
+from records import layout
+from records.status import RunStatus
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,16 +43,17 @@ def finished_runs(path: str | pathlib.Path) -> list[pathlib.Path]:
   """[path] for a run directory; for a sweep, its completed runs ordered by non-embedding
   parameters N, then tokens D. ValueError when `path` is neither or has no finished run."""
   path = pathlib.Path(path)
-  if (path / run_dir_lib.CONFIG_FILE).is_file():
+  if (path / layout.CONFIG_FILE).is_file():
     return [path]
-  if not (path / RUNS_DIR).is_dir():
-    raise ValueError(f"{path} is neither a run directory (no {run_dir_lib.CONFIG_FILE}) nor a "
-                     f"sweep (no {RUNS_DIR}/): pass a train.py --workdir or a sweep --workdir")
+  if not (path / layout.RUNS_DIR).is_dir():
+    raise ValueError(f"{path} is neither a run directory (no {layout.CONFIG_FILE}) nor a "
+                     f"sweep (no {layout.RUNS_DIR}/): pass a train.py --workdir or a sweep "
+                     "--workdir")
   keyed = []
-  for run in sorted((path / RUNS_DIR).iterdir()):
-    result_file = run / run_dir_lib.RESULT_FILE
+  for run in sorted((path / layout.RUNS_DIR).iterdir()):
+    result_file = run / layout.RESULT_FILE
     result = json.loads(result_file.read_text()) if result_file.is_file() else {}
-    if result.get("status") in FINISHED:
+    if result.get("status") == RunStatus.COMPLETED:
       keyed.append(((result.get("n_params_non_embedding") or 0, result.get("tokens") or 0,
                      run.name), run))
   if not keyed:

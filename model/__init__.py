@@ -4,7 +4,7 @@
   layers.py       RoPE, token embedding with a float32 `attend`, GQA attention, SwiGLU, RMSNorm
   projection.py   the einsum used by every projection (kernel gradient with fewer transposes)
   transformer.py  Transformer: embed -> scanned stacked blocks -> final norm -> tied/untied head
-  sharding.py     logical axis names, per-parameter logical axes, weight-decay mask
+  sharding.py     logical axis names and per-parameter logical axes
   counting.py     parameters (total / embedding / non-embedding) and training FLOPs per token
   shapes.py       shape_for_params(target non-embedding N, ShapeRule) and the SIZES table
 """

@@ -12,8 +12,10 @@ attention): a multiply-add is 2 FLOPs; norms, RoPE, residual additions and the S
 nonlinearity are not counted; attention is counted over the full L x L square (no causal
 discount), as the dense implementation computes it; the backward pass costs twice the forward,
 so training FLOPs = 3 x forward FLOPs. All figures are per token of a full seq_len window.
+The conventions for C are named as in records/conventions.py ('6nd', 'exact').
 """
 from model.config import ModelConfig
+from records import conventions
 
 
 def layer_params(config: ModelConfig) -> int:
@@ -74,18 +76,17 @@ def flops_per_token_6n(config: ModelConfig, non_embedding: bool = True) -> int:
 def flops_per_token(config: ModelConfig) -> dict[str, int]:
   """Training FLOPs per token (forward + backward), several conventions; all exact integers.
 
-  Returns:
-    six_n: 6 x non-embedding parameters (Kaplan's C = 6 N D, per token).
-    six_n_total: 6 x total parameters.
-    exact: 3 x the appendix-F forward count per token, including the embedding term.
+  Returns, keyed by the C convention (records.conventions) where there is one:
+    '6nd': 6 x non-embedding parameters (Kaplan's C = 6 N D, per token; with total
+      parameters it is `flops_per_token_6n(config, non_embedding=False)`).
+    'exact': 3 x the appendix-F forward count per token, including the embedding term.
     exact_no_embedding: `exact` without the embedding-lookup term, which no matmul performs;
       the numerator to use for model FLOPs utilisation.
   """
   forward = forward_flops_per_sequence(config)
   forward_total = sum(forward.values())
-  return dict(
-      six_n=flops_per_token_6n(config, non_embedding=True),
-      six_n_total=flops_per_token_6n(config, non_embedding=False),
-      exact=3 * forward_total // config.seq_len,
-      exact_no_embedding=3 * (forward_total - forward["embeddings"]) // config.seq_len,
-  )
+  return {
+      conventions.C_6ND: flops_per_token_6n(config, non_embedding=True),
+      conventions.C_EXACT: 3 * forward_total // config.seq_len,
+      "exact_no_embedding": 3 * (forward_total - forward["embeddings"]) // config.seq_len,
+  }

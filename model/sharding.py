@@ -46,16 +46,3 @@ def logical_axes(model: nnx.Module) -> dict[str, tuple[str, ...]]:
   return {path: tuple(variable.get_metadata()["out_sharding"])
           for path, variable in _param_leaves(model)}
 
-
-def weight_decay_mask(model: nnx.Module) -> nnx.State:
-  """A tree shaped like `nnx.state(model, nnx.Param)` with True for weight matrices.
-
-  Matrices (embedding, projections, untied head) have two or more logical axes besides 'layers';
-  norm scales have one ('embed') and are False, the usual choice for decoupled weight decay.
-  """
-  def is_matrix(variable: nnx.Variable) -> bool:
-    axes = variable.get_metadata()["out_sharding"]
-    return len([axis for axis in axes if axis != "layers"]) >= 2
-
-  return jax.tree.map(is_matrix, nnx.state(model, nnx.Param),
-                      is_leaf=lambda x: isinstance(x, nnx.Variable))

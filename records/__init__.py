@@ -7,4 +7,6 @@ the project.
 `results_csv`: the results.csv columns with their units; its writer and reader.
 `atomic`: files written whole or not at all, and JSON that is always valid.
 `cli`: exit codes and the one-line error of every entry point.
+`conventions`: the names of the N and C conventions.
+`console`: short console texts (durations).
 """

@@ -5,6 +5,8 @@ A run directory (`train.py --workdir=RUNDIR`, or `SWEEP/runs/RUN_ID/` in a sweep
   metrics.jsonl    one JSON record per line: train scalars, and eval points ("kind": "eval")
   tensorboard/     the same scalars for TensorBoard
   checkpoints/     the kept checkpoints (parameters, optimizer, data position, loop state)
+  branch_points/   a trunk's checkpoints at its branch points, kept whatever the retention
+                   (training/branch.py), until the sweep has finished every branch of one
   result.json      the run's result (records.result), written last and atomically: the only
                    'run finished' signal
   result.failed-STAMP-ATTEMPT.json  a failed attempt's result.json, set aside by the runner
@@ -19,11 +21,15 @@ A sweep directory (`python -m scaling --workdir=SWEEP`):
   runs/            one run directory per run, named by its run id
   results.csv      one row per finished run (records.results_csv), rebuilt from runs/
   throughput.json  measured training throughput, cached by dry runs
+
+Either may hold `reproductions/K/` (`python -m scaling reproduce`): the K-th rerun of the run
+(for a sweep, one run directory per run id under it).
 """
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
 CHECKPOINTS_DIR = "checkpoints"
+BRANCH_POINTS_DIR = "branch_points"
 RESULT_FILE = "result.json"
 TRAIN_LOG = "train.log"
 RUNNER_LOG = "runner.log"
@@ -34,6 +40,7 @@ SWEEP_FILE = "sweep.json"
 RUNS_DIR = "runs"
 RESULTS_FILE = "results.csv"
 THROUGHPUT_FILE = "throughput.json"
+REPRODUCTIONS_DIR = "reproductions"
 
 
 def failed_result_file(stamp: int, attempt: int) -> str:

@@ -48,6 +48,16 @@ class Key(enum.StrEnum):
   FLOPS_6ND = ("flops_6nd", "FLOPs", "6 x n_params_non_embedding x tokens (Kaplan's C = 6ND)")
   FLOPS_EXACT = ("flops_exact", "FLOPs",
                  "training FLOPs counted per matmul, attention and the output head included")
+  FLOPS_SPENT = ("flops_spent", "FLOPs",
+                 "exact training FLOPs of the steps this run trained itself (a branch: its "
+                 "decay; the trunk it starts from is counted in the trunk's record)")
+  SCHEDULE = ("schedule", "name",
+              "learning-rate schedule: cosine, constant, wsd, wsd_trunk or wsd_branch")
+  TRUNK_ID = ("trunk_id", "run id", "a branch's trunk (its workdir's name); '' otherwise")
+  BRANCH_TOKENS = ("branch_tokens", "tokens",
+                   "where a branch leaves its trunk (its trunk checkpoint); 0 otherwise")
+  DECAY_TOKENS = ("decay_tokens", "tokens",
+                  "tokens of the learning-rate decay (wsd), 0 for schedules without one")
   WALL_SECONDS = ("wall_seconds", "seconds", "wall time of the run over all its launches")
   TOKENS_PER_SECOND = ("tokens_per_second", "tokens/second",
                        "steady-state training throughput (no compilation, evals or saves)")

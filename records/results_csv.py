@@ -21,6 +21,17 @@ One row per run whose result.json is completed or diverged, sorted by run id. Ev
                                       for corpora without text)
   peak_learning_rate      (none)      the peak learning rate the run trained with
   batch_size              sequences   sequences per optimizer step
+  schedule                name        cosine, constant, wsd or wsd_branch (records.result)
+  trunk_id                text        a branch's trunk run (empty: not a branch)
+  branch_tokens           tokens      where a branch leaves its trunk (0: not a branch)
+  decay_tokens            tokens      tokens of the learning-rate decay (0: none)
+  flops_spent             FLOPs       exact training FLOPs the sweep spent on this point: a
+                                      branch's decay plus its share of the trunk (each trunk
+                                      segment between branch points split among the branches
+                                      leaving at its end), so the column sums to the sweep's
+                                      training compute with every trunk counted once
+
+A trunk (schedule wsd_trunk) is not a point: it has no row, and its FLOPs are in its branches'.
 
 An empty cell is a missing value (None). Numbers are written with Python's `str`, which reads
 back exactly.
@@ -63,6 +74,11 @@ class Column(enum.StrEnum):
   BITS_PER_BYTE = ("bits_per_byte", "bits/byte", "number")
   PEAK_LEARNING_RATE = ("peak_learning_rate", "dimensionless", "number")
   BATCH_SIZE = ("batch_size", "sequences", "integer")
+  SCHEDULE = ("schedule", "name", "text")
+  TRUNK_ID = ("trunk_id", "text", "text")
+  BRANCH_TOKENS = ("branch_tokens", "tokens", "integer")
+  DECAY_TOKENS = ("decay_tokens", "tokens", "integer")
+  FLOPS_SPENT = ("flops_spent", "FLOPs", "number")
 
 
 COLUMNS = tuple(Column)

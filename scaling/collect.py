@@ -4,7 +4,12 @@ A run is finished when its `result.json` has status completed or diverged (faile
 `python -m scaling status`, not here). The columns and their units are records.results_csv's;
 each row comes from the run's result.json (records.result) and, for what the run's config
 does not say, its row of the run table in sweep.json.
+
+A WSD trunk (schedule wsd_trunk) is not a point and has no row; its FLOPs go to its branches'
+`flops_spent`: the segment of the trunk between two branch points is split evenly among the
+branches that leave it at the segment's end (`branch_shares`).
 """
+import collections
 import pathlib
 from typing import Any
 
@@ -13,6 +18,8 @@ from records import layout
 from records import result as result_lib
 from records import results_csv
 from records import status as status_lib
+
+TRUNK_SCHEDULE = "wsd_trunk"
 
 Column, Key = results_csv.Column, result_lib.Key
 # Columns copied unchanged from result.json, by the key they are read from.
@@ -27,6 +34,11 @@ _FROM_RESULT = {
     Column.STATUS: Key.STATUS,
     Column.WALL_SECONDS: Key.WALL_SECONDS,
     Column.BITS_PER_BYTE: Key.BITS_PER_BYTE,
+    Column.SCHEDULE: Key.SCHEDULE,
+    Column.TRUNK_ID: Key.TRUNK_ID,
+    Column.BRANCH_TOKENS: Key.BRANCH_TOKENS,
+    Column.DECAY_TOKENS: Key.DECAY_TOKENS,
+    Column.FLOPS_SPENT: Key.FLOPS_SPENT,
 }
 
 
@@ -53,16 +65,44 @@ def result_row(run_dir: pathlib.Path, result: dict[str, Any],
   return row
 
 
+def branch_shares(runs_dir: pathlib.Path, rows: list[dict[Column, Any]],
+                  table: dict[str, dict[str, Any]]) -> None:
+  """Adds each branch row's share of its trunk to its flops_spent (FLOPs, exact, in place).
+
+  The trunk's branch points come from its config.json; how many branches leave at a point from
+  the run table (sweep.json), or from the rows when the table does not list the trunk's.
+  """
+  leaving = collections.Counter((row.get("trunk_id"), row.get("branch_tokens"))
+                                for row in table.values() if row.get("trunk_id"))
+  if not leaving:
+    leaving = collections.Counter((row[Column.TRUNK_ID], row[Column.BRANCH_TOKENS])
+                                  for row in rows if row.get(Column.TRUNK_ID))
+  points: dict[str, list[int]] = {}
+  for row in rows:
+    trunk, point = row.get(Column.TRUNK_ID), row.get(Column.BRANCH_TOKENS)
+    if not trunk:
+      continue
+    if trunk not in points:
+      config = atomic.read_json(runs_dir / trunk / layout.CONFIG_FILE) or {}
+      points[trunk] = sorted(config.get("train", {}).get("branch_point_tokens", [point]))
+    previous = max((p for p in points[trunk] if p < point), default=0)
+    per_token = row[Column.FLOPS_EXACT] / row[Column.TOKENS]
+    share = per_token * (point - previous) / max(leaving[(trunk, point)], 1)
+    row[Column.FLOPS_SPENT] = (row.get(Column.FLOPS_SPENT) or 0.0) + share
+
+
 def collect(sweep_dir: pathlib.Path) -> list[dict[Column, Any]]:
-  """Rows for every finished run under `SWEEP/runs/`, sorted by run id."""
+  """Rows for every finished run under `SWEEP/runs/` but trunks, sorted by run id."""
   sweep_dir = pathlib.Path(sweep_dir)
   table = {row["run_id"]: row for row in
            (atomic.read_json(sweep_dir / layout.SWEEP_FILE) or {"runs": []})["runs"]}
   rows = []
   for run_dir in sorted((sweep_dir / layout.RUNS_DIR).glob("*/")):
     result = result_lib.read_result(run_dir)
-    if result is not None and result.get(Key.STATUS) in status_lib.FINISHED:
+    if (result is not None and result.get(Key.STATUS) in status_lib.FINISHED
+        and result.get(Key.SCHEDULE) != TRUNK_SCHEDULE):
       rows.append(result_row(run_dir, result, table.get(run_dir.name)))
+  branch_shares(sweep_dir / layout.RUNS_DIR, rows, table)
   return rows
 
 

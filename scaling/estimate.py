@@ -15,9 +15,10 @@ import tempfile
 from records import atomic
 from records import cli
 from records import layout
+from records.result import Key
+from records.status import RunStatus
 from scaling import grid, runner, runs
 
-THROUGHPUT_FILE = "throughput.json"
 CALIBRATION_STEPS = 8
 
 
@@ -37,11 +38,11 @@ def from_results(results: list[dict]) -> Throughput | None:
   """Medians over finished runs' result.json (tokens_per_second, wall_seconds); None if none."""
   rates, overheads = [], []
   for result in results:
-    if result.get("status") != "completed" or not result.get("tokens_per_second"):
+    if result.get(Key.STATUS) != RunStatus.COMPLETED or not result.get(Key.TOKENS_PER_SECOND):
       continue
-    train_seconds = result["tokens"] / result["tokens_per_second"]
-    rates.append(result["flops_exact"] / train_seconds)
-    overheads.append(max(0.0, result["wall_seconds"] - train_seconds))
+    train_seconds = result[Key.TOKENS] / result[Key.TOKENS_PER_SECOND]
+    rates.append(result[Key.FLOPS_EXACT] / train_seconds)
+    overheads.append(max(0.0, result[Key.WALL_SECONDS] - train_seconds))
   if not rates:
     return None
   return Throughput(statistics.median(rates), statistics.median(overheads),
@@ -51,18 +52,22 @@ def from_results(results: list[dict]) -> Throughput | None:
 def finished_results(sweep_dir: pathlib.Path) -> list[dict]:
   """The result.json of every run under SWEEP/runs."""
   found = []
-  for result_path in sorted((pathlib.Path(sweep_dir) / layout.RUNS_DIR).glob("*/result.json")):
+  runs_dir = pathlib.Path(sweep_dir) / layout.RUNS_DIR
+  for result_path in sorted(runs_dir.glob(f"*/{layout.RESULT_FILE}")):
     found.append(atomic.read_json(result_path))
   return found
 
 
 def measure(run: runs.PlannedRun) -> Throughput:
-  """Trains `run`'s config for CALIBRATION_STEPS steps in a temporary directory and times it."""
+  """Trains `run`'s config for CALIBRATION_STEPS steps in a temporary directory and times it
+  (at a constant learning rate, on its own: a trunk's or branch's schedule does not change the
+  time of a step)."""
   tokens_per_step = run.config.train.batch_size * run.config.model.seq_len
   config = grid.apply_overrides(run.config, {
       "train.train_tokens": CALIBRATION_STEPS * tokens_per_step, "train.warmup_tokens": 0,
       "train.eval_every_tokens": 0, "train.ckpt_every_tokens": 0,
-      "train.eval_tokens": tokens_per_step})
+      "train.eval_tokens": tokens_per_step, "train.branch_point_tokens": (),
+      "train.branch_from": "", "optimizer.schedule": "constant"})
   with tempfile.TemporaryDirectory(prefix="scaling-calibration-") as workdir:
     run_dir = pathlib.Path(workdir)
     atomic.write_json_atomic(run_dir / layout.CONFIG_FILE, runs.config_json(config))
@@ -85,11 +90,11 @@ def throughput_for(sweep_dir: pathlib.Path, planned: list[runs.PlannedRun]) -> T
   measured = from_results(finished_results(sweep_dir))
   if measured is not None:
     return measured
-  cached = atomic.read_json(sweep_dir / THROUGHPUT_FILE)
+  cached = atomic.read_json(sweep_dir / layout.THROUGHPUT_FILE)
   if cached is not None:
     return Throughput(**cached)
   smallest = min(planned, key=lambda run: run.spec.flops_exact / run.spec.tokens)
   measured = measure(smallest)
   sweep_dir.mkdir(parents=True, exist_ok=True)
-  atomic.write_json_atomic(sweep_dir / THROUGHPUT_FILE, dataclasses.asdict(measured))
+  atomic.write_json_atomic(sweep_dir / layout.THROUGHPUT_FILE, dataclasses.asdict(measured))
   return measured

@@ -1,8 +1,10 @@
 """Sweep grids -> runs: the pure expansion of a sweep config into a list of `RunSpec`.
 
 Conventions: N is the non-embedding parameter count (`model.counting`), D the tokens a run
-trains on, FLOPs are training FLOPs (forward + backward). Every D is rounded to a whole number of
-optimizer steps of `batch_size x seq_len` tokens. See `configs/sweeps/base.py` for the fields.
+trains on, FLOPs are training FLOPs (forward + backward); an IsoFLOP budget C is counted under
+`grid.flop_convention` and `grid.n_convention` (records.conventions). Every D is rounded to a
+whole number of optimizer steps of `batch_size x seq_len` tokens (`training.budget`). See
+`configs/sweeps/base.py` for the fields.
 """
 import dataclasses
 import math
@@ -11,12 +13,12 @@ from typing import Any
 import ml_collections
 
 from model import ModelConfig, counting, shapes
+from records import conventions
 from scaling import hparams
 from scaling.tables import format_count
 from training import budget
 
-GRID_KINDS = ("n_by_d", "isoflop", "points")
-FLOP_CONVENTIONS = {"6n": "six_n", "6n_total": "six_n_total", "exact": "exact"}
+GRID_KINDS = ("n_by_d", "ladder", "isoflop", "points")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +28,16 @@ class Shape:
   model_fields: dict[str, Any]
   non_embedding_params: int
   total_params: int
-  flops_per_token: dict[str, float]  # training FLOPs/token: six_n, six_n_total, exact
+  flops_per_token: dict[str, float]  # training FLOPs/token (model.counting.flops_per_token)
+
+  def training_flops_per_token(self, c_convention: str, n_convention: str) -> int:
+    """Training FLOPs per token under the C and N conventions (records.conventions): 6 x N for
+    '6nd', the exact count (whatever N) for 'exact'."""
+    if c_convention == conventions.C_EXACT:
+      return self.flops_per_token[conventions.C_EXACT]
+    if n_convention == conventions.N_TOTAL:
+      return 6 * self.total_params
+    return self.flops_per_token[conventions.C_6ND]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +55,19 @@ class RunSpec:
   # The grid entries the run comes from (seeds aside), e.g.
   # ('sweep.grid.sizes[0]=10000', 'sweep.grid.tokens[1]=65536').
   source: tuple[str, ...] = ()
+  # A branch (scaling/ladder.py): the trunk it decays off, and the tokens where it leaves it.
+  trunk: "RunSpec | None" = None
+  branch_tokens: int = 0
+
+  @property
+  def is_trunk(self) -> bool:
+    """Whether the run is a trunk that branches start from."""
+    return bool(self.overrides.get("train.branch_point_tokens"))
+
+  @property
+  def spent_flops_exact(self) -> float:
+    """Exact training FLOPs the run itself trains: a branch only its decay (D - branch point)."""
+    return self.shape.flops_per_token[conventions.C_EXACT] * (self.tokens - self.branch_tokens)
 
   @property
   def flops_6nd(self) -> float:
@@ -53,7 +77,7 @@ class RunSpec:
   @property
   def flops_exact(self) -> float:
     """Exact training FLOPs (attention and output head included) x D."""
-    return self.shape.flops_per_token["exact"] * self.tokens
+    return self.shape.flops_per_token[conventions.C_EXACT] * self.tokens
 
 
 def _shape(base_model: ml_collections.ConfigDict, size: str | int, field: str,
@@ -96,20 +120,6 @@ def _shape(base_model: ml_collections.ConfigDict, size: str | int, field: str,
                flops_per_token=dict(counting.flops_per_token(model_config)))
 
 
-def _whole_steps(tokens: float, tokens_per_step: int, field: str) -> int:
-  """`tokens` rounded to the nearest whole number of steps; below one step is an error."""
-  if tokens < tokens_per_step:
-    raise ValueError(
-        f"{field} gives {tokens:.6g} tokens, below one step of {tokens_per_step} tokens "
-        f"(batch_size x seq_len); raise the budget or lower the batch size")
-  return int(round(tokens / tokens_per_step)) * tokens_per_step
-
-
-def _interval(tokens: int, count: int, tokens_per_step: int) -> int:
-  """tokens / count rounded to whole steps (at least one step)."""
-  return max(1, int(round(tokens / count / tokens_per_step))) * tokens_per_step
-
-
 def _run(sweep: ml_collections.ConfigDict, shape: Shape, tokens: float, seed: int,
          compute_budget: float | None, field: str, source: tuple[str, ...]) -> RunSpec:
   base = sweep.base
@@ -122,7 +132,11 @@ def _run(sweep: ml_collections.ConfigDict, shape: Shape, tokens: float, seed: in
       non_embedding_params=shape.non_embedding_params, base_value=base.train.batch_size)
   seq_len = shape.model_fields.get("seq_len", base.model.seq_len)
   tokens_per_step = batch_size * seq_len
-  train_tokens = _whole_steps(tokens, tokens_per_step, field)
+  if tokens < tokens_per_step:
+    raise ValueError(
+        f"{field} gives {tokens:.6g} tokens, below one step of {tokens_per_step} tokens "
+        f"(batch_size x seq_len); raise the budget or lower the batch size")
+  train_tokens = budget.round_to_steps(tokens, tokens_per_step)
   overrides = {f"model.{key}": value for key, value in shape.model_fields.items()}
   overrides.update({
       "seed": seed,
@@ -132,14 +146,14 @@ def _run(sweep: ml_collections.ConfigDict, shape: Shape, tokens: float, seed: in
   })
   schedule = sweep.schedule
   if schedule.warmup_fraction > 0:
-    overrides["train.warmup_tokens"] = int(
-        round(schedule.warmup_fraction * train_tokens / tokens_per_step)) * tokens_per_step
+    overrides["train.warmup_tokens"] = budget.round_to_steps(
+        schedule.warmup_fraction * train_tokens, tokens_per_step)
   if schedule.evals_per_run > 0:
-    overrides["train.eval_every_tokens"] = _interval(
-        train_tokens, schedule.evals_per_run, tokens_per_step)
+    overrides["train.eval_every_tokens"] = budget.round_to_steps(
+        train_tokens / schedule.evals_per_run, tokens_per_step, minimum_steps=1)
   if schedule.checkpoints_per_run > 0:
-    overrides["train.ckpt_every_tokens"] = _interval(
-        train_tokens, schedule.checkpoints_per_run, tokens_per_step)
+    overrides["train.ckpt_every_tokens"] = budget.round_to_steps(
+        train_tokens / schedule.checkpoints_per_run, tokens_per_step, minimum_steps=1)
   spec = RunSpec(shape=shape, tokens=train_tokens, seed=int(seed),
                  compute_budget=compute_budget, overrides=overrides, source=source)
   try:
@@ -203,7 +217,7 @@ def check_sweep(sweep: ml_collections.ConfigDict) -> None:
     check_no_repeats(f"sweep.grid.{name}", grid[name])
   if not sweep.seeds:
     raise ValueError("the grid is empty: sweep.seeds is empty; list at least one seed")
-  if grid.kind == "n_by_d":
+  if grid.kind in ("n_by_d", "ladder"):
     if not grid.sizes:
       raise ValueError("the grid is empty: sweep.grid.sizes is empty; list at least one size")
     if bool(grid.tokens) == bool(grid.tokens_per_param):
@@ -226,10 +240,14 @@ def check_sweep(sweep: ml_collections.ConfigDict) -> None:
       raise ValueError(
           f"sweep.grid.sizes_per_budget={grid.sizes_per_budget} must be >= 1 and "
           f"sweep.grid.size_span={grid.size_span} must be >= 1")
-    if grid.flop_convention not in FLOP_CONVENTIONS:
+    if grid.flop_convention not in conventions.C_CONVENTIONS:
       raise ValueError(
           f"sweep.grid.flop_convention={grid.flop_convention!r} is unknown; use one of "
-          f"{sorted(FLOP_CONVENTIONS)}")
+          f"{', '.join(conventions.C_CONVENTIONS)}")
+    if grid.n_convention not in conventions.N_CONVENTIONS:
+      raise ValueError(
+          f"sweep.grid.n_convention={grid.n_convention!r} is unknown; use one of "
+          f"{', '.join(conventions.N_CONVENTIONS)}")
     if grid.optimal_tokens_per_param <= 0:
       raise ValueError("sweep.grid.optimal_tokens_per_param must be positive (Chinchilla: 20)")
   for name in ("learning_rate", "batch_size"):
@@ -270,7 +288,6 @@ def _expand_n_by_d(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
 
 def _expand_isoflop(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
   grid = sweep.grid
-  key = FLOP_CONVENTIONS[grid.flop_convention]
   runs = []
   for budget_index, compute_budget in enumerate(grid.compute_budgets):
     field = f"sweep.grid.compute_budgets[{budget_index}]={compute_budget:.3g}"
@@ -285,9 +302,12 @@ def _expand_isoflop(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
             f"{field} is too small for the smallest model: it asks for N={target:.3g} "
             f"non-embedding params, the shape rule's smallest has {smallest}; raise the budget "
             f"or lower sweep.grid.size_span")
+      if grid.ladder_sizes:
+        target = min(grid.ladder_sizes, key=lambda size: abs(math.log(size / target)))
       shape = _shape(sweep.base.model, int(round(target)),
                      f"{field}: target size", grid.size_tolerance, shape_rule(sweep))
-      tokens = compute_budget / shape.flops_per_token[key]
+      tokens = compute_budget / shape.training_flops_per_token(grid.flop_convention,
+                                                               grid.n_convention)
       source = (field, f"target size {target_index + 1} of {len(targets)} "
                        f"(N={format_count(target)})")
       for seed in sweep.seeds:
@@ -316,7 +336,7 @@ def expand(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
   (two target sizes rounding to one shape) each give a spec, which `runs.plan` merges.
   """
   check_sweep(sweep)
-  if sweep.grid.kind == "n_by_d":
+  if sweep.grid.kind in ("n_by_d", "ladder"):
     return _expand_n_by_d(sweep)
   if sweep.grid.kind == "points":
     return _expand_points(sweep)

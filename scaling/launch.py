@@ -18,8 +18,9 @@ import ml_collections
 
 from configs import schema
 from records import cli
-from records import status as status_lib
-from scaling import collect, estimate, local, preflight, rundir, runner, runs, schedule, tables
+from records.status import SweepState
+from scaling import (collect, estimate, ladder, local, preflight, rundir, runner, runs, schedule,
+                     tables)
 from scaling import progress as progress_lib
 
 BACKENDS = ("local", "ray")
@@ -71,8 +72,10 @@ def dry_run(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, max_pa
   planned = plan_checked(sweep, sweep_dir, backend=backend, stream=stream)
   throughput = throughput or estimate.throughput_for(sweep_dir, planned)
   rows = [run.row() for run in planned]
-  seconds = [throughput.seconds(row["flops_exact"]) for row in rows]
+  seconds = [throughput.seconds(row["flops_spent"]) for row in rows]
   print(tables.dry_run_table(rows, seconds, max_parallel, throughput.source), file=stream)
+  if ladder.applies(sweep):
+    print(tables.savings_line(ladder.savings([run.spec for run in planned])), file=stream)
 
 
 def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend: str = "local",
@@ -96,7 +99,8 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
   to_run = []
   for run in planned:
     state = rundir.read_state(run.run_dir, settings.lease_stale_seconds).state
-    if state in ("done", "diverged") or (state == "failed" and not retry_failed):
+    if state in (SweepState.DONE, SweepState.DIVERGED) or (
+        state == SweepState.FAILED and not retry_failed):
       continue
     to_run.append(run.run_dir)
   print(f"sweep {sweep.name}: {len(planned)} runs, {len(planned) - len(to_run)} already "
@@ -115,7 +119,9 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
   progress = progress_lib.Progress(sweep_dir, [run.row() for run in planned],
                                    settings.lease_stale_seconds, stream=stream)
   finished = schedule.run_all(executor, to_run, max_parallel=max_parallel,
-                              stale_seconds=settings.lease_stale_seconds, progress=progress)
+                              stale_seconds=settings.lease_stale_seconds, progress=progress,
+                              ready=ladder.ready_check(planned, settings.lease_stale_seconds))
+  ladder.release_branch_points(planned, settings.lease_stale_seconds)
   states = [rundir.read_state(run.run_dir, settings.lease_stale_seconds) for run in planned]
   run_ids = [run.run_id for run in planned]
   for line in tables.ending_lines(run_ids, states):
@@ -123,7 +129,7 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
   results_path = collect.write_results(sweep_dir)
   print(f"results: {results_path}", file=stream, flush=True)
   outcome = Outcome(finished=finished, failed=tuple(
-      run_id for run_id, state in zip(run_ids, states) if state.state == "failed"))
+      run_id for run_id, state in zip(run_ids, states) if state.state == SweepState.FAILED))
   print(summary_line(sweep.name, sweep_dir, states, outcome), file=stream, flush=True)
   return outcome
 
@@ -131,7 +137,7 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
 def summary_line(name: str, sweep_dir: pathlib.Path, states: list[rundir.RunState],
                  outcome: Outcome) -> str:
   """The last line of a launch: the count per final state, the failed runs and where to look."""
-  counts = {state: sum(run.state == state for run in states) for state in tuple(status_lib.SweepState)}
+  counts = {state: sum(run.state == state for run in states) for state in tuple(SweepState)}
   line = f"sweep {name}: {', '.join(f'{count} {state}' for state, count in counts.items())}"
   if not outcome.finished:
     line += "; interrupted: run the same command again to resume"

@@ -16,22 +16,8 @@ import time
 import uuid
 from typing import Any
 
-LEASE_FILE = "lease.json"
-
-
-def _process_alive(pid: int) -> bool:
-  """Whether a process with this pid exists on this host and is not a zombie."""
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    return True
-  try:
-    stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-  except OSError:
-    return True
-  return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+from records import atomic
+from records import layout
 
 
 def read(path: pathlib.Path) -> tuple[dict[str, Any] | None, float | None]:
@@ -60,13 +46,13 @@ def is_stale(info: dict[str, Any], mtime: float, stale_seconds: float,
   if now - mtime > stale_seconds:
     return True
   if info.get("host") == socket.gethostname() and "pid" in info:
-    return not _process_alive(int(info["pid"]))
+    return not atomic.process_alive(int(info["pid"]))
   return False
 
 
 def is_held(run_dir: pathlib.Path, stale_seconds: float) -> bool:
   """Whether some live process holds the lease of `run_dir`."""
-  info, mtime = read(run_dir / LEASE_FILE)
+  info, mtime = read(run_dir / layout.LEASE_FILE)
   return info is not None and not is_stale(info, mtime, stale_seconds)
 
 
@@ -74,7 +60,7 @@ class Lease:
   """The lease of one run directory, held by this process."""
 
   def __init__(self, run_dir: pathlib.Path, stale_seconds: float):
-    self.path = pathlib.Path(run_dir) / LEASE_FILE
+    self.path = pathlib.Path(run_dir) / layout.LEASE_FILE
     self.stale_seconds = stale_seconds
     self.owner = uuid.uuid4().hex
     self.held = False
@@ -103,7 +89,7 @@ class Lease:
       return self.held
     if not is_stale(info, mtime, self.stale_seconds):
       return False
-    aside = self.path.with_name(f"{LEASE_FILE}.stale-{self.owner}")
+    aside = self.path.with_name(f"{layout.LEASE_FILE}.stale-{self.owner}")
     try:
       os.rename(self.path, aside)
     except FileNotFoundError:
@@ -139,7 +125,7 @@ class Lease:
       self.held = False
       return
     info.update(extra)
-    temporary = self.path.with_name(f"{LEASE_FILE}.tmp-{self.owner}")
+    temporary = self.path.with_name(f"{layout.LEASE_FILE}.tmp-{self.owner}")
     temporary.write_text(json.dumps(info))
     os.replace(temporary, self.path)
 

@@ -4,9 +4,9 @@ import sys
 import time
 from typing import Any, TextIO
 
-from records import status as status_lib
+from records.console import format_duration
+from records.status import SweepState
 from scaling import rundir
-from scaling.tables import format_duration
 
 
 class Progress:
@@ -36,24 +36,25 @@ class Progress:
     done = 0.0
     for row in self.table:
       state = states[row["run_id"]]
-      fraction = 1.0 if rundir.is_final(state.state) else min(
-          1.0, state.tokens_done / max(1, row["tokens"]))
-      done += fraction * row["flops_exact"]
+      start = row.get("branch_tokens", 0)  # a branch trains from its branch point on
+      fraction = 1.0 if rundir.is_final(state.state) else min(1.0, max(
+          0.0, (state.tokens_done - start) / max(1, row["tokens"] - start)))
+      done += fraction * _spent(row)
     return done
 
   def line(self) -> str:
     """The progress line for the current state of the run directories."""
     states = self._states()
-    counts = {state: 0 for state in tuple(status_lib.SweepState)}
+    counts = {state: 0 for state in tuple(SweepState)}
     for state in states.values():
       counts[state.state] += 1
-    total_flops = sum(row["flops_exact"] for row in self.table) or 1.0
+    total_flops = sum(_spent(row) for row in self.table) or 1.0
     flops_done = self._flops_done(states)
     rate = (flops_done - self.start_flops) / max(1e-9, time.time() - self.start_time)
     eta = format_duration((total_flops - flops_done) / rate) if rate > 0 else "?"
-    return (f"runs: {counts['done']} done, {counts['running']} running, "
-            f"{counts['pending']} pending, {counts['diverged']} diverged, "
-            f"{counts['failed']} failed of {len(self.table)} | "
+    return (f"runs: {counts[SweepState.DONE]} done, {counts[SweepState.RUNNING]} running, "
+            f"{counts[SweepState.PENDING]} pending, {counts[SweepState.DIVERGED]} diverged, "
+            f"{counts[SweepState.FAILED]} failed of {len(self.table)} | "
             f"{flops_done / total_flops:.0%} of FLOPs | ETA {eta}")
 
   def report(self, force: bool = False) -> None:
@@ -64,3 +65,8 @@ class Progress:
     if force or changed or now - self.last_time >= self.every_seconds:
       print(line, file=self.stream, flush=True)
       self.last_line, self.last_time = line, now
+
+
+def _spent(row: dict) -> float:
+  """The exact training FLOPs a run-table row trains itself (a branch: its decay only)."""
+  return row.get("flops_spent", row["flops_exact"])

@@ -30,12 +30,11 @@ from configs import schema
 from data import pipeline
 from records import atomic
 from records import layout
+from records import status as status_lib
 from scaling import rundir, runner
 
 COMPARED_FIELDS = ("status", "final_eval_loss", "final_train_loss", "steps", "tokens",
                    "diverged_step")
-REPRODUCTIONS_DIR = "reproductions"
-_FINISHED = ("completed", "diverged")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +82,7 @@ def params_hash(run_dir: pathlib.Path) -> str | None:
 
   The hash covers every array's tree path, dtype, shape and bytes, in tree order.
   """
-  directory = pathlib.Path(run_dir).absolute() / "checkpoints"
+  directory = pathlib.Path(run_dir).absolute() / layout.CHECKPOINTS_DIR
   if not directory.is_dir():
     return None
   manager = ocp.CheckpointManager(directory, item_names=("params",))
@@ -135,7 +134,7 @@ def _read_finished(run_dir: pathlib.Path) -> dict[str, Any]:
   if not (run_dir / layout.CONFIG_FILE).is_file() or result is None:
     raise ValueError(f"{run_dir} is not a finished run (no config.json and result.json); pass "
                      "a run directory or a sweep directory")
-  if result.get("status") not in _FINISHED:
+  if result.get("status") not in status_lib.FINISHED:
     raise ValueError(f"{run_dir}: status {result.get('status')!r}; only completed or diverged "
                      "runs can be reproduced")
   return result
@@ -167,9 +166,9 @@ def reproduce_run(run_dir: pathlib.Path, out_dir: pathlib.Path,
   exit_code = rerun(run_dir, out_dir, trainer)
   rerun_result = atomic.read_json(pathlib.Path(out_dir) / layout.RESULT_FILE) or {}
   notes = _environment_notes(result, rerun_result) if rerun_result else []
-  if rerun_result.get("status") not in _FINISHED:
+  if rerun_result.get("status") not in status_lib.FINISHED:
     notes.append(f"the rerun did not finish (exit code {exit_code}, status "
-                 f"{rerun_result.get('status')!r}); see {pathlib.Path(out_dir) / 'train.log'}")
+                 f"{rerun_result.get('status')!r}); see {pathlib.Path(out_dir) / layout.TRAIN_LOG}")
   differing = tuple(field for field in COMPARED_FIELDS
                     if result.get(field) != rerun_result.get(field))
   original_hash, rerun_hash = params_hash(run_dir), params_hash(out_dir)
@@ -196,7 +195,7 @@ def finished_runs(sweep_dir: pathlib.Path) -> list[pathlib.Path]:
   for row in rundir.read_table(sweep_dir):
     run_dir = sweep_dir / layout.RUNS_DIR / row["run_id"]
     result = atomic.read_json(run_dir / layout.RESULT_FILE)
-    if result is not None and result.get("status") in _FINISHED:
+    if result is not None and result.get("status") in status_lib.FINISHED:
       finished.append(run_dir)
   return finished
 
@@ -211,7 +210,7 @@ def reproduce(path: pathlib.Path, out: pathlib.Path | None = None, *,
   is neither a finished run nor a sweep with finished runs.
   """
   path = pathlib.Path(path)
-  out = pathlib.Path(out) if out is not None else _next_free(path / REPRODUCTIONS_DIR)
+  out = pathlib.Path(out) if out is not None else _next_free(path / layout.REPRODUCTIONS_DIR)
   if (path / layout.SWEEP_FILE).is_file():
     run_dirs = finished_runs(path)
     if not run_dirs:

@@ -21,10 +21,10 @@ import ml_collections
 from configs import schema
 from records import atomic
 from records import layout
-from scaling import grid, tables
+from scaling import grid, ladder, tables
+from training import branch as branch_lib
+from training import budget as budget_lib
 
-SWEEP_FILE = layout.SWEEP_FILE
-RUNS_DIR = layout.RUNS_DIR
 IDENTITY_FIELDS = ("base", "hparams", "schedule")
 _SHOWN_DIFFERENCES = 4
 
@@ -37,6 +37,12 @@ class PlannedRun:
   run_id: str
   run_dir: pathlib.Path
   merged_from: tuple[tuple[str, ...], ...] = ()  # sources of other grid entries giving this run
+  trunk_id: str = ""  # a branch's trunk (scaling/ladder.py); '' for other runs
+
+  def branch_point(self) -> branch_lib.BranchPoint | None:
+    """Where the run leaves its trunk (None unless it is a branch)."""
+    return branch_lib.branch_point(self.config, budget_lib.compute_budget(self.config),
+                                   self.run_dir)
 
   def row(self) -> dict[str, Any]:
     """The run's row in the run table (sweep.json); params and tokens are counts."""
@@ -48,10 +54,14 @@ class PlannedRun:
         n_kv_heads=model.n_kv_heads, d_ff=model.d_ff,
         n_params_non_embedding=shape.non_embedding_params, n_params_total=shape.total_params,
         tokens=self.spec.tokens, flops_6nd=self.spec.flops_6nd,
-        flops_exact=self.spec.flops_exact, compute_budget=self.spec.compute_budget,
+        flops_exact=self.spec.flops_exact, flops_spent=self.spec.spent_flops_exact,
+        compute_budget=self.spec.compute_budget,
+        schedule=self.config.optimizer.schedule, trunk_id=self.trunk_id,
+        branch_tokens=self.spec.branch_tokens,
+        branch_points=list(self.config.train.branch_point_tokens),
         batch_size=self.config.train.batch_size,
         peak_learning_rate=self.config.optimizer.peak_learning_rate,
-        run_dir=str(pathlib.Path(RUNS_DIR) / self.run_id))
+        run_dir=str(pathlib.Path(layout.RUNS_DIR) / self.run_id))
 
 
 def run_id(spec: grid.RunSpec, config: ml_collections.ConfigDict) -> str:
@@ -66,19 +76,29 @@ def plan(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path) -> list[Plan
   Grid entries that resolve to the same run (two target sizes rounding to one shape, two token
   budgets rounding to the same steps) give it once; its `merged_from` names the others.
   """
-  first: dict[str, tuple[grid.RunSpec, ml_collections.ConfigDict]] = {}
+  first: dict[str, tuple[grid.RunSpec, ml_collections.ConfigDict, str]] = {}
   merged: dict[str, list[tuple[str, ...]]] = collections.defaultdict(list)
-  for spec in grid.expand(sweep):
+  specs = grid.expand(sweep)
+  if ladder.applies(sweep):
+    specs = ladder.branched(sweep, specs)
+  trunk_ids: dict[int, str] = {}  # id(trunk spec) -> its run id; trunks come first
+  for spec in specs:
+    trunk_id = trunk_ids[id(spec.trunk)] if spec.trunk is not None else ""
+    if trunk_id:
+      spec = dataclasses.replace(spec, overrides={**spec.overrides,
+                                                  "train.branch_from": f"../{trunk_id}"})
     config = grid.apply_overrides(sweep.base, spec.overrides)
     identifier = run_id(spec, config)
+    if spec.is_trunk:
+      trunk_ids[id(spec)] = identifier
     if identifier in first:
       merged[identifier].append(spec.source)
     else:
-      first[identifier] = (spec, config)
+      first[identifier] = (spec, config, trunk_id)
   return [PlannedRun(spec=spec, config=config, run_id=identifier,
-                     run_dir=pathlib.Path(sweep_dir) / RUNS_DIR / identifier,
-                     merged_from=tuple(merged[identifier]))
-          for identifier, (spec, config) in first.items()]
+                     run_dir=pathlib.Path(sweep_dir) / layout.RUNS_DIR / identifier,
+                     merged_from=tuple(merged[identifier]), trunk_id=trunk_id)
+          for identifier, (spec, config, trunk_id) in first.items()]
 
 
 def merge_notices(planned: list[PlannedRun]) -> list[str]:
@@ -126,7 +146,7 @@ def identity_differences(recorded: dict[str, Any], identity: dict[str, Any]) -> 
 
 def check_same_sweep(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path) -> None:
   """Raises ValueError when `sweep_dir` holds runs of a sweep that differs beyond the grid."""
-  table = atomic.read_json(pathlib.Path(sweep_dir) / SWEEP_FILE)
+  table = atomic.read_json(pathlib.Path(sweep_dir) / layout.SWEEP_FILE)
   if not table or "identity" not in table:
     return
   differences = identity_differences(table["identity"], sweep_identity(sweep))
@@ -159,12 +179,12 @@ def materialize(planned: list[PlannedRun], sweep_dir: pathlib.Path, sweep_name: 
     config_path = run.run_dir / layout.CONFIG_FILE
     if not config_path.exists():
       atomic.write_json_atomic(config_path, config_json(run.config))
-  table = atomic.read_json(sweep_dir / SWEEP_FILE) or {"runs": []}
+  table = atomic.read_json(sweep_dir / layout.SWEEP_FILE) or {"runs": []}
   rows = {row["run_id"]: row for row in table["runs"]}
   for run in planned:
     rows.setdefault(run.run_id, run.row())
   identity = identity if identity is not None else table.get("identity")
-  atomic.write_json_atomic(sweep_dir / SWEEP_FILE, {
+  atomic.write_json_atomic(sweep_dir / layout.SWEEP_FILE, {
       "name": sweep_name, "lease_stale_seconds": lease_stale_seconds,
       "runs": list(rows.values()), **({"identity": identity} if identity is not None else {})})
 

@@ -9,11 +9,12 @@ on. On SIGTERM / SIGINT it stops its runs (each saves a checkpoint) and returns.
 import pathlib
 import signal
 import time
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from absl import logging
 
 from records import layout
+from records.status import SweepState
 from scaling import progress as progress_lib
 from scaling import rundir, runner
 
@@ -33,8 +34,12 @@ class Executor(Protocol):
 
 def run_all(executor: Executor, run_dirs: list[pathlib.Path], *, max_parallel: int,
             stale_seconds: float, progress: progress_lib.Progress | None = None,
-            poll_seconds: float = 0.5, max_requeues: int = 3) -> bool:
+            poll_seconds: float = 0.5, max_requeues: int = 3,
+            ready: Callable[[pathlib.Path], bool] = lambda run_dir: True) -> bool:
   """Runs every run directory to a final state; False when interrupted by a signal.
+
+  A queued run starts only once `ready(run_dir)` (a branch: once its trunk has saved the
+  checkpoint it starts from); runs queued behind it may start first.
 
   Runs that had failed before this call are retried; a run that another launcher finishes
   (even as failed) while it waits in the queue is left alone. A runner that exits abnormally
@@ -42,7 +47,7 @@ def run_all(executor: Executor, run_dirs: list[pathlib.Path], *, max_parallel: i
   """
   queue = list(run_dirs)
   failed_at_start = {run_dir for run_dir in run_dirs
-                     if rundir.read_state(run_dir, stale_seconds).state == "failed"}
+                     if rundir.read_state(run_dir, stale_seconds).state == SweepState.FAILED}
   requeues = {run_dir: 0 for run_dir in run_dirs}
   active: dict[pathlib.Path, Any] = {}
   elsewhere: set[pathlib.Path] = set()
@@ -60,15 +65,21 @@ def run_all(executor: Executor, run_dirs: list[pathlib.Path], *, max_parallel: i
               for signum in (signal.SIGTERM, signal.SIGINT)}
   try:
     while (queue or active or elsewhere) and not (stopping and not active):
+      waiting = []
       while queue and len(active) < max_parallel and not stopping:
         run_dir = queue.pop(0)
         state = rundir.read_state(run_dir, stale_seconds).state
-        if rundir.is_final(state) and not (state == "failed" and run_dir in failed_at_start):
+        if rundir.is_final(state) and not (state == SweepState.FAILED
+                                           and run_dir in failed_at_start):
           continue
-        if state == "running":
+        if not ready(run_dir):
+          waiting.append(run_dir)
+          continue
+        if state == SweepState.RUNNING:
           elsewhere.add(run_dir)
           continue
         active[run_dir] = executor.start(run_dir)
+      queue[:0] = waiting
       for run_dir, handle in list(active.items()):
         exit_code = executor.poll(handle)
         if exit_code is None:
@@ -88,7 +99,7 @@ def run_all(executor: Executor, run_dirs: list[pathlib.Path], *, max_parallel: i
         state = rundir.read_state(run_dir, stale_seconds).state
         if rundir.is_final(state):
           elsewhere.discard(run_dir)
-        elif state == "pending":
+        elif state == SweepState.PENDING:
           elsewhere.discard(run_dir)
           queue.append(run_dir)
       if progress is not None:

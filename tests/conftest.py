@@ -1,14 +1,41 @@
-"""Shared test set-up: 8 fake CPU devices (set before jax is imported) and data fixtures."""
+"""Shared test set-up: 8 fake CPU devices (set before jax is imported), jax.numpy refusing
+implicit rank promotion, and data fixtures."""
 import os
 import pathlib
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+import jax  # noqa: E402
 import pytest  # noqa: E402
+
+# An operation on arrays of different ranks must broadcast explicitly (x[None], x[:, None]):
+# an implicit promotion raises, so that a shape mistake fails a test instead of broadcasting.
+jax.config.update("jax_numpy_rank_promotion", "raise")
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+_COMPILATION_CACHE = {"jax_compilation_cache_dir": None,
+                      "jax_persistent_cache_min_compile_time_secs": 0.0,
+                      "jax_persistent_cache_min_entry_size_bytes": 0}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+  """One persistent compilation cache for the whole session, in this process and in every
+  process a test starts (train.py, the sweep launcher, Ray workers: through the JAX_*
+  environment variables), so a program compiled once loads from disk after; then restores the
+  settings."""
+  values = dict(_COMPILATION_CACHE,
+                jax_compilation_cache_dir=str(tmp_path_factory.mktemp("jax_cache")))
+  previous = {name: getattr(jax.config, name) for name in values}
+  with pytest.MonkeyPatch.context() as patch:
+    for name, value in values.items():
+      jax.config.update(name, value)
+      patch.setenv(name.upper(), str(value))
+    yield
+  for name, value in previous.items():
+    jax.config.update(name, value)
 
 
 @pytest.fixture

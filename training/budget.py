@@ -3,7 +3,8 @@
 A step is one optimizer update over the global batch: `batch_size` sequences of `seq_len`
 tokens (split into `grad_accum_steps` micro-batches), so one step trains on
 `batch_size * seq_len` tokens. Every budget in the config is in tokens and must be a whole
-number of steps (or of evaluation batches), otherwise the run is rejected before it starts.
+number of steps (or of evaluation batches), otherwise the run is rejected before it starts;
+a sweep makes its budgets so with `round_to_steps`.
 """
 import dataclasses
 
@@ -31,7 +32,16 @@ class StepBudget:
     return step * self.tokens_per_step
 
 
-def _whole_steps(field: str, tokens: int, tokens_per_step: int, *, allow_zero: bool) -> int:
+def round_to_steps(tokens: float, tokens_per_step: int, *, minimum_steps: int = 0) -> int:
+  """`tokens` rounded to the nearest whole number of steps of `tokens_per_step` tokens (a half
+  to the even step count), and up to `minimum_steps` steps; in tokens."""
+  return max(minimum_steps, int(round(tokens / tokens_per_step))) * tokens_per_step
+
+
+def whole_steps(field: str, tokens: int, tokens_per_step: int, *, allow_zero: bool) -> int:
+  """`tokens` as optimizer steps; raises ValueError naming `config.train.FIELD` when it is
+  negative, zero (unless `allow_zero`) or not a whole number of steps (with the two nearest
+  whole values)."""
   if tokens < 0 or (tokens == 0 and not allow_zero):
     raise ValueError(f"config.train.{field}={tokens} must be a positive number of tokens")
   if tokens % tokens_per_step:
@@ -57,9 +67,9 @@ def compute_budget(config: ml_collections.ConfigDict) -> StepBudget:
     raise ValueError(
         f"config.train.train_tokens={train.train_tokens} is below one step of {tokens_per_step} "
         f"tokens (batch_size x seq_len); raise train_tokens or lower batch_size")
-  total_steps = _whole_steps("train_tokens", train.train_tokens, tokens_per_step,
+  total_steps = whole_steps("train_tokens", train.train_tokens, tokens_per_step,
                              allow_zero=False)
-  warmup_steps = _whole_steps("warmup_tokens", train.warmup_tokens, tokens_per_step,
+  warmup_steps = whole_steps("warmup_tokens", train.warmup_tokens, tokens_per_step,
                               allow_zero=True)
   if warmup_steps > total_steps:
     raise ValueError(
@@ -69,11 +79,11 @@ def compute_budget(config: ml_collections.ConfigDict) -> StepBudget:
       tokens_per_step=tokens_per_step,
       total_steps=total_steps,
       warmup_steps=warmup_steps,
-      eval_every_steps=_whole_steps("eval_every_tokens", train.eval_every_tokens,
+      eval_every_steps=whole_steps("eval_every_tokens", train.eval_every_tokens,
                                     tokens_per_step, allow_zero=True),
-      ckpt_every_steps=_whole_steps("ckpt_every_tokens", train.ckpt_every_tokens,
+      ckpt_every_steps=whole_steps("ckpt_every_tokens", train.ckpt_every_tokens,
                                     tokens_per_step, allow_zero=True),
-      eval_batches=_whole_steps("eval_tokens", train.eval_tokens, tokens_per_step,
+      eval_batches=whole_steps("eval_tokens", train.eval_tokens, tokens_per_step,
                                 allow_zero=False),
       micro_batch_size=train.batch_size // train.grad_accum_steps,
   )

@@ -33,12 +33,16 @@ def _reason(error: BaseException) -> str:
 class Checkpointer:
   """Saves and restores {params, opt_state, data (iterator state), loop (JSON)} by step."""
 
-  def __init__(self, directory: str | pathlib.Path, keep: int):
-    if keep < 1:
+  def __init__(self, directory: str | pathlib.Path, keep: int | None, *,
+               read_only: bool = False):
+    """`keep`: how many of the newest checkpoints to keep (None: all). `read_only`: only
+    restore, from a directory another process may be writing (its temporaries are left)."""
+    if keep is not None and keep < 1:
       raise ValueError(f"config.train.keep_checkpoints={keep} must be at least 1")
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, cleanup_tmp_directories=True, enable_async_checkpointing=True,
-        create=True)
+        max_to_keep=None if read_only else keep, cleanup_tmp_directories=not read_only,
+        enable_async_checkpointing=True, create=not read_only, read_only=read_only,
+        save_interval_steps=0 if read_only else 1)
     self._directory = pathlib.Path(directory).absolute()
     self._manager = ocp.CheckpointManager(self._directory, options=options, item_names=_ITEMS)
 
@@ -98,6 +102,10 @@ class Checkpointer:
           f"no checkpoint in {self._directory} can be restored (step {newest}: {reason}); "
           f"delete {self._directory} to restart the run from step 0")
     return None
+
+  def steps(self) -> list[int]:
+    """The steps of the finished checkpoints, ascending."""
+    return sorted(self._manager.all_steps())
 
   def wait_until_finished(self) -> None:
     """Blocks until the pending asynchronous save is on disk."""

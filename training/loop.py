@@ -22,11 +22,16 @@ from configs import schema
 from data import pipeline, preparation
 from model import ModelConfig, counting
 from records import atomic
+from records import conventions
+from records import layout
 from records import status as status_lib
+from records.result import Key, write_result
+from training import branch as branch_lib
 from training import budget as budget_lib
 from training import checkpoint as checkpoint_lib
 from training import evaluate as evaluate_lib
 from training import metrics as metrics_lib
+from training import optimizer as optimizer_lib
 from training import preemption as preemption_lib
 from training import results
 from training import trainer as trainer_lib
@@ -94,8 +99,12 @@ def _setup_and_run(config: ml_collections.ConfigDict, workdir: pathlib.Path,
   launch_start = time.time()
   devices = jax.devices() if devices is None else list(devices)
   validate.validate_config(config, len(devices), jax.process_count())
-  _open_workdir(config, workdir, jax.process_index() == 0)
   budget = budget_lib.compute_budget(config)
+  with validate.config_errors():
+    point = branch_lib.branch_point(config, budget, workdir)
+    if point is not None:
+      branch_lib.check_trunk(config, point)
+  _open_workdir(config, workdir, jax.process_index() == 0)
   model_config = ModelConfig.from_config_dict(config.model)
   logging.info("parameters: %s; FLOPs/token: %s; %d steps of %d tokens",
                counting.param_counts(model_config), counting.flops_per_token(model_config),
@@ -104,7 +113,7 @@ def _setup_and_run(config: ml_collections.ConfigDict, workdir: pathlib.Path,
     prepared, train_iterator, validation = _open_data(config)
     trainer = trainer_lib.Trainer(config, devices)
   data = _Data(prepared, train_iterator, [trainer.global_batch(rows) for rows in validation])
-  run = _Loop(config, workdir, trainer, data, preemption, launch_start)
+  run = _Loop(config, workdir, trainer, data, preemption, launch_start, point)
   try:
     return run.run()
   finally:
@@ -144,7 +153,7 @@ def _open_workdir(config: ml_collections.ConfigDict, workdir: pathlib.Path,
     validate.check_workdir(config, workdir)
     if is_writer:
       atomic.remove_stale_temporaries(workdir)
-      atomic.write_json_atomic(workdir / "config.json", schema.config_to_dict(config))
+      atomic.write_json_atomic(workdir / layout.CONFIG_FILE, schema.config_to_dict(config))
 
 
 class _Loop:
@@ -155,14 +164,19 @@ class _Loop:
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: pathlib.Path,
                trainer: trainer_lib.Trainer, data: _Data,
-               preemption: preemption_lib.Preemption, launch_start: float):
+               preemption: preemption_lib.Preemption, launch_start: float,
+               branch_point: branch_lib.BranchPoint | None):
     self._config, self._workdir, self._trainer, self._data = config, workdir, trainer, data
     self._preemption, self._launch_start = preemption, launch_start
     self._budget = trainer.budget
     self._param_counts = counting.param_counts(trainer.model_config)
     self._flops_per_token = counting.flops_per_token(trainer.model_config)
-    self._checkpointer = checkpoint_lib.Checkpointer(workdir / "checkpoints",
+    self._checkpointer = checkpoint_lib.Checkpointer(workdir / layout.CHECKPOINTS_DIR,
                                                      config.train.keep_checkpoints)
+    self._branch_point = branch_point
+    self._branch_point_steps = branch_lib.branch_point_steps(config, self._budget)
+    self._branch_points = (checkpoint_lib.Checkpointer(
+        workdir / layout.BRANCH_POINTS_DIR, keep=None) if self._branch_point_steps else None)
     self._writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
     self._smoothed = metrics_lib.SmoothedLoss()
     self._elapsed_before = 0.0  # wall seconds of the launches before this one
@@ -174,6 +188,8 @@ class _Loop:
   def close(self) -> None:
     """Waits for pending checkpoint saves and closes the files."""
     self._checkpointer.close()
+    if self._branch_points is not None:
+      self._branch_points.close()
     self._writer.close()
 
   def run(self) -> dict[str, Any]:
@@ -196,7 +212,9 @@ class _Loop:
       periodic_ckpt = budget.ckpt_every_steps and step % budget.ckpt_every_steps == 0
       stopping = self._preemption.should_stop(step)
       last = step == budget.total_steps
-      if step == self._first_step + 1 or periodic_eval or periodic_ckpt or stopping or last:
+      at_branch_point = step in self._branch_point_steps
+      if (step == self._first_step + 1 or periodic_eval or periodic_ckpt or stopping or last
+          or at_branch_point):
         if not math.isfinite(self._finish_step(*pending)):
           diverged_step = pending[0]
           break
@@ -205,7 +223,9 @@ class _Loop:
         if periodic_eval and not last:
           self._evaluate()
         if periodic_ckpt or stopping or last:
-          self._save()
+          self._save(self._checkpointer)
+        if at_branch_point and step not in self._branch_points.steps():
+          self._save(self._branch_points)
         if stopping and not last:
           logging.warning("preempted at step %d/%d; checkpoint saved", step, budget.total_steps)
           return {"status": results.STATUS_PREEMPTED, "step": step}
@@ -215,7 +235,7 @@ class _Loop:
     result = self._result(final, diverged_step)
     self._checkpointer.wait_until_finished()
     if jax.process_index() == 0:
-      atomic.write_json_atomic(self._workdir / "result.json", result)
+      write_result(self._workdir, result)
     return result
 
   def _resume(self) -> None:
@@ -223,6 +243,9 @@ class _Loop:
     trainer = self._trainer
     with validate.config_errors():  # no intact checkpoint: relaunching cannot help
       restored = self._checkpointer.restore_latest(trainer.params, trainer.opt_state)
+    if restored is None and self._branch_point is not None:
+      self._start_branch()
+      return
     if restored is None:
       return
     step, params, opt_state, data_state, loop_state = restored
@@ -232,16 +255,34 @@ class _Loop:
     self._elapsed_before = loop_state["wall_seconds"]
     logging.info("resumed from the checkpoint at step %d", step)
 
+  def _start_branch(self) -> None:
+    """Loads the trunk's checkpoint at the branch point (parameters, optimizer, data position,
+    smoothed loss) and starts metrics.jsonl with the trunk's records up to it."""
+    trainer, point = self._trainer, self._branch_point
+    trunk = checkpoint_lib.Checkpointer(point.checkpoint_dir, keep=None, read_only=True)
+    try:
+      with validate.config_errors():
+        params, opt_state, data_state, loop_state = trunk.restore(
+            point.step, trainer.params, trainer.opt_state)
+    finally:
+      trunk.close()
+    trainer.load(point.step, params, opt_state)
+    self._data.train.set_state(data_state)
+    self._smoothed = metrics_lib.SmoothedLoss(**loop_state["smoothed_loss"])
+    self._writer.start_from(point.trunk_dir / layout.METRICS_FILE, point.step)
+    logging.info("branched from %s at step %d (%d tokens)", point.trunk_dir, point.step,
+                 point.tokens)
+
   def _wall_seconds(self) -> float:
     """Wall time of the run over all its launches so far."""
     return self._elapsed_before + time.time() - self._launch_start
 
-  def _save(self) -> None:
+  def _save(self, checkpointer: checkpoint_lib.Checkpointer) -> None:
     trainer = self._trainer
     loop_state = {"step": trainer.step, "seed": self._config.seed,
                   "smoothed_loss": self._smoothed.state(), "wall_seconds": self._wall_seconds()}
-    self._checkpointer.save(trainer.step, trainer.params, trainer.opt_state,
-                            self._data.train.get_state(), loop_state)
+    checkpointer.save(trainer.step, trainer.params, trainer.opt_state,
+                      self._data.train.get_state(), loop_state)
 
   def _mfu(self, tokens_per_second: float) -> float:
     """Model FLOP utilization: the matmul FLOPs per token (no embedding) at `tokens_per_second`
@@ -285,6 +326,23 @@ class _Loop:
     logging.info("eval at step %d: loss %.4f nats/token", step, outcome.loss)
     return outcome
 
+  def _schedule_record(self, tokens: int) -> dict[Key, Any]:
+    """The schedule keys of the result: its name (a trunk's or branch's role in it), the trunk,
+    where the run leaves it and how long it decays, and the FLOPs of the run's own steps."""
+    config, budget, point = self._config, self._budget, self._branch_point
+    name = config.optimizer.schedule
+    if self._branch_point_steps:
+      name = "wsd_trunk"
+    elif point is not None:
+      name = "wsd_branch"
+    decay = (budget.tokens_at(optimizer_lib.decay_steps(config.optimizer, budget))
+             if config.optimizer.schedule == "wsd" else 0)
+    branch_tokens = point.tokens if point is not None else 0
+    return {Key.SCHEDULE: name, Key.TRUNK_ID: point.trunk_dir.resolve().name if point else "",
+            Key.BRANCH_TOKENS: branch_tokens, Key.DECAY_TOKENS: decay,
+            Key.FLOPS_SPENT: self._flops_per_token[conventions.C_EXACT]
+                             * max(tokens - branch_tokens, 0)}
+
   def _result(self, final: evaluate_lib.EvalResult | None,
               diverged_step: int | None) -> dict[str, Any]:
     """The result record of a finished (completed or diverged) run."""
@@ -292,35 +350,36 @@ class _Loop:
     tokens = self._budget.tokens_at(diverged_step if diverged_step is not None else step)
     tokens_per_second = self._throughput.tokens_per_second(self._budget.tokens_per_step)
     result = {
-        "status": status_lib.RunStatus.COMPLETED if final else status_lib.RunStatus.DIVERGED,
-        "final_eval_loss": final.loss if final else None,
-        "final_train_loss": self._smoothed.value,
-        "eval_loss_by_position": evaluate_lib.bin_by_position(final.loss_by_position)
-                                 if final else None,
-        "eval_tokens": final.tokens if final else None,
-        "n_params_total": self._param_counts["total"],
-        "n_params_embedding": self._param_counts["embedding"],
-        "n_params_non_embedding": self._param_counts["non_embedding"],
-        "tokens": tokens,
-        "steps": step,
-        "epochs": pipeline.epochs_for(prepared, tokens, config.model.seq_len),
-        "flops_6nd": self._flops_per_token["six_n"] * tokens,
-        "flops_exact": self._flops_per_token["exact"] * tokens,
-        "wall_seconds": self._wall_seconds(),
-        "tokens_per_second": tokens_per_second,
-        "mfu": self._mfu(tokens_per_second),
-        "peak_flops": self._peak,
-        "config": schema.config_to_dict(config),
-        "config_hash": schema.config_hash(config),
-        "code_version": results.code_version(),
-        "versions": results.versions(),
-        "data_manifest": {"key": prepared.manifest.get("key"),
-                          "content_hash": prepared.manifest.get("content_hash")},
+        Key.STATUS: status_lib.RunStatus.COMPLETED if final else status_lib.RunStatus.DIVERGED,
+        Key.FINAL_EVAL_LOSS: final.loss if final else None,
+        Key.FINAL_TRAIN_LOSS: self._smoothed.value,
+        Key.EVAL_LOSS_BY_POSITION: evaluate_lib.bin_by_position(final.loss_by_position)
+                                   if final else None,
+        Key.EVAL_TOKENS: final.tokens if final else None,
+        Key.N_PARAMS_TOTAL: self._param_counts["total"],
+        Key.N_PARAMS_EMBEDDING: self._param_counts["embedding"],
+        Key.N_PARAMS_NON_EMBEDDING: self._param_counts["non_embedding"],
+        Key.TOKENS: tokens,
+        Key.STEPS: step,
+        Key.EPOCHS: pipeline.epochs_for(prepared, tokens, config.model.seq_len),
+        Key.FLOPS_6ND: self._flops_per_token[conventions.C_6ND] * tokens,
+        Key.FLOPS_EXACT: self._flops_per_token[conventions.C_EXACT] * tokens,
+        **self._schedule_record(tokens),
+        Key.WALL_SECONDS: self._wall_seconds(),
+        Key.TOKENS_PER_SECOND: tokens_per_second,
+        Key.MFU: self._mfu(tokens_per_second),
+        Key.PEAK_FLOPS: self._peak,
+        Key.CONFIG: schema.config_to_dict(config),
+        Key.CONFIG_HASH: schema.config_hash(config),
+        Key.CODE_VERSION: results.code_version(),
+        Key.VERSIONS: results.versions(),
+        Key.DATA_MANIFEST: {"key": prepared.manifest.get("key"),
+                            "content_hash": prepared.manifest.get("content_hash")},
     }
     bits = prepared.bits_per_byte(final.loss) if final else None
     if bits is not None:
-      result["bits_per_byte"] = bits
+      result[Key.BITS_PER_BYTE] = bits
     if diverged_step is not None:
-      result["diverged_step"] = diverged_step
+      result[Key.DIVERGED_STEP] = diverged_step
       logging.error("diverged: non-finite train loss at step %d", diverged_step)
     return result

@@ -17,6 +17,9 @@ import jax.numpy as jnp
 import tensorboardX
 from absl import logging
 
+from records import console
+from records import layout
+
 PEAK_FLOPS_ENV = "SCALING_LAB_PEAK_FLOPS"
 
 
@@ -77,23 +80,11 @@ class SmoothedLoss:
     return {"decay": self.decay, "average": self.average, "count": self.count}
 
 
-def format_duration(seconds: float) -> str:
-  """'1h02m', '3m07s' or '42s' ('?' when unknown)."""
-  if not math.isfinite(seconds):
-    return "?"
-  seconds = max(int(round(seconds)), 0)
-  hours, rest = divmod(seconds, 3600)
-  minutes, secs = divmod(rest, 60)
-  if hours:
-    return f"{hours}h{minutes:02d}m"
-  return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
 def console_line(step: int, total_steps: int, loss: float, tokens_per_second: float,
                  mfu: float, eta_seconds: float) -> str:
   """The periodic progress line: step/total, loss (nats/token), tokens/s, MFU, ETA."""
   return (f"step {step}/{total_steps} loss {loss:.4f} tokens/s {tokens_per_second:,.0f} "
-          f"mfu {100 * mfu:.1f}% eta {format_duration(eta_seconds)}")
+          f"mfu {100 * mfu:.1f}% eta {console.format_duration(eta_seconds)}")
 
 
 class MetricsWriter:
@@ -104,8 +95,9 @@ class MetricsWriter:
 
   def __init__(self, workdir: str | pathlib.Path, enabled: bool = True):
     self._enabled = enabled
-    self._jsonl = pathlib.Path(workdir) / "metrics.jsonl"
-    self._tensorboard = (tensorboardX.SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"))
+    self._jsonl = pathlib.Path(workdir) / layout.METRICS_FILE
+    self._tensorboard = (tensorboardX.SummaryWriter(str(pathlib.Path(workdir)
+                                                        / layout.TENSORBOARD_DIR))
                          if enabled else None)
 
   def truncate_after(self, step: int) -> None:
@@ -117,6 +109,16 @@ class MetricsWriter:
     if len(kept) != len(lines):
       logging.info("metrics.jsonl: dropped %d records after step %d", len(lines) - len(kept), step)
       self._jsonl.write_text("".join(line + "\n" for line in kept))
+
+  def start_from(self, other: str | pathlib.Path, step: int) -> None:
+    """Starts metrics.jsonl with the records of another run's metrics.jsonl up to `step` (a
+    branch continues its trunk's curve); a missing file gives none."""
+    other = pathlib.Path(other)
+    if not self._enabled or not other.exists():
+      return
+    kept = [line for line in other.read_text().splitlines()
+            if line and json.loads(line)["step"] <= step]
+    self._jsonl.write_text("".join(line + "\n" for line in kept))
 
   def scalars(self, step: int, values: dict[str, float]) -> None:
     """TensorBoard scalars at `step` (tags like 'train/loss')."""

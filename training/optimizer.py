@@ -3,10 +3,16 @@
 Schedules map an optimizer step (0-based count of updates already applied) to a learning rate.
 All start with a linear warmup from 0 to the peak over `warmup_steps`; their length is the run's
 own `total_steps` (from `training.budget`), so a shorter run decays faster.
+
+A WSD run's stable phase is a constant schedule's: the first `total_steps - decay_steps` steps
+of a 'wsd' run and of a 'constant' run with the same warmup give the same learning rates, bit
+for bit, which is what lets a WSD branch start from a constant-LR trunk's checkpoint
+(`training/branch.py`).
 """
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 from flax import nnx
@@ -14,6 +20,27 @@ from flax import nnx
 from training.budget import StepBudget
 
 SCHEDULES = ("cosine", "constant", "wsd")
+DECAY_SHAPES = ("linear", "1-sqrt")  # wsd's decay: straight, or Hagele et al. 2024's 1 - sqrt
+
+
+def decay_steps(optimizer_config: ml_collections.ConfigDict, budget: StepBudget) -> int:
+  """Optimizer steps of a 'wsd' run's decay: `decay_fraction` of `total_steps`, rounded."""
+  return round(optimizer_config.decay_fraction * budget.total_steps)
+
+
+def _decay(peak: float, final: float, steps: int, shape: str) -> optax.Schedule:
+  """peak -> final over `steps` steps: 'linear', or '1-sqrt' (final + (peak - final) *
+  (1 - sqrt(progress)), progress = step / steps, held at final after the end)."""
+  if shape == "linear":
+    return optax.linear_schedule(peak, final, steps)
+  if shape != "1-sqrt":
+    raise ValueError(f"config.optimizer.decay_shape={shape!r} is unknown; use one of "
+                     f"{', '.join(DECAY_SHAPES)}")
+
+  def one_minus_sqrt(count: jax.Array) -> jax.Array:
+    progress = jnp.clip(count / steps, 0.0, 1.0)
+    return final + (peak - final) * (1.0 - jnp.sqrt(progress))
+  return one_minus_sqrt
 
 
 def make_schedule(optimizer_config: ml_collections.ConfigDict,
@@ -22,8 +49,8 @@ def make_schedule(optimizer_config: ml_collections.ConfigDict,
 
   cosine: warmup, then cosine decay to `final_lr_fraction * peak` at `total_steps`.
   constant: warmup, then the peak.
-  wsd: warmup, the peak until the last `decay_fraction` of the run, then a linear decay to
-    `final_lr_fraction * peak` at `total_steps`.
+  wsd: warmup, the peak until the last `decay_steps` of the run, then a decay of shape
+    `decay_shape` (linear or 1-sqrt) to `final_lr_fraction * peak` at `total_steps`.
   """
   peak = optimizer_config.peak_learning_rate
   final = optimizer_config.final_lr_fraction * peak
@@ -35,11 +62,11 @@ def make_schedule(optimizer_config: ml_collections.ConfigDict,
   elif name == "constant":
     decay = optax.constant_schedule(peak)
   elif name == "wsd":
-    decay_steps = round(optimizer_config.decay_fraction * total)
-    stable_steps = max(total - warmup - decay_steps, 0)
+    decaying = decay_steps(optimizer_config, budget)
+    stable_steps = max(total - warmup - decaying, 0)
     decay = optax.join_schedules(
         [optax.constant_schedule(peak),
-         optax.linear_schedule(peak, final, max(decay_steps, 1))],
+         _decay(peak, final, max(decaying, 1), optimizer_config.decay_shape)],
         [stable_steps])
   else:
     raise ValueError(

@@ -14,14 +14,12 @@ import jax
 import optax
 
 from records import layout
-from records import result as result_lib
 from records import status as status_lib
+from records.result import Key, write_result
 
-# result.json's status values (records.status.RunStatus), for the loop and train.py.
-STATUS_COMPLETED = status_lib.RunStatus.COMPLETED
-STATUS_DIVERGED = status_lib.RunStatus.DIVERGED
-STATUS_FAILED = status_lib.RunStatus.FAILED
-STATUS_PREEMPTED = "preempted"  # returned to the caller only; never written to result.json
+# The loop's status of a launch that stopped with a checkpoint saved: returned to the caller
+# only, never written to result.json (whose statuses are records.status.RunStatus).
+STATUS_PREEMPTED = "preempted"
 
 
 def write_failure(workdir: str | pathlib.Path, config_dict: dict[str, Any] | None,
@@ -41,11 +39,11 @@ def write_failure(workdir: str | pathlib.Path, config_dict: dict[str, Any] | Non
     except ValueError:
       return False
   workdir.mkdir(parents=True, exist_ok=True)
-  record = {"status": STATUS_FAILED, "error": message, "config": config_dict,
-            "code_version": code_version(), "versions": versions()}
+  record = {Key.STATUS: status_lib.RunStatus.FAILED, Key.ERROR: message, Key.CONFIG: config_dict,
+            Key.CODE_VERSION: code_version(), Key.VERSIONS: versions()}
   if traceback_text is not None:
-    record["traceback"] = traceback_text
-  result_lib.write_result(workdir, record)
+    record[Key.TRACEBACK] = traceback_text
+  write_result(workdir, record)
   return True
 
 

@@ -16,6 +16,7 @@ from configs import schema
 from data import pipeline
 from model import ModelConfig
 from records import cli
+from training import branch
 from training import budget as budget_lib
 from training import mesh as mesh_lib
 from training import optimizer as optimizer_lib
@@ -66,6 +67,10 @@ def check_optimizer(optimizer_config: ml_collections.ConfigDict) -> None:
   if not 0 <= optimizer_config.decay_fraction <= 1:
     raise ValueError(
         f"config.optimizer.decay_fraction={optimizer_config.decay_fraction} must be in [0, 1]")
+  if optimizer_config.decay_shape not in optimizer_lib.DECAY_SHAPES:
+    raise ValueError(
+        f"config.optimizer.decay_shape={optimizer_config.decay_shape!r} is unknown; use one of "
+        f"{', '.join(optimizer_lib.DECAY_SHAPES)}")
 
 
 def _readers(field: str) -> str:
@@ -160,7 +165,9 @@ def _validate(config: ml_collections.ConfigDict, device_count: int, process_coun
   check_data_fields(config.data)
   ModelConfig.from_config_dict(config.model).validate()
   check_optimizer(config.optimizer)
-  budget_lib.compute_budget(config)
+  budget = budget_lib.compute_budget(config)
+  branch.branch_point_steps(config, budget)
+  branch.branch_point(config, budget, ".")
   shape = mesh_lib.mesh_shape(config.mesh, device_count)
   check_batch(config, shape[0] * shape[1], process_count)
   vocab = pipeline.tokenizer_vocab_size(config.data)

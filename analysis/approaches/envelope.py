@@ -3,13 +3,17 @@
 Approach 1: each run's eval curve is placed on a compute axis, C(t) = (FLOPs per token) *
 tokens(t); at each compute on a log grid the run with the lowest loss (interpolated in ln C)
 gives N_opt(C) (parameters) and D_opt(C) = C / (FLOPs per token of that run) (tokens); power
-laws are fitted through those points in log-log space. Intervals: bootstrap over runs.
+laws are fitted through those points in log-log space. Intervals: bootstrap over runs, percentile
+intervals by `bootstrap.percentile_interval` (non-finite resamples left out).
 """
 import dataclasses
 
 import numpy as np
 
+from analysis.fitting import bootstrap as bootstrap_lib
 from analysis.laws import powerlaw
+
+
 @dataclasses.dataclass(frozen=True)
 class Approach1Result(powerlaw.AllocationLaws):
   """The envelope on a compute grid (FLOPs), the power laws, and bootstrap intervals."""
@@ -92,7 +96,7 @@ def approach1(n: np.ndarray, flops_per_token: np.ndarray,
   with np.errstate(over="ignore"):  # a wild resample's coefficient may be inf
     samples = dict(a=a[1:], b=b[1:], n_coefficient=np.exp(log_kn[1:]),
                    d_coefficient=np.exp(log_kd[1:]))
-  ci = {name: powerlaw.percentile_interval(values, level) for name, values in samples.items()}
+  ci = bootstrap_lib.percentile_intervals(samples, level)
   best = best_SxG[0, valid]
   return Approach1Result(
       flops=np.exp(grid[valid]), envelope_loss=loss_RxG[best, np.flatnonzero(valid)],

@@ -3,14 +3,18 @@
 For each compute budget C (FLOPs), fit a parabola to the final loss (nats/token) as a function of
 ln N (parameters), take its minimum N_opt(C), and fit power laws N_opt = k_N C^a and
 D_opt = k_D C^b (tokens) through the minima. Intervals come from a bootstrap over runs within
-each budget, with every parabola and power law refitted per resample.
+each budget, with every parabola and power law refitted per resample; the percentile intervals
+are `bootstrap.percentile_interval`'s, which leave out resamples without a minimum (NaN).
 """
 from collections.abc import Sequence
 import dataclasses
 
 import numpy as np
 
+from analysis.fitting import bootstrap as bootstrap_lib
 from analysis.laws import powerlaw
+
+
 @dataclasses.dataclass(frozen=True)
 class BudgetFit:
   """One IsoFLOP profile: its runs, the parabola loss = p0 (ln N)^2 + p1 ln N + p2, and optimum."""
@@ -157,7 +161,7 @@ def approach2(n: np.ndarray, d: np.ndarray, c: np.ndarray, loss: np.ndarray, *,
   b, log_kd = powerlaw.weighted_lines(log_c, np.where(valid, log_d_opt, 0.0), valid * 1.0)
   with np.errstate(over="ignore"):  # a wild resample's coefficient may be inf
     samples = dict(a=a, b=b, n_coefficient=np.exp(log_kn), d_coefficient=np.exp(log_kd))
-  ci = {name: powerlaw.percentile_interval(values, level) for name, values in samples.items()}
+  ci = bootstrap_lib.percentile_intervals(samples, level)
   return Approach2Result(budgets=budgets, n_opt_law=n_law, d_opt_law=d_law, samples=samples,
                          ci=ci, level=level, n_failed=int(np.sum(~np.isfinite(a))),
                          warnings=warnings)

@@ -1,18 +1,19 @@
 """Next runs: the (N, D) runs that most shrink the uncertainty of the loss at a target compute.
 
 Target. For a compute C (FLOPs, C = 6ND) the target is the log loss at the compute-optimal
-point (N*, D*) of the fitted law: the minimiser of L(N, C / (6N)) over N. Write it
-f(theta) = log L(N*(theta), D*(theta); theta) with theta the form's raw coordinates (log of
-coefficients, exponents as they are; see `forms.Form.to_raw`). Because (N*, D*) minimises the
-loss along C = 6ND, the shift of the optimum does not change f to first order (envelope
-theorem), so its gradient is g = d log L(N*, D*; theta) / d theta at fixed (N*, D*).
+point (N*, D*) of the fitted law: the minimiser of L(N, C / (6N)) over N
+(`approaches.optimal.optimal_raw`). Write it f(theta) = log L(N*(theta), D*(theta); theta)
+with theta the form's raw coordinates (log of coefficients, exponents as they are; see
+`forms.Form.to_raw`). Because (N*, D*) minimises the loss along C = 6ND, the shift of the
+optimum does not change f to first order (envelope theorem), so its gradient is
+g = d log L(N*, D*; theta) / d theta at fixed (N*, D*).
 
-Criterion (linearised, delta method / Fisher information). With J the Jacobian of the
-observed runs' log predictions w.r.t. theta at the fit (`jax.jacfwd` of `form.log_predict`),
-W their weights and sigma^2 the log-space noise of one run (the fit's weighted residual
-variance, or a given seed sd), the covariance of theta is S = sigma^2 (J^T W J)^+ and the
-target's log-loss variance is g^T S g. A new run x with Jacobian row j = d log L(x) / d theta
-is one more observation of the linear model (weight 1), a rank-one update:
+Criterion (linearised, delta method / Fisher information). With J the Jacobian of the observed runs'
+log predictions w.r.t. theta at the fit (`forms.Form.log_jacobian`), W their weights and sigma^2 the
+log-space noise of one run (the fit's weighted residual variance, or a given seed sd), the
+covariance of theta is S = sigma^2 (J^T W J)^+ and the target's log-loss variance is g^T S g. A new
+run x with Jacobian row j = d log L(x) / d theta is one more observation of the linear model (weight
+1), a rank-one update:
 
   S' = S - S j j^T S / (sigma^2 + j^T S j),  var' = var - (g^T S j)^2 / (sigma^2 + j^T S j).
 
@@ -41,11 +42,9 @@ from collections.abc import Mapping, Sequence
 import dataclasses
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from scipy import optimize
 
+from analysis.approaches import optimal
 from analysis.laws import forms as forms_lib
 
 # Below this relative reduction of the target variance a candidate is not worth running.
@@ -59,43 +58,14 @@ def inputs_at(n: np.ndarray, d: np.ndarray) -> dict[str, np.ndarray]:
   return dict(n=n, d=d, c=6.0 * n * d, m=d / n)
 
 
-def log_loss_at(form: forms_lib.Form, raw: np.ndarray, n: np.ndarray,
-                d: np.ndarray) -> np.ndarray:
-  """Log predicted loss (log nats/token) at (N, D) for raw coordinates `raw` (finite even where
-  a coefficient underflows to 0 in natural units)."""
-  with jax.enable_x64(True):
-    log_inputs = {k: jnp.log(v) for k, v in inputs_at(n, d).items() if k in form.inputs}
-    raw_dict = dict(zip(form.raw_names, jnp.asarray(raw, jnp.float64)))
-    return np.asarray(form.log_predict(raw_dict, log_inputs), np.float64)
-
-
-def jacobian(form: forms_lib.Form, raw: np.ndarray, n: np.ndarray, d: np.ndarray) -> np.ndarray:
-  """(points, P) derivatives of the log predicted loss w.r.t. the raw coordinates at (N, D)."""
-  with jax.enable_x64(True):
-    log_inputs = {k: jnp.log(v) for k, v in inputs_at(n, d).items() if k in form.inputs}
-
-    def log_loss(raw_vector):
-      return form.log_predict(dict(zip(form.raw_names, raw_vector)), log_inputs)
-
-    return np.asarray(jax.jacfwd(log_loss)(jnp.asarray(raw, jnp.float64)), np.float64)
-
-
-def compute_optimal(form: forms_lib.Form, params: Mapping[str, float],
-                    flops: float) -> tuple[float, float]:
-  """(N*, D*) minimising the predicted loss along C = 6ND at `flops` (FLOPs)."""
+def target_inputs(form: forms_lib.Form, raw: np.ndarray, flops: float) -> dict[str, np.ndarray]:
+  """`inputs_at` the compute-optimal (N*, D*) of `flops` (FLOPs) under raw parameters `raw`
+  (`optimal.optimal_raw`), one point; N* and D* are NaN for a form of C alone, whose target
+  is its loss at C."""
   if not flops > 6.0:
     raise ValueError(f"target_flops={flops} must be > 6 FLOPs (C = 6ND with N, D >= 1)")
-  raw = form.to_raw(params)
-  log_max = np.log(flops / 6.0)
-  log_n = np.linspace(0.0, log_max, 2001)
-  values = log_loss_at(form, raw, np.exp(log_n), flops / (6.0 * np.exp(log_n)))
-  best = int(np.nanargmin(values))
-  low, high = log_n[max(best - 1, 0)], log_n[min(best + 1, log_n.size - 1)]
-  result = optimize.minimize_scalar(
-      lambda x: float(log_loss_at(form, raw, np.exp([x]), flops / (6.0 * np.exp([x])))[0]),
-      bounds=(low, high), method="bounded", options=dict(xatol=1e-8))
-  n_opt = float(np.exp(result.x))
-  return n_opt, flops / (6.0 * n_opt)
+  n_opt, d_opt, _ = optimal.optimal_raw(form, raw[None], np.array([flops], np.float64))
+  return inputs_at(n_opt[0], d_opt[0]) | dict(c=np.array([flops], np.float64))
 
 
 def candidate_grid(observed_n: np.ndarray, budget_flops: float, *, n_per_decade: int = 8,
@@ -295,23 +265,24 @@ def suggest(form: forms_lib.Form, params: Mapping[str, float], n: np.ndarray, d:
     raise ValueError(f"suggest: the fit is degenerate (a coefficient fitted to 0, or a "
                      f"non-finite parameter: {dict(params)}); its Jacobian means nothing, so "
                      "widen the grid (more D/N, larger N) and refit first")
-  residuals = log_loss_at(form, raw, arrays["n"], arrays["d"]) - np.log(loss)
+  residuals = form.log_predict_raw(raw, arrays) - np.log(loss)
   if noise_log_sd is None:
     dof = max(int(np.sum(weights > 0)) - len(form.parameters), 1)
     noise_log_sd = float(np.sqrt(np.sum(weights * residuals**2) / dof))
   if not noise_log_sd > 0:
     raise ValueError(f"noise_log_sd={noise_log_sd} must be > 0 (sd of one run's log loss)")
   noise_var = noise_log_sd**2
-  rows = jacobian(form, raw, arrays["n"], arrays["d"])
+  rows = form.log_jacobian(raw, arrays)
   covariance = noise_var * np.linalg.pinv(rows.T @ (weights[:, None] * rows), hermitian=True)
-  n_opt, d_opt = compute_optimal(form, params, target_flops)
-  gradient = jacobian(form, raw, np.array([n_opt]), np.array([d_opt]))[0]
+  target = target_inputs(form, raw, target_flops)
+  gradient = form.log_jacobian(raw, target)[0]
   if candidates is None:
     candidates = candidate_grid(arrays["n"], budget_flops)
   candidates = np.asarray(candidates, np.float64).reshape(-1, 2)
-  rows = jacobian(form, raw, candidates[:, 0], candidates[:, 1])
-  cost = 6.0 * candidates[:, 0] * candidates[:, 1]
-  predicted = np.exp(log_loss_at(form, raw, candidates[:, 0], candidates[:, 1]))
+  candidate_inputs = inputs_at(candidates[:, 0], candidates[:, 1])
+  rows = form.log_jacobian(raw, candidate_inputs)
+  cost = candidate_inputs["c"]
+  predicted = np.exp(form.log_predict_raw(raw, candidate_inputs))
   sd_before = float(np.sqrt(max(gradient @ covariance @ gradient, 0.0)))
   chosen, variances = _greedy(rows, cost, gradient, covariance, noise_var, float(budget_flops),
                               max_runs, cost_power, max_leverage)
@@ -320,9 +291,10 @@ def suggest(form: forms_lib.Form, params: Mapping[str, float], n: np.ndarray, d:
                     tokens_per_param=float(candidates[k, 1] / candidates[k, 0]),
                     predicted_loss=float(predicted[k]), sd_before=sds[i], sd_after=sds[i + 1])
                for i, k in enumerate(chosen))
-  target_loss = float(np.exp(log_loss_at(form, raw, np.array([n_opt]), np.array([d_opt]))[0]))
+  target_loss = float(np.exp(form.log_predict_raw(raw, target)[0]))
   return Suggestion(form=form.name, target_flops=float(target_flops),
-                    budget_flops=float(budget_flops), n_opt=n_opt, d_opt=d_opt,
+                    budget_flops=float(budget_flops), n_opt=float(target["n"][0]),
+                    d_opt=float(target["d"][0]),
                     target_loss=target_loss, noise_log_sd=float(noise_log_sd),
                     sd_before=sd_before, sd_after=sds[-1], runs=runs,
                     strategy=f"reduction / FLOPs^{cost_power:g}, leverage <= {max_leverage:g}")

@@ -3,12 +3,12 @@
   python -m analysis suggest --results=SWEEP/results.csv --target_flops=1e18 \\
       --budget_flops=2e15 --out=DIR [--base_sweep=configs/sweeps/tiny.py]
 
-Cleans the runs, aggregates repeated seeds (`analysis.seeds`), fits --law (any `forms.get` spec,
-Chinchilla by default) as the fit options say (--objective, --bounded, --weights: the recipe of
-`analysis.fitting.options`, the same as Approach 3's), takes the pooled seed sd (when some run was
-repeated) as the noise of one run, and names the runs within the budget that most shrink the
-uncertainty of the loss at the compute-optimal point of the target (`analysis.suggest`). Candidate
-sizes are moved to what the shape rule of --base_sweep builds. Prints the table and writes
+Cleans the runs, aggregates repeated seeds (`analysis.table.seeds`), fits --law (any `catalogue.get`
+spec, Chinchilla by default) as the fit options say (--objective, --bounded, --weights: the recipe
+of `analysis.fitting.options`, the same as Approach 3's), takes the pooled seed sd (when some run
+was repeated) as the noise of one run, and names the runs within the budget that most shrink the
+uncertainty of the loss at the compute-optimal point of the target (`analysis.design.suggest`).
+Candidate sizes are moved to what the shape rule of --base_sweep builds. Prints the table and writes
 DIR/suggested_sweep.py (a sweep config for `python -m scaling --config=...`) and
 DIR/suggestion.json. N is counted under --n_convention; the sweep's points are non-embedding
 targets, so keep the default there.

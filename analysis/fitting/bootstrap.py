@@ -4,7 +4,8 @@ Each resample draws the observations (or groups of them, e.g. all points of one 
 replacement and refits the form from its whole start grid with the same pruned multi-start
 search as `fit.fit`. A resample is expressed as integer counts over the fixed set of points, so
 every refit has the same shapes and one compiled search serves them all; resamples are refitted
-`batch_size` at a time (vectorised). Intervals are percentile intervals at `level`.
+`batch_size` at a time (vectorised). Intervals are percentile intervals at `level`
+(`percentile_interval`, the one percentile rule of every bootstrap interval of the analysis).
 
 For forms with exponents alpha (on N) and beta (on D) the samples also carry the
 compute-optimal allocation exponents of Hoffmann et al. 2022: N_opt ~ C^a, D_opt ~ C^b with
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 import dataclasses
 import time
 from typing import Any
+import warnings
 
 from absl import logging
 import jax
@@ -24,6 +26,8 @@ from analysis.fitting import fit as fit_lib
 from analysis.laws import forms as forms_lib
 from analysis.fitting import multistart
 from analysis.fitting import objectives as objectives_lib
+
+
 @dataclasses.dataclass
 class BootstrapResult:
   """Bootstrap samples and intervals.
@@ -50,14 +54,6 @@ class BootstrapResult:
   raw: np.ndarray
   seconds: float
 
-  def predict(self, **inputs: np.ndarray) -> np.ndarray:
-    """Predicted loss (nats/token) of every successful refit, shape (n_ok, points)."""
-    return np.stack([self.form.predict(self.form.from_raw(raw), **inputs) for raw in self.raw])
-
-  def prediction_interval(self, **inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval at `level` of the predicted loss (nats/token) at each input point."""
-    return percentile_interval(self.predict(**inputs), self.level)
-
   def to_json(self) -> dict[str, Any]:
     """Intervals, level, counts and the per-name sample standard deviations."""
     return dict(form=self.form.name, level=self.level, method="percentile bootstrap",
@@ -69,19 +65,41 @@ class BootstrapResult:
 
 
 def _check_level(level: float) -> None:
-  if not 0 < level < 1:
-    raise ValueError(f"level={level} must be in (0, 1), e.g. 0.95")
+  """An interval's coverage: in (0, 1]; 1 is the range of the samples."""
+  if not 0 < level <= 1:
+    raise ValueError(f"level={level} must be in (0, 1], e.g. 0.95")
 
 
 def percentile_interval(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-  """(low, high) quantiles (1 - level) / 2 and (1 + level) / 2 along the first axis."""
+  """(low, high): the quantiles (1 - level) / 2 and (1 + level) / 2 along the first axis.
+
+  The one percentile rule of every bootstrap interval here: non-finite samples (NaN where a
+  resample leaves a quantity undefined, +-inf where a refit diverged) are dropped, column by
+  column, and the quantiles (linear interpolation) are taken over the finite rest; a column
+  with no finite sample gives NaN. How many resamples failed is counted by the caller
+  (`BootstrapResult.n_failed`, `Approach2Result.n_failed`). A 1-D `samples` gives scalars.
+  """
   _check_level(level)
   samples = np.asarray(samples, np.float64)
   if samples.shape[0] == 0:
     nan = np.full(samples.shape[1:], np.nan)
     return nan, nan
-  return (np.quantile(samples, (1 - level) / 2, axis=0),
-          np.quantile(samples, (1 + level) / 2, axis=0))
+  quantiles = ((1 - level) / 2, (1 + level) / 2)
+  finite = np.isfinite(samples)
+  if np.all(finite):
+    low, high = np.quantile(samples, quantiles, axis=0)
+  else:
+    with warnings.catch_warnings():
+      warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+      low, high = np.nanquantile(np.where(finite, samples, np.nan), quantiles, axis=0)
+  return low, high
+
+
+def percentile_intervals(samples: Mapping[str, np.ndarray], level: float
+                         ) -> dict[str, tuple[float, float]]:
+  """name -> (low, high) `percentile_interval` of each 1-D sample array, as floats."""
+  return {name: tuple(float(x) for x in percentile_interval(values, level))
+          for name, values in samples.items()}
 
 
 def resample_counts(n_points: int, n_resamples: int, seed: int,
@@ -123,11 +141,11 @@ def bootstrap(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.n
   """Refits `form` on `n_resamples` bootstrap resamples; percentile intervals at `level`.
 
   Args:
-    form: the law, e.g. `forms.CHINCHILLA`.
+    form: the law, e.g. `catalogue.CHINCHILLA`.
     inputs: the form's inputs by name in natural units (parameters, tokens, FLOPs).
     loss: observed loss per point, nats/token.
     n_resamples: resamples to refit, each from the full start grid.
-    level: interval coverage in (0, 1).
+    level: interval coverage in (0, 1].
     seed: seed of the resampling.
     groups: optional label per point; whole groups are resampled (see `resample_counts`).
     objective: the loss on log-loss residuals, as in `fit.fit`.
@@ -188,9 +206,6 @@ def bootstrap(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.n
              for name in form.all_param_names}
   if {"alpha", "beta"} <= set(samples):
     samples.update(allocation_exponents(samples))
-  ci = {}
-  for name, values in samples.items():
-    low, high = percentile_interval(values, level)
-    ci[name] = (float(low), float(high))
-  return BootstrapResult(form=form, samples=samples, ci=ci, level=level, n_failed=failed,
-                         n_resamples=n_resamples, raw=raw, seconds=seconds)
+  return BootstrapResult(form=form, samples=samples, ci=percentile_intervals(samples, level),
+                         level=level, n_failed=failed, n_resamples=n_resamples, raw=raw,
+                         seconds=seconds)

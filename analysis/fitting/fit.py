@@ -1,14 +1,14 @@
 """Fitting a scaling-law form to observations: robust loss in log space, multi-start, in JAX.
 
 `fit(form, inputs, loss)` minimises sum_i w_i rho(log L_hat(x_i) - log L_i) over the form's free
-parameters from every point of its start grid (for `forms.CHINCHILLA` the 4500 starts of
-Hoffmann et al. 2022, App. D.2), with the pruned, vectorised search of `analysis.multistart`.
-rho is an `objectives.Objective` (Huber with delta 1e-3 by default, as Hoffmann et al.; or the
-asymmetric floor loss, or squared error); parameters may be bounded (natural units, see
-`objectives.default_bounds`), fixed or tied (`forms.fix`, `forms.tie`). Inputs are in natural
-units (parameters, tokens, FLOPs, tokens per parameter), the loss in nats/token. The result
-names the form, every parameter of its root form in natural units, the objective, a convergence
-verdict and diagnostics; it serialises with `to_json()`.
+parameters from every point of its start grid (for `catalogue.CHINCHILLA` the 4500 starts of
+Hoffmann et al. 2022, App. D.2), with the pruned, vectorised search of
+`analysis.fitting.multistart`. rho is an `objectives.Objective` (Huber with delta 1e-3 by default,
+as Hoffmann et al.; or the asymmetric floor loss, or squared error); parameters may be bounded
+(natural units, see `objectives.default_bounds`), fixed or tied (`forms.fix`, `forms.tie`). Inputs
+are in natural units (parameters, tokens, FLOPs, tokens per parameter), the loss in nats/token. The
+result names the form, every parameter of its root form in natural units, the objective, a
+convergence verdict and diagnostics; it serialises with `to_json()`.
 """
 from collections.abc import Mapping
 import dataclasses
@@ -22,6 +22,7 @@ import numpy as np
 from analysis.laws import forms as forms_lib
 from analysis.fitting import multistart
 from analysis.fitting import objectives as objectives_lib
+from records import atomic
 
 # Survivors whose objectives agree to this relative amount count as the same minimum.
 SAME_MINIMUM = 1e-6
@@ -65,26 +66,13 @@ class FitResult:
   def to_json(self) -> dict[str, Any]:
     """A JSON-serialisable summary: form, citation, params, objective (the minimised value),
     criterion, bounds (infinite sides as null), status, diagnostics."""
-    def side(value):
-      return float(value) if np.isfinite(value) else None
     return dict(form=self.form.name, formula=self.form.formula, citation=self.form.citation,
                 params=dict(self.params), objective=self.objective,
                 criterion=self.criterion.to_json(),
-                bounds={k: [side(low), side(high)] for k, (low, high) in self.bounds.items()},
+                bounds=atomic.json_safe({k: [float(low), float(high)]
+                                         for k, (low, high) in self.bounds.items()}),
                 converged=self.converged, n_starts=self.n_starts,
-                diagnostics=_to_builtin(self.diagnostics), warnings=list(self.warnings))
-
-
-def _to_builtin(value: Any) -> Any:
-  if isinstance(value, dict):
-    return {k: _to_builtin(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [_to_builtin(v) for v in value]
-  if isinstance(value, np.ndarray):
-    return value.tolist()
-  if isinstance(value, np.generic):
-    return value.item()
-  return value
+                diagnostics=atomic.json_safe(self.diagnostics), warnings=list(self.warnings))
 
 
 def check_observations(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.ndarray,
@@ -180,7 +168,7 @@ def fit(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.ndarray
   """Fits `form` to observed losses by robust regression in log space from a grid of starts.
 
   Args:
-    form: the law, e.g. `forms.CHINCHILLA` or `forms.get("chinchilla[beta=alpha]")`.
+    form: the law, e.g. `catalogue.CHINCHILLA` or `catalogue.get("chinchilla[beta=alpha]")`.
     inputs: the form's inputs by name, natural units: n (parameters), d (tokens), c (FLOPs),
       m (tokens per parameter); see `forms.inputs_for`.
     loss: observed loss per point, nats/token, finite and > 0.
@@ -189,7 +177,7 @@ def fit(form: forms_lib.Form, inputs: Mapping[str, np.ndarray], loss: np.ndarray
       `objectives.default_bounds(form, loss)`); absent names are unbounded.
     weights: optional non-negative weight per point (e.g. bootstrap counts, seed variances).
     init_grid: (S, P) raw starting points of the free parameters; defaults to the form's grid.
-    settings: how the multi-start search spends its steps, see `analysis.multistart`.
+    settings: how the multi-start search spends its steps, see `analysis.fitting.multistart`.
 
   Returns:
     FitResult with natural parameters, objective and convergence status.

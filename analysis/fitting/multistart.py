@@ -25,8 +25,9 @@ Most starts of a grid fall into poor local minima, and this is visible after a s
 so pruning early keeps the optimum that running every start to convergence finds; the tests
 and benchmarks/fit_speed.py check this against a plain scipy loop over every start.
 
-The Jacobian of the log prediction is taken with one forward-mode product per parameter, so any
-form's `log_predict` works; there is no hand-written derivative.
+The Jacobian of the log prediction is the form's (`forms.Form.log_predict_with_jacobian`: one
+forward-mode product per parameter), so any form's `log_predict` works; there is no
+hand-written derivative.
 """
 from collections.abc import Mapping
 import dataclasses
@@ -53,14 +54,9 @@ _DAMPING_RANGE = (1e-12, 1e12)
 
 
 def _residuals_and_jacobian(form, raw_vector, log_inputs, log_loss):
-  """Residuals (M,) and their Jacobian columns, a list of P arrays (M,), for one start."""
-  raw = {name: raw_vector[i] for i, name in enumerate(form.raw_names)}
-  predict = functools.partial(form.log_predict, log_inputs=log_inputs)
-  columns = []
-  for name in form.raw_names:
-    tangent = {k: jnp.ones_like(v) if k == name else jnp.zeros_like(v) for k, v in raw.items()}
-    log_prediction, column = jax.jvp(predict, (raw,), (tangent,))
-    columns.append(column)
+  """Residuals (M,) and their Jacobian columns, a list of P arrays (M,), for one start: the
+  form's `log_predict_with_jacobian`, traced in the search's dtype."""
+  log_prediction, columns = form.log_predict_with_jacobian(raw_vector, log_inputs)
   return log_prediction - log_loss, columns
 
 
@@ -134,7 +130,8 @@ def _levenberg_marquardt_step(form, objective, newton, log_inputs, log_loss, wei
   """
   batched_objective = _batched(objective_value, form, objective)
   batched_linearise = _batched(_linearise, form, objective, newton)
-  eye = jnp.eye(len(form.parameters), dtype=lower.dtype)
+  eye = jnp.eye(len(form.parameters), dtype=lower.dtype)[None]
+  lower, upper = lower[None], upper[None]  # the box of every start
 
   def step(raw, value, damping):
     gradient, matrices = batched_linearise(raw, log_inputs, log_loss, weights)
@@ -246,7 +243,7 @@ def search(form: forms_lib.Form, starts: jax.Array, log_inputs: Mapping[str, jax
   width = min(settings.width, n_starts)
   n_chunks = -(-n_starts // width)
   padded = jnp.concatenate([starts, jnp.repeat(starts[:1], n_chunks * width - n_starts, 0)])
-  padded = jnp.clip(padded.astype(jnp.float32), data32[3], data32[4])
+  padded = jnp.clip(padded.astype(jnp.float32), data32[3][None], data32[4][None])
   raw, value = jax.lax.map(lambda chunk: advance(chunk, settings.explore_iterations),
                            padded.reshape(n_chunks, width, -1))
   raw, value = raw.reshape(n_chunks * width, -1), value.reshape(-1)
@@ -256,7 +253,7 @@ def search(form: forms_lib.Form, starts: jax.Array, log_inputs: Mapping[str, jax
 
   _, best = jax.lax.top_k(-value, min(settings.survivors, width))
   data64 = cast((log_inputs, log_loss, weights, lower, upper), jnp.float64)
-  raw = jnp.clip(raw[best].astype(jnp.float64), data64[3], data64[4])
+  raw = jnp.clip(raw[best].astype(jnp.float64), data64[3][None], data64[4][None])
   value = _batched(objective_value, form, objective)(raw, *data64[:3])
   step = _levenberg_marquardt_step(form, objective, True, *data64)
   tolerance_scale = objective.delta**2 * jnp.sum(data64[2])
@@ -279,7 +276,7 @@ def search(form: forms_lib.Form, starts: jax.Array, log_inputs: Mapping[str, jax
   state = (0, raw, value, damping, False)
   iterations, raw, value, _, _ = jax.lax.while_loop(unconverged, polish, state)
   gradient = _batched(jax.grad(objective_value, argnums=1), form, objective)(raw, *data64[:3])
-  gradient = project_gradient(raw, gradient, data64[3], data64[4])
+  gradient = project_gradient(raw, gradient, data64[3][None], data64[4][None])
   return dict(raw=raw, objective=value, gradient=gradient, polish_iterations=iterations)
 
 

@@ -10,7 +10,7 @@ An `Objective` is the per-point loss rho(r) that the fit sums with observation w
   * "squared": r^2 / 2, ordinary least squares in log space.
 
 Each kind also gives its influence rho'(r) and the iteratively-reweighted least-squares curvature
-that the Levenberg-Marquardt steps of `analysis.multistart` use: 1 for "squared",
+that the Levenberg-Marquardt steps of `analysis.fitting.multistart` use: 1 for "squared",
 min(1, delta / |r|) for "huber", and the Huber one times `over_weight` where r > 0 for "floor".
 
 Bounds are dicts name -> (low, high) in natural units (E in nats/token, coefficients, exponents);
@@ -27,6 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from analysis.laws import forms as forms_lib
+
+
 KINDS = ("huber", "floor", "squared")
 
 Bounds = dict[str, tuple[float, float]]

@@ -1,13 +1,13 @@
 """FitOptions, the one carrier of how to fit, and `fit` / `resample`, the one recipe using it.
 
-Approach 3 (`analysis.law_fits`), the held-out extrapolation (`analysis.extrapolate`), the
-rollout (`analysis.rollout`), the convention comparison (`pipeline.compare_conventions`) and
-`suggest` (`analysis.suggest_cli`) all fit through `fit` and bootstrap through `resample` under
-the same FitOptions, so that a law a report calls "Approach 3" and the rollout's
-'chinchilla/huber' are one fit. A fit below a threshold (`train`) is the fit to all runs with
-weight 0 on the held-out ones (the shapes, and so the compiled search, of a fit to all runs)
-and bounds from the training runs' losses. Losses are in nats/token, inputs in natural units
-(parameters, tokens, FLOPs).
+Approach 3 (`analysis.report.law_fits`), the held-out extrapolation (`analysis.trust.extrapolate`),
+the rollout (`analysis.trust.rollout`), the convention comparison (`analysis.report.conventions`)
+and `suggest` (`analysis.design.suggest_cli`) all fit through `fit` and bootstrap through `resample`
+under the same FitOptions, so that a law a report calls "Approach 3" and the rollout's
+'chinchilla/huber' are one fit. A fit below a threshold (`train`) is the fit to all runs with weight
+0 on the held-out ones (the shapes, and so the compiled search, of a fit to all runs) and bounds
+from the training runs' losses. Losses are in nats/token, inputs in natural units (parameters,
+tokens, FLOPs).
 """
 from collections.abc import Mapping
 import dataclasses
@@ -16,15 +16,18 @@ import numpy as np
 
 from analysis.fitting import bootstrap as bootstrap_lib
 from analysis.fitting import fit as fit_lib
+from analysis.laws import catalogue
 from analysis.laws import forms
 from analysis.fitting import objectives
 from analysis.table import seeds
+
+
 @dataclasses.dataclass(frozen=True)
 class FitOptions:
   """How every parametric law is fitted, and which laws the rollout compares.
 
   Attributes:
-    law: the law as a `forms.get` spec: 'chinchilla', or with fixed or tied parameters, e.g.
+    law: the law as a `catalogue.get` spec: 'chinchilla', or with fixed or tied parameters, e.g.
       'chinchilla[E=1.69]' (E at a known entropy, nats/token) or 'chinchilla[beta=alpha]'.
       Approach 3 needs Chinchilla's L(N, D) (`approach3_form`); `suggest` takes any form.
     objective: the loss on log-loss residuals (Huber, floor or squared; `objectives.Objective`).
@@ -32,11 +35,12 @@ class FitOptions:
       of them, exponents in [0, 3]); False leaves every parameter free.
     weighting: observation weights, a `seeds.WEIGHT_KINDS` kind (uniform, compute,
       inverse_seed_variance).
-    rollout_forms: `forms.get` specs of the laws the rollout compares on held-out runs.
+    rollout_forms: `catalogue.get` specs of the laws the rollout compares on held-out runs.
     rollout_objectives: objective kinds the rollout compares (each with `objective`'s delta).
     rollout_split: 'c' (compute) or 'n' (parameters): the variable rollout thresholds apply to.
     rollout_thresholds: values of the split variable; None takes `rollout.default_thresholds`.
-    rollout_resamples: bootstrap refits per rollout fit (warm-started, see `analysis.rollout`).
+    rollout_resamples: bootstrap refits per rollout fit (warm-started, see
+      `analysis.trust.rollout`).
   """
   law: str = "chinchilla"
   objective: objectives.Objective = objectives.Objective()
@@ -49,14 +53,14 @@ class FitOptions:
   rollout_resamples: int = 100
 
   def form(self) -> forms.Form:
-    """The law's form (`forms.get(law)`; the same spec gives the same Form object)."""
-    return forms.get(self.law)
+    """The law's form (`catalogue.get(law)`; the same spec gives the same Form object)."""
+    return catalogue.get(self.law)
 
   def approach3_form(self) -> forms.Form:
     """The Approach-3 form; a clear error unless it is Chinchilla's L(N, D), possibly with
     fixed or tied parameters."""
     form = self.form()
-    if (form.root or form) is not forms.CHINCHILLA:
+    if (form.root or form) is not catalogue.CHINCHILLA:
       raise ValueError(f"--law={self.law!r}: Approach 3 needs Chinchilla's L(N, D) form, "
                        "possibly with fixed or tied parameters, e.g. 'chinchilla[E=1.69]'")
     return form
@@ -127,14 +131,17 @@ def fit(options: FitOptions, inputs: Mapping[str, np.ndarray], loss: np.ndarray,
 
 def resample(fitted: fit_lib.FitResult, inputs: Mapping[str, np.ndarray], loss: np.ndarray,
              weights: np.ndarray, *, n_resamples: int, level: float, seed: int,
-             train: np.ndarray | None = None, warm_start: bool = False
-             ) -> bootstrap_lib.BootstrapResult:
+             train: np.ndarray | None = None, warm_start: bool = False,
+             groups: np.ndarray | None = None) -> bootstrap_lib.BootstrapResult:
   """Bootstrap refits of `fitted` (a `fit` result) on the runs it fitted (`train`, default
   all): its form, objective and bounds, the same `weights` per run, percentile intervals at
   `level`; `warm_start` starts every refit from the fit's survivors instead of the form's
-  start grid (see `analysis.rollout`)."""
+  start grid (see `analysis.trust.rollout`). `groups` (a label per run, e.g.
+  `Observations.bootstrap_blocks`) resamples whole groups, a block bootstrap."""
+  if groups is not None and train is not None:
+    groups = np.asarray(groups)[np.asarray(train, bool)]
   inputs, loss, weights = _subset(train, inputs, loss, weights)
   return bootstrap_lib.bootstrap(
       fitted.form, inputs, loss, n_resamples=n_resamples, level=level, seed=seed,
       objective=fitted.criterion, bounds=fitted.bounds, weights=weights,
-      init_grid=fitted.survivors if warm_start else None)
+      init_grid=fitted.survivors if warm_start else None, groups=groups)

@@ -1,44 +1,25 @@
-"""Functional forms of scaling laws, as data: parameters, inputs, log-space predictor, start grid.
+"""Scaling-law forms as data: parameters, inputs, a log-space predictor and a start grid.
 
 A `Form` predicts the loss (nats/token) from named inputs in natural units: `n` (parameters),
-`d` (training tokens) and `c` (training FLOPs). The fit engine works on the log of the loss and on
-"raw" coordinates: a parameter with `log_scale=True` (a coefficient such as A) is optimised as its
-natural log (`log_A`), the others (exponents) as they are. Each form carries the grid of starting
-points, in raw coordinates, that the multi-start fit runs from.
+`d` (training tokens), `c` (training FLOPs) and `m` (tokens per parameter, D / N). The fit
+engine works on the log of the loss and on "raw" coordinates: a parameter with `log_scale=True`
+(a coefficient such as A) is optimised as its natural log (`log_A`), the others (exponents) as
+they are. Each form carries the grid of starting points, in raw coordinates, that the
+multi-start fit runs from. A form evaluates its log prediction (`log_predict_raw`) and the
+derivatives of it with respect to the raw coordinates (`log_jacobian`, forward mode) for one
+parameter vector or a batch of them, e.g. bootstrap refits.
 
-Forms defined here:
-  * `CHINCHILLA`: L(N, D) = E + A / N^alpha + B / D^beta, Hoffmann et al. 2022 (eq. 2), with the
-    start grid of their App. D.2 as implemented by Besiroglu et al. 2024 (4500 starts).
-  * `single_variable(x)`: L(X) = E + A X^-alpha for X in n, d, c (a power law with an offset).
-  * `kaplan_single_variable(x)`: L(X) = (X_c / X)^alpha_X, Kaplan et al. 2020 eqs. 1.1-1.3.
-  * `KAPLAN_ND`: L(N, D) = [(N_c / N)^(alpha_N / alpha_D) + D_c / D]^alpha_D, Kaplan et al. 2020
-    eq. 1.5.
-  * `OVERTRAINING`: L(C, M) = E + (a M^eta + b M^-eta) C^-eta with M = D / N tokens per
-    parameter, Gadre et al. 2024: the Chinchilla form with alpha = beta = 2 eta rewritten in
-    C = 6 N D and M, with a = A 6^eta and b = B 6^eta.
-
-`fix(form, E=1.69)` and `tie(form, "beta", "alpha")` derive forms with fewer free parameters;
-`FORMS` names every form and `get("chinchilla[beta=alpha,E=1.69]")` builds one from a spec.
-New forms are added to `FORMS`, in this module only.
+`fix(form, E=1.69)` and `tie(form, "beta", "alpha")` derive forms with fewer free parameters.
+The laws themselves (Chinchilla, Kaplan, over-training, ...) are in `analysis.laws.catalogue`.
 """
 from collections.abc import Callable, Mapping
 import dataclasses
 import functools
 import itertools
-import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-HOFFMANN_2022 = ("J. Hoffmann et al., Training Compute-Optimal Large Language Models, "
-                 "arXiv:2203.15556 (2022)")
-BESIROGLU_2024 = ("T. Besiroglu, E. Erdil, M. Barnett, J. You, Chinchilla Scaling: A replication "
-                  "attempt, arXiv:2404.10102 (2024)")
-KAPLAN_2020 = ("J. Kaplan et al., Scaling Laws for Neural Language Models, "
-               "arXiv:2001.08361 (2020)")
-GADRE_2024 = ("S. Y. Gadre et al., Language models scale reliably with over-training and on "
-              "downstream tasks, arXiv:2403.08540 (2024)")
 
 INPUT_UNITS = {"n": "parameters", "d": "tokens", "c": "FLOPs", "m": "tokens per parameter"}
 
@@ -167,152 +148,90 @@ class Form:
                          f"non-positive values; drop those rows before fitting")
     return arrays
 
-  def predict(self, params: Mapping[str, float], **inputs: np.ndarray) -> np.ndarray:
-    """Predicted loss (nats/token), float64, for natural params and inputs in natural units."""
-    arrays = self.check_inputs(inputs)
-    raw = self.to_raw(params)
+  def raw_samples(self, samples: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Natural values of the free parameters, name -> (S,) samples, as raw rows (S, P).
+
+    Unlike `to_raw` nothing is refused, since refits on resamples may degenerate: a coefficient
+    of 0 gives -inf (its term vanishes) and a negative one NaN (its predictions are NaN).
+    """
+    columns = []
+    for parameter in self.parameters:
+      values = np.asarray(samples[parameter.name], np.float64).reshape(-1)
+      with np.errstate(divide="ignore", invalid="ignore"):
+        columns.append(np.log(values) if parameter.log_scale else values)
+    return np.stack(columns, axis=1)
+
+  def _raw_array(self, raw: np.ndarray) -> np.ndarray:
+    raw = np.asarray(raw, np.float64)
+    if raw.ndim not in (1, 2) or raw.shape[-1] != len(self.parameters):
+      raise ValueError(f"{self.name}: raw parameters must have shape (P,) or (samples, P) with "
+                       f"P = {len(self.parameters)} {self.raw_names}; got {raw.shape}")
+    return raw
+
+  def log_predict_raw(self, raw: np.ndarray, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Log predicted loss (natural log of nats/token), float64, for raw parameter vectors.
+
+    Args:
+      raw: (P,) or (S, P) in the raw coordinates of the free parameters (`to_raw`,
+        `raw_samples`); a log-scale coordinate of -inf is a coefficient of 0.
+      inputs: at least this form's inputs, natural units, arrays of one shape. They are not
+        validated: an input of +inf gives the limit in which its terms vanish.
+
+    Returns:
+      The inputs' shape for one vector, (S,) + that shape for S of them.
+    """
+    raw = self._raw_array(raw)
     with jax.enable_x64(True):
-      raw_dict = {n: jnp.float64(v) for n, v in zip(self.raw_names, raw)}
-      log_inputs = {k: jnp.log(jnp.asarray(v, jnp.float64)) for k, v in arrays.items()}
-      return np.exp(np.asarray(self.log_predict(raw_dict, log_inputs), np.float64))
+      arrays = {name: jnp.asarray(inputs[name], jnp.float64) for name in self.inputs}
+      ndim = max(values.ndim for values in arrays.values())
+      if raw.ndim == 2:  # rows along a new leading axis, each broadcast over the inputs
+        arrays = {name: values.reshape((1,) * (ndim + 1 - values.ndim) + values.shape)
+                  for name, values in arrays.items()}
+      shape = (raw.shape[0],) + (1,) * ndim if raw.ndim == 2 else ()
+      raw_dict = {name: jnp.asarray(raw[..., i]).reshape(shape)
+                  for i, name in enumerate(self.raw_names)}
+      log_inputs = {name: jnp.log(values) for name, values in arrays.items()}
+      return np.asarray(self.log_predict(raw_dict, log_inputs), np.float64)
 
+  def log_predict_with_jacobian(self, raw_vector: jax.Array, log_inputs: Mapping[str, jax.Array]
+                                ) -> tuple[jax.Array, list[jax.Array]]:
+    """The log prediction at one raw vector (P,) and its derivative w.r.t. each raw coordinate.
 
-_EXPONENT_GRID = (0.0, 0.5, 1.0, 1.5, 2.0)
-_LOG_COEFFICIENT_GRID = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
-_LOG_ENTROPY_GRID = (-1.0, -0.5, 0.0, 0.5, 1.0)
+    Traceable (jit, vmap): one forward-mode product per parameter, so it needs no hand-written
+    derivative. Returns the log prediction (shape of the log inputs) and P arrays of that shape,
+    in the order of `raw_names`.
+    """
+    raw = {name: raw_vector[i] for i, name in enumerate(self.raw_names)}
+    predict = functools.partial(self.log_predict, log_inputs=log_inputs)
+    columns = []
+    for name in self.raw_names:
+      tangent = {k: jnp.ones_like(v) if k == name else jnp.zeros_like(v) for k, v in raw.items()}
+      log_prediction, column = jax.jvp(predict, (raw,), (tangent,))
+      columns.append(column)
+    return log_prediction, columns
 
+  def log_jacobian(self, raw: np.ndarray, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """d log L / d raw coordinate, float64: (points, P) for raw (P,), (S, points, P) for (S, P).
 
-def _chinchilla_log_predict(raw, log_inputs):
-  n_term = raw["log_A"] - raw["alpha"] * log_inputs["n"]
-  d_term = raw["log_B"] - raw["beta"] * log_inputs["d"]
-  return jnp.logaddexp(jnp.logaddexp(n_term, d_term), raw["log_E"])
+    `inputs` holds at least this form's inputs, natural units, each with one value per point;
+    the derivative is that of `log_predict_with_jacobian`.
+    """
+    raw = self._raw_array(raw)
+    with jax.enable_x64(True):
+      log_inputs = {name: jnp.log(jnp.asarray(inputs[name], jnp.float64).reshape(-1))
+                    for name in self.inputs}
 
+      def rows(raw_vector):
+        return jnp.stack(self.log_predict_with_jacobian(raw_vector, log_inputs)[1], axis=-1)
 
-CHINCHILLA = Form(
-    name="chinchilla",
-    formula="L(N, D) = E + A / N^alpha + B / D^beta",
-    citation=f"{HOFFMANN_2022}, eq. 2 and App. D.2 (start grid as in {BESIROGLU_2024})",
-    inputs=("n", "d"),
-    parameters=(
-        Parameter("E", True, _LOG_ENTROPY_GRID),
-        Parameter("A", True, _LOG_COEFFICIENT_GRID),
-        Parameter("B", True, _LOG_COEFFICIENT_GRID),
-        Parameter("alpha", False, _EXPONENT_GRID),
-        Parameter("beta", False, _EXPONENT_GRID),
-    ),
-    log_predict=_chinchilla_log_predict,
-)
+      return np.asarray((jax.vmap(rows) if raw.ndim == 2 else rows)(jnp.asarray(raw)),
+                        np.float64)
 
-# Start grids for log(A) in L(X) = E + A X^-alpha: a start's power-law term exp(log_A - alpha
-# log X) spans the data's scale for some exponent in the grid. FLOPs are ~1e15-1e25, so 'c'
-# needs larger coefficients and smaller exponents than 'n' and 'd'.
-_SINGLE_VARIABLE_GRIDS = {
-    "n": (_LOG_COEFFICIENT_GRID, _EXPONENT_GRID),
-    "d": (_LOG_COEFFICIENT_GRID, _EXPONENT_GRID),
-    "c": ((0.0, 5.0, 10.0, 20.0, 30.0, 40.0), (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)),
-}
-
-
-def _single_variable_log_predict(x: str) -> LogPredictor:
-  def log_predict(raw, log_inputs):
-    return jnp.logaddexp(raw["log_A"] - raw["alpha"] * log_inputs[x], raw["log_E"])
-  return log_predict
-
-
-@functools.cache
-def single_variable(x: str) -> Form:
-  """L(X) = E + A X^-alpha for X = 'n' (parameters), 'd' (tokens) or 'c' (FLOPs).
-
-  Cached: the same `x` gives the same Form object, so fits share its compiled search.
-  """
-  if x not in _SINGLE_VARIABLE_GRIDS:
-    raise ValueError(f"single_variable: x={x!r} must be one of {sorted(_SINGLE_VARIABLE_GRIDS)}")
-  coefficient_grid, exponent_grid = _SINGLE_VARIABLE_GRIDS[x]
-  return Form(
-      name=f"single_variable_{x}",
-      formula=f"L({x.upper()}) = E + A {x.upper()}^-alpha",
-      citation=f"saturating power law, as in {HOFFMANN_2022} (single-variable slices)",
-      inputs=(x,),
-      parameters=(
-          Parameter("E", True, _LOG_ENTROPY_GRID),
-          Parameter("A", True, coefficient_grid),
-          Parameter("alpha", False, exponent_grid),
-      ),
-      log_predict=_single_variable_log_predict(x),
-  )
-
-
-def _kaplan_single_variable_log_predict(x: str) -> LogPredictor:
-  def log_predict(raw, log_inputs):
-    return raw["alpha"] * (raw[f"log_{x.upper()}_c"] - log_inputs[x])
-  return log_predict
-
-
-@functools.cache
-def kaplan_single_variable(x: str) -> Form:
-  """L(X) = (X_c / X)^alpha, Kaplan et al. 2020 eqs. 1.1 (N), 1.2 (D), 1.3 (C, in their units).
-
-  X_c is in the units of the input (parameters, tokens or FLOPs); Kaplan et al. quote C in
-  PF-days and N as non-embedding parameters.
-  """
-  if x not in _SINGLE_VARIABLE_GRIDS:
-    raise ValueError(f"kaplan_single_variable: x={x!r} must be one of "
-                     f"{sorted(_SINGLE_VARIABLE_GRIDS)}")
-  return Form(
-      name=f"kaplan_{x}",
-      formula=f"L({x.upper()}) = ({x.upper()}_c / {x.upper()})^alpha",
-      citation=f"{KAPLAN_2020}, eqs. 1.1-1.3",
-      inputs=(x,),
-      parameters=(
-          Parameter(f"{x.upper()}_c", True, (20.0, 30.0, 40.0, 50.0, 60.0)),
-          Parameter("alpha", False, (0.02, 0.05, 0.1, 0.2)),
-      ),
-      log_predict=_kaplan_single_variable_log_predict(x),
-  )
-
-
-def _kaplan_nd_log_predict(raw, log_inputs):
-  n_term = (raw["alpha_N"] / raw["alpha_D"]) * (raw["log_N_c"] - log_inputs["n"])
-  d_term = raw["log_D_c"] - log_inputs["d"]
-  return raw["alpha_D"] * jnp.logaddexp(n_term, d_term)
-
-
-KAPLAN_ND = Form(
-    name="kaplan_nd",
-    formula="L(N, D) = [(N_c / N)^(alpha_N / alpha_D) + D_c / D]^alpha_D",
-    citation=f"{KAPLAN_2020}, eq. 1.5",
-    inputs=("n", "d"),
-    parameters=(
-        Parameter("N_c", True, (20.0, 25.0, 30.0, 35.0)),
-        Parameter("D_c", True, (20.0, 25.0, 30.0, 35.0)),
-        Parameter("alpha_N", False, (0.05, 0.1, 0.2, 0.4)),
-        Parameter("alpha_D", False, (0.05, 0.1, 0.2, 0.4)),
-    ),
-    log_predict=_kaplan_nd_log_predict,
-)
-
-
-def _overtraining_log_predict(raw, log_inputs):
-  m_term = raw["eta"] * log_inputs["m"]
-  c_term = raw["eta"] * log_inputs["c"]
-  scaling = jnp.logaddexp(raw["log_a"] + m_term, raw["log_b"] - m_term) - c_term
-  return jnp.logaddexp(scaling, raw["log_E"])
-
-
-OVERTRAINING = Form(
-    name="overtraining",
-    formula="L(C, M) = E + (a M^eta + b M^-eta) C^-eta, M = D / N",
-    citation=(f"{GADRE_2024}: the Chinchilla form with alpha = beta = 2 eta, C = 6 N D, "
-              "a = A 6^eta, b = B 6^eta"),
-    inputs=("c", "m"),
-    parameters=(
-        Parameter("E", True, _LOG_ENTROPY_GRID),
-        Parameter("a", True, (0.0, 4.0, 8.0, 12.0, 16.0, 20.0)),
-        Parameter("b", True, (0.0, 4.0, 8.0, 12.0, 16.0, 20.0)),
-        Parameter("eta", False, (0.05, 0.15, 0.3, 0.5, 1.0)),
-    ),
-    log_predict=_overtraining_log_predict,
-)
+  def predict(self, params: Mapping[str, float], **inputs: np.ndarray) -> np.ndarray:
+    """Predicted loss (nats/token), float64, for natural params and inputs in natural units
+    (validated by `check_inputs`)."""
+    arrays = self.check_inputs(inputs)
+    return np.exp(self.log_predict_raw(self.to_raw(params), arrays))
 
 
 def _format_value(value: float) -> str:
@@ -415,50 +334,6 @@ def tie(form: Form, name: str, to: str) -> Form:
   tied = {k: (to if v == name else v) for k, v in form.tied}
   tied[name] = to
   return _canonical(form.root or form, dict(form.fixed), tied)
-
-
-FORMS: dict[str, Form] = {
-    "chinchilla": CHINCHILLA,
-    "overtraining": OVERTRAINING,
-    "kaplan_nd": KAPLAN_ND,
-    **{f"single_variable_{x}": single_variable(x) for x in ("n", "d", "c")},
-    **{f"kaplan_{x}": kaplan_single_variable(x) for x in ("n", "d", "c")},
-}
-
-_SPEC = re.compile(r"^\s*([A-Za-z0-9_]+)\s*(?:\[(.*)\])?\s*$")
-
-
-def get(spec: str) -> Form:
-  """The form named by `spec`: a key of FORMS, optionally with constraints in brackets.
-
-  "chinchilla", "chinchilla[E=1.69]" (fix E), "chinchilla[beta=alpha]" (tie beta to alpha),
-  "chinchilla[beta=alpha,E=1.69]" (several, comma-separated, applied left to right).
-  """
-  match = _SPEC.match(spec) if isinstance(spec, str) else None
-  if not match:
-    raise ValueError(f"form spec {spec!r} must look like 'chinchilla' or "
-                     "'chinchilla[E=1.69,beta=alpha]'")
-  name, constraints = match.groups()
-  if name not in FORMS:
-    raise ValueError(f"unknown form {name!r}; known forms: {', '.join(FORMS)}")
-  form = FORMS[name]
-  if constraints is None:
-    return form
-  for item in constraints.split(","):
-    left, equals, right = (part.strip() for part in item.partition("="))
-    if not equals or not left or not right:
-      raise ValueError(f"form spec {spec!r}: constraint {item.strip()!r} must be name=value "
-                       "(fix) or name=other_name (tie)")
-    if right in form.all_param_names:
-      form = tie(form, left, right)
-    else:
-      try:
-        value = float(right)
-      except ValueError:
-        raise ValueError(f"form spec {spec!r}: {right!r} is neither a number nor a parameter "
-                         f"of {name} {form.all_param_names}") from None
-      form = fix(form, **{left: value})
-  return form
 
 
 def inputs_for(form: Form, *, n: np.ndarray | None = None, d: np.ndarray | None = None,

@@ -57,16 +57,6 @@ def weighted_lines(x: np.ndarray, y_SxM: np.ndarray, weights_SxM: np.ndarray
   return slope, intercept
 
 
-def percentile_interval(samples: np.ndarray, level: float) -> tuple[float, float]:
-  """The central `level` interval of the finite samples (NaN, NaN when there are none)."""
-  finite = samples[np.isfinite(samples)]
-  if finite.size == 0:
-    return (float("nan"), float("nan"))
-  tail = 50.0 * (1.0 - level)
-  low, high = np.percentile(finite, [tail, 100.0 - tail])
-  return (float(low), float(high))
-
-
 class AllocationLaws:
   """For results holding power laws N_opt ~ C^a (`n_opt_law`) and D_opt ~ C^b (`d_opt_law`),
   bootstrap `samples` and `level` intervals `ci`: the exponents and their shared JSON fields."""

@@ -1,17 +1,14 @@
-"""Figures of residual diagnostics (`residuals.Diagnostics`), written as PNG files (Agg backend).
+"""Figures of residual diagnostics (`residuals.Diagnostics`), matplotlib with the Agg backend.
 
 Residuals are r = ln(predicted loss) - ln(observed loss), loss in nats/token; r > 0 is an
-over-prediction. Every function writes one figure to `path` and returns the path.
+over-prediction. Every function returns the figure it drew (`plots.save` writes it).
 """
-import pathlib
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from analysis.report import plots  # noqa: E402
 from analysis.trust import residuals as residuals_lib  # noqa: E402
 
 _STRIP_HALF_WIDTH = 0.35
@@ -39,8 +36,8 @@ def _panel(axis: plt.Axes, x: np.ndarray | None, diagnostics: residuals_lib.Diag
   axis.set_title(_trend_label(trend) if trend is not None else "", fontsize=8)
 
 
-def residual_panels(path: str | pathlib.Path, diagnostics: residuals_lib.Diagnostics, *,
-                    n_label: str = "N", d_label: str = "D") -> pathlib.Path:
+def residual_panels(diagnostics: residuals_lib.Diagnostics, *, n_label: str = "N",
+                    d_label: str = "D") -> plt.Figure:
   """Three panels: r against ln N, ln D and ln(predicted loss), each with its trend line.
 
   A trend line is solid red when significant at `diagnostics.significance`, dashed grey
@@ -55,11 +52,10 @@ def residual_panels(path: str | pathlib.Path, diagnostics: residuals_lib.Diagnos
          "ln predicted loss (nats/token)")
   figure.suptitle(f"Residuals of {diagnostics.form} (log-space R^2 = "
                   f"{diagnostics.r_squared:.4f})", fontsize=10)
-  return plots.save(figure, path)
+  return figure
 
 
-def residuals_by_budget(path: str | pathlib.Path,
-                        diagnostics: residuals_lib.Diagnostics) -> pathlib.Path:
+def residuals_by_budget(diagnostics: residuals_lib.Diagnostics) -> plt.Figure:
   """One strip per compute budget: the budget's residuals, spread by ln N within the strip.
 
   Within a strip, smaller models sit to the left (when N is among the inputs), so a misfit of
@@ -84,4 +80,4 @@ def residuals_by_budget(path: str | pathlib.Path,
   axis.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 8 else 0)
   axis.set(xlabel="compute budget (FLOPs, or its label)", ylabel="r = ln(predicted) - ln(observed)",
            title=f"Residuals of {diagnostics.form} by budget (bar: mean; left to right: ln N)")
-  return plots.save(figure, path)
+  return figure

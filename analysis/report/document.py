@@ -2,35 +2,24 @@
 
 `build` is the library entry point used by the CLI (`python -m analysis fit`) and the sweep
 launcher. Numbers: parameters (count), tokens, FLOPs, loss in nats/token; every section names the
-N and C conventions it was computed under.
+N and C conventions it was computed under. The report's sections are `SECTIONS`, in its order.
 """
-from collections.abc import Callable
-import math
 import pathlib
 
 from absl import logging
-import numpy as np
 
-from analysis.report import auxiliary
-from analysis.approaches import envelope
-from analysis.report import diagnostic_plots
-from analysis.trust import extrapolate
-from analysis.trust import intervals
-from analysis.report import markdown
-from analysis.table import observations as observations_lib
-from analysis.report import pipeline
-from analysis.report import plots
 from analysis.laws import published
+from analysis.report import auxiliary
+from analysis.report import figures
+from analysis.report import markdown
+from analysis.report import pipeline
 from analysis.report import report_checks
-from analysis.report import rollout_plots
+from analysis.table import observations as observations_lib
 from export import compression_report
 from records import atomic
 
-FIGURES = ("loss_vs_compute", "isoflop_profiles", "law_fit", "optimal_size", "residuals",
-           "residual_panels", "residuals_by_budget", "extrapolation", "rollout_errors",
-           "rollout_final_split")
 # Everything `build` writes into its folder.
-OUTPUTS = ("fits.json", "report.md", *(f"{name}.png" for name in FIGURES),
+OUTPUTS = ("fits.json", "report.md", *(f"{name}.png" for name in figures.NAMES),
            compression_report.FIGURE)
 
 
@@ -39,25 +28,28 @@ def build(observations: observations_lib.Observations, out_dir: str | pathlib.Pa
   """Runs the whole analysis and writes fits.json, the figures and report.md into `out_dir`.
 
   `options` are those of `pipeline.analyse` (conventions, n_resamples, level, holdout_flops,
-  nominal_budgets, tolerance_decades, table_flops, seed). Returns the fits.json content.
-  The previous analysis's outputs (`OUTPUTS`) are removed first, so an analysis that fails
-  leaves none that look current; fits.json and report.md are written last, atomically. A figure
-  that cannot be drawn is left out with a warning.
+  nominal_budgets, tolerance_decades, table_flops, seed). Returns the fits.json content: the
+  analysis's summary with the figures drawn (`figures`, name -> file name) and the warnings of
+  the figures and the compression section after the analysis's own. The previous analysis's
+  outputs (`OUTPUTS`) are removed first, so an analysis that fails leaves none that look current;
+  fits.json and report.md are written last, atomically. A figure that cannot be drawn is left
+  out with a warning.
   """
   out_dir = pathlib.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   remove_outputs(out_dir)
   analysis = pipeline.analyse(observations, **options)
-  warnings = analysis.summary["warnings"]
-  analysis.summary["figures"] = {name: str(path.name)
-                                 for name, path in _figures(analysis, out_dir).items()}
+  warnings = list(analysis.summary["warnings"])
+  drawn = figures.draw(analysis, out_dir, warnings)
   compression_section, _ = auxiliary.attempt(
       "compression section", warnings,
       lambda: compression_report.section(observations.source, out_dir))
-  text = _markdown(analysis.summary) + "\n".join(compression_section or [])
-  atomic.write_json_atomic(out_dir / "fits.json", _jsonable(analysis.summary))
+  summary = dict(analysis.summary, warnings=warnings,
+                 figures={name: path.name for name, path in drawn.items()})
+  text = _markdown(summary) + "\n".join(compression_section or [])
+  atomic.write_json_atomic(out_dir / "fits.json", summary)
   atomic.write_text_atomic(out_dir / "report.md", text)
-  return analysis.summary
+  return summary
 
 
 def remove_outputs(out_dir: str | pathlib.Path) -> list[str]:
@@ -72,117 +64,11 @@ def remove_outputs(out_dir: str | pathlib.Path) -> list[str]:
   return removed
 
 
-def _figures(analysis: pipeline.Analysis, out_dir: pathlib.Path) -> dict[str, pathlib.Path]:
-  """Draws every figure the analysis has data for; one that fails is left out with a warning."""
-  drawn = {}
-  for name, draw in _figure_makers(analysis, out_dir).items():
-    path, _ = auxiliary.attempt(f"figure {name}", analysis.summary["warnings"], draw)
-    if path is not None:
-      drawn[name] = path
-  return drawn
-
-
-def _figure_makers(analysis: pipeline.Analysis, out_dir: pathlib.Path
-                   ) -> dict[str, Callable[[], pathlib.Path]]:
-  """name -> a call that draws the figure into `out_dir`, for each figure with data."""
-  runs = analysis.runs
-  n_label, c_label = pipeline.convention_label(analysis.conventions).split(", ")
-  boot = analysis.approach3_bootstrap
-
-  def predict(n, d):
-    return extrapolate.predict(analysis.approach3.form, analysis.approach3.params,
-                               dict(n=n, d=d))
-
-  def band(n, d):
-    interval = intervals.prediction_interval(boot, dict(n=n, d=d), noise=analysis.noise)
-    return interval.low, interval.high
-
-  figures = dict(
-      loss_vs_compute=lambda: _loss_vs_compute_figure(analysis, out_dir, c_label),
-      law_fit=lambda: plots.law_fit(out_dir / "law_fit.png", runs["n"], runs["d"], runs["c"],
-                                    runs["loss"], predict, band=band, n_label=n_label),
-      optimal_size=lambda: _optimal_size_figure(analysis, out_dir),
-      residuals=lambda: plots.residuals(out_dir / "residuals.png", runs["c"], runs["loss"],
-                                        predict(runs["n"], runs["d"]), c_label=c_label))
-  if analysis.approach2 is not None:
-    figures["isoflop_profiles"] = lambda: plots.isoflop_profiles(
-        out_dir / "isoflop_profiles.png", analysis.approach2, n_label=n_label)
-  diagnostics = analysis.diagnostics
-  if diagnostics is not None:
-    figures["residual_panels"] = lambda: diagnostic_plots.residual_panels(
-        out_dir / "residual_panels.png", diagnostics, n_label=n_label, d_label="tokens D")
-  if diagnostics is not None and diagnostics.budgets:
-    figures["residuals_by_budget"] = lambda: diagnostic_plots.residuals_by_budget(
-        out_dir / "residuals_by_budget.png", diagnostics)
-  result = analysis.extrapolation
-  if result is not None:
-    figures["extrapolation"] = lambda: plots.extrapolation(
-        out_dir / "extrapolation.png", result.actual, result.predicted,
-        result.prediction_interval, level=result.level)
-  if analysis.rollout is not None:
-    figures["rollout_errors"] = lambda: rollout_plots.error_vs_distance(
-        analysis.rollout, out_dir / "rollout_errors.png")
-    figures["rollout_final_split"] = lambda: rollout_plots.final_split(
-        analysis.rollout, out_dir / "rollout_final_split.png")
-  return figures
-
-
-def _loss_vs_compute_figure(analysis: pipeline.Analysis, out_dir: pathlib.Path,
-                            c_label: str) -> pathlib.Path:
-  """Loss against C with the frontier, Approach 1's envelope and Approach 3's optimal loss up
-  to the largest table budget."""
-  runs, form, params = analysis.runs, analysis.approach3.form, analysis.approach3.params
-  frontier_fit = analysis.single_variable.get("c")
-  frontier_law = None
-  if frontier_fit is not None:
-    def frontier_law(flops):
-      return extrapolate.predict(frontier_fit.form, frontier_fit.params, dict(c=flops))
-  envelope_curve = None
-  if analysis.approach1 is not None:
-    envelope_curve = (analysis.approach1.flops, analysis.approach1.envelope_loss)
-  top = max(row["flops"] for row in analysis.summary["optimal_allocation"]["rows"])
-  grid = np.geomspace(runs["c"].min(), max(top, runs["c"].max()), 60)
-  optimal_band = intervals.compute_optimal_interval(analysis.approach3_bootstrap, grid,
-                                                    noise=analysis.noise)
-  return plots.loss_vs_compute(
-      out_dir / "loss_vs_compute.png", runs["c"], runs["loss"],
-      envelope.lower_envelope(runs["c"], runs["loss"]), frontier_law=frontier_law,
-      envelope=envelope_curve, c_label=c_label,
-      optimal=(grid, intervals.optimal_point(form, params, grid)[2], optimal_band.low,
-               optimal_band.high))
-
-
-def _optimal_size_figure(analysis: pipeline.Analysis, out_dir: pathlib.Path) -> pathlib.Path:
-  """N_opt(C) curves from the smallest observed budget to the largest table budget."""
-  runs = analysis.runs
-  top = max(row["flops"] for row in analysis.summary["optimal_allocation"]["rows"])
-  curves = analysis.allocations_at(np.geomspace(runs["c"].min(), top, 60))
-  points = None
-  if analysis.approach2 is not None:
-    points = (np.array([b.flops for b in analysis.approach2.budgets]),
-              np.array([b.n_opt for b in analysis.approach2.budgets]))
-  return plots.optimal_size(out_dir / "optimal_size.png", curves, points=points,
-                            observed_range=(float(runs["c"].min()), float(runs["c"].max())))
-
-
-def _jsonable(value):
-  """Plain JSON types; non-finite floats become null (fits.json stays strict JSON)."""
-  if isinstance(value, dict):
-    return {str(k): _jsonable(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple, np.ndarray)):
-    return [_jsonable(v) for v in value]
-  if isinstance(value, (bool, np.bool_)):
-    return bool(value)
-  if isinstance(value, (int, np.integer)):
-    return int(value)
-  if isinstance(value, (float, np.floating)):
-    return float(value) if math.isfinite(value) else None
-  return value
-
-
 def _markdown(summary: dict) -> str:
+  """report.md less the compression section: the header, the warnings, every section of
+  `SECTIONS` and the figures drawn, in `figures.NAMES` order."""
   conventions = summary["conventions"]
-  label = pipeline.convention_label(conventions)
+  label = markdown.convention_label(conventions)
   parts = [
       "# Scaling-law fit report", "",
       f"Data: `{summary['data']['source']}`: {summary['data']['n_used']} of "
@@ -193,26 +79,12 @@ def _markdown(summary: dict) -> str:
               "given (the source's own convention).", ""]
   parts += ["## Warnings", ""]
   parts += [f"- {w}" for w in summary["warnings"]] or ["- none"]
-  parts += ["", *report_checks.settings_section(summary), "", *_approach3_section(summary), "",
-            *_approaches_section(summary), "", *_single_variable_section(summary), "",
-            *_kaplan_section(summary), "", *_allocation_section(summary), "",
-            *report_checks.compute_optimal_section(summary), "",
-            *_conventions_section(summary), "", *report_checks.diagnostics_section(summary), "",
-            *_extrapolation_section(summary), "", *report_checks.rollout_section(summary), "",
-            "## Figures", ""]
-  titles = dict(loss_vs_compute="Loss against compute with the frontier",
-                isoflop_profiles="IsoFLOP profiles with their parabolas",
-                law_fit="Fitted L(N, D) against the runs, with prediction bands",
-                optimal_size="N_opt(C) against the published laws",
-                residuals="Residuals of the L(N, D) fit against compute",
-                residual_panels="Residuals against ln N, ln D and the prediction",
-                residuals_by_budget="Residuals per IsoFLOP budget",
-                extrapolation="Predicted against actual for held-out runs",
-                rollout_errors="Rollout: held-out error against extrapolation distance",
-                rollout_final_split="Rollout: the largest threshold's predictions")
-  for name in FIGURES:
+  for section in SECTIONS:
+    parts += ["", *section(summary)]
+  parts += ["", "## Figures", ""]
+  for name, title in figures.TITLES.items():
     if name in summary["figures"]:
-      parts += [f"### {titles[name]}", "", f"![{titles[name]}]({summary['figures'][name]})", ""]
+      parts += [f"### {title}", "", f"![{title}]({summary['figures'][name]})", ""]
   return "\n".join(parts) + "\n"
 
 
@@ -230,9 +102,10 @@ def _approach3_section(summary: dict) -> list[str]:
       f"multi-start search from {block['n_starts']} starts: objective "
       f"{markdown.number(block['objective'], 6)}, {status}. Intervals: {block['level']:.0%} "
       f"bootstrap over runs ({block['n_resamples']} resamples, {block['n_failed']} failed). "
-      f"Conventions: {pipeline.convention_label(block['conventions'])}.", "",
-      markdown.table(["param", "this fit", f"{block['level']:.0%} interval", "Hoffmann 2022 (Eq. 10)",
-              "Besiroglu 2024", "Besiroglu 95% interval"], rows), "",
+      f"Conventions: {markdown.convention_label(block['conventions'])}.", "",
+      markdown.table(["param", "this fit", f"{block['level']:.0%} interval",
+                      "Hoffmann 2022 (Eq. 10)", "Besiroglu 2024", "Besiroglu 95% interval"],
+                     rows), "",
       f"Compute-optimal exponents: a = {markdown.number(block.get('a'))} "
       f"{markdown.interval(block['ci'].get('a'))}, b = {markdown.number(block.get('b'))} "
       f"{markdown.interval(block['ci'].get('b'))}."])
@@ -255,10 +128,11 @@ def _approaches_section(summary: dict) -> list[str]:
   for law in published.LAWS.values():
     if law.key.startswith("kaplan2020") and law.key != "kaplan2020_compute":
       continue
-    rows.append([f"{law.label} [{law.source}]", markdown.number(law.a, 3), markdown.interval(law.ci.get("a")),
-                 markdown.number(law.b, 3), markdown.interval(law.ci.get("b"))])
+    rows.append([f"{law.label} [{law.source}]", markdown.number(law.a, 3),
+                 markdown.interval(law.ci.get("a")), markdown.number(law.b, 3),
+                 markdown.interval(law.ci.get("b"))])
   return ["## Compute-optimal exponents: N_opt ~ C^a, D_opt ~ C^b", "",
-          f"Conventions: {pipeline.convention_label(summary['conventions'])}. Published "
+          f"Conventions: {markdown.convention_label(summary['conventions'])}. Published "
           "intervals are at the level each paper states.", "",
           markdown.table(["source", "a", "interval", "b", "interval"], rows)]
 
@@ -356,7 +230,7 @@ def _conventions_section(summary: dict) -> list[str]:
   for row in summary["convention_comparison"]:
     params = row["approach3"]["params"]
     approach2 = row["approach2"]
-    rows.append([pipeline.convention_label(row["conventions"])]
+    rows.append([markdown.convention_label(row["conventions"])]
                 + [markdown.number(params[k]) for k in ("E", "A", "B", "alpha", "beta")]
                 + [markdown.number(row["approach3"]["a"], 3),
                    markdown.number(approach2.get("a"), 3) if "a" in approach2 else "skipped"])
@@ -378,11 +252,20 @@ def _extrapolation_section(summary: dict) -> list[str]:
            "yes" if run["covered"] else "no"] for run in block["runs"]]
   return ["## Held-out extrapolation", "",
           f"Fitted L(N, D) on the {block['n_train']} runs with C < "
-          f"{markdown.number(block['threshold_flops'], 3)} FLOPs; predicted the {block['n_heldout']} "
-          f"above. Mean |relative error| {100 * block['mean_abs_relative_error']:.2f}%, "
+          f"{markdown.number(block['threshold_flops'], 3)} FLOPs; predicted the "
+          f"{block['n_heldout']} above. Mean |relative error| "
+          f"{100 * block['mean_abs_relative_error']:.2f}%, "
           f"{block['level']:.0%} prediction intervals cover "
           f"{100 * block['prediction_interval_coverage']:.0f}% of held-out runs (parameter-only "
           f"intervals: {100 * block['parameter_interval_coverage']:.0f}%). Conventions: "
-          f"{pipeline.convention_label(block['conventions'])}.", "",
+          f"{markdown.convention_label(block['conventions'])}.", "",
           markdown.table(["run", "actual", "predicted", "rel. error", "prediction interval",
                   "covered"], rows)]
+
+
+# The report's sections, in its order: each takes the summary and returns markdown lines.
+SECTIONS = (report_checks.settings_section, _approach3_section, _approaches_section,
+            _single_variable_section, _kaplan_section, _allocation_section,
+            report_checks.compute_optimal_section, _conventions_section,
+            report_checks.diagnostics_section, _extrapolation_section,
+            report_checks.rollout_section)

@@ -1,4 +1,5 @@
-"""Markdown pieces of the fit report: numbers, intervals, tables and warning boxes."""
+"""Markdown pieces of the fit report: numbers, intervals, tables, warning boxes and the labels
+of conventions."""
 import math
 
 
@@ -39,3 +40,10 @@ def unless_identifiable(block: dict, body: list[str]) -> list[str]:
   reasons = block.get("identifiability", {}).get("warnings", [])
   return warning_box(f"the {block['form']} fit is not identifiable: its parameters below are "
                      "not measurements.", reasons, body)
+
+
+def convention_label(conventions: dict[str, str]) -> str:
+  """'N non-embedding, C = 6ND' style description of a conventions block."""
+  n_text = "N non-embedding" if conventions["n"] == "non_embedding" else "N total"
+  c_text = "C = 6ND" if conventions["c"] == "6nd" else "C exact FLOPs"
+  return f"{n_text}, {c_text}"

@@ -1,7 +1,8 @@
-"""Figures of a scaling-law analysis, written as PNG files (matplotlib, Agg backend).
+"""Figures of a scaling-law analysis (matplotlib, Agg backend), saved as PNG files by `save`.
 
-Every function takes plain arrays (parameters, tokens, FLOPs, loss in nats/token), writes one
-figure to `path`, and returns the path. Axis labels name the N and C conventions.
+Every figure function takes plain arrays (parameters, tokens, FLOPs, loss in nats/token) and
+returns the figure it drew; `save` writes a figure to a path and closes it. Axis labels name the
+N and C conventions.
 """
 from collections.abc import Callable, Sequence
 import pathlib
@@ -27,11 +28,11 @@ def save(figure: plt.Figure, path: str | pathlib.Path) -> pathlib.Path:
   return path
 
 
-def loss_vs_compute(path: str | pathlib.Path, flops: np.ndarray, loss: np.ndarray,
-                    frontier: np.ndarray, *, frontier_law: Callable | None = None,
+def loss_vs_compute(flops: np.ndarray, loss: np.ndarray, frontier: np.ndarray, *,
+                    frontier_law: Callable | None = None,
                     envelope: tuple[np.ndarray, np.ndarray] | None = None,
                     optimal: tuple[np.ndarray, ...] | None = None,
-                    c_label: str = "C") -> pathlib.Path:
+                    c_label: str = "C") -> plt.Figure:
   """Final loss of every run against compute, the frontier runs, the fitted L(C), and
   `optimal` = (C, loss, low, high): a law's loss at the compute-optimal point of each C with a
   one-run prediction band."""
@@ -50,11 +51,10 @@ def loss_vs_compute(path: str | pathlib.Path, flops: np.ndarray, loss: np.ndarra
   axis.set(xscale="log", xlabel=f"training compute {c_label} (FLOPs)",
            ylabel="final loss (nats/token)", title="Loss against compute")
   axis.legend()
-  return save(figure, path)
+  return figure
 
 
-def isoflop_profiles(path: str | pathlib.Path, result: isoflop.Approach2Result, *,
-                     n_label: str = "N") -> pathlib.Path:
+def isoflop_profiles(result: isoflop.Approach2Result, *, n_label: str = "N") -> plt.Figure:
   """Each IsoFLOP budget's runs, its parabola in ln N, and the minimum."""
   figure, axis = plt.subplots(figsize=(6.4, 4.4))
   colours = plt.cm.viridis(np.linspace(0, 0.9, len(result.budgets)))
@@ -68,12 +68,12 @@ def isoflop_profiles(path: str | pathlib.Path, result: isoflop.Approach2Result, 
   axis.set(xscale="log", xlabel=f"parameters {n_label}", ylabel="final loss (nats/token)",
            title="IsoFLOP profiles (Approach 2); * minimum, x at the edge")
   axis.legend(fontsize=7, ncol=2)
-  return save(figure, path)
+  return figure
 
 
-def law_fit(path: str | pathlib.Path, n: np.ndarray, d: np.ndarray, flops: np.ndarray,
-            loss: np.ndarray, predict: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
-            band: Callable | None = None, n_label: str = "N") -> pathlib.Path:
+def law_fit(n: np.ndarray, d: np.ndarray, flops: np.ndarray, loss: np.ndarray,
+            predict: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
+            band: Callable | None = None, n_label: str = "N") -> plt.Figure:
   """Fitted L(N, D) against the runs: IsoFLOP slices L(N, C/(6N)) with `band(n, d)` -> (low,
   high), a prediction band, shaded when given; and predicted against actual."""
   figure, (slices, scatter) = plt.subplots(1, 2, figsize=(11, 4.4))
@@ -97,12 +97,12 @@ def law_fit(path: str | pathlib.Path, n: np.ndarray, d: np.ndarray, flops: np.nd
   scatter.plot(limits, limits, color="k", lw=0.8)
   scatter.set(xlabel="actual loss (nats/token)", ylabel="fitted loss (nats/token)",
               title="Fitted against actual (colour: log10 C)")
-  return save(figure, path)
+  return figure
 
 
-def optimal_size(path: str | pathlib.Path, allocations: Sequence[optimal.Allocation], *,
+def optimal_size(allocations: Sequence[optimal.Allocation], *,
                  points: tuple[np.ndarray, np.ndarray] | None = None,
-                 observed_range: tuple[float, float] | None = None) -> pathlib.Path:
+                 observed_range: tuple[float, float] | None = None) -> plt.Figure:
   """N_opt(C) of each allocation (interval band where known; published laws dashed)."""
   figure, axis = plt.subplots(figsize=(6.4, 4.4))
   for index, allocation in enumerate(allocations):
@@ -119,11 +119,11 @@ def optimal_size(path: str | pathlib.Path, allocations: Sequence[optimal.Allocat
   axis.set(xscale="log", yscale="log", xlabel="training compute C (FLOPs)",
            ylabel="compute-optimal parameters N_opt", title="N_opt(C): fits and published laws")
   axis.legend(fontsize=7)
-  return save(figure, path)
+  return figure
 
 
-def residuals(path: str | pathlib.Path, flops: np.ndarray, loss: np.ndarray,
-              predicted: np.ndarray, *, c_label: str = "C") -> pathlib.Path:
+def residuals(flops: np.ndarray, loss: np.ndarray, predicted: np.ndarray, *,
+              c_label: str = "C") -> plt.Figure:
   """Log residuals r = ln(predicted) - ln(actual) of the L(N, D) fit against compute.
 
   The project's sign convention: r > 0 where the law over-predicts the loss.
@@ -133,11 +133,11 @@ def residuals(path: str | pathlib.Path, flops: np.ndarray, loss: np.ndarray,
   axis.axhline(0.0, color="k", lw=0.8)
   axis.set(xscale="log", xlabel=f"training compute {c_label} (FLOPs)",
            ylabel="r = ln(predicted) - ln(actual)", title="Residuals of the L(N, D) fit")
-  return save(figure, path)
+  return figure
 
 
-def extrapolation(path: str | pathlib.Path, actual: np.ndarray, predicted: np.ndarray,
-                  interval: np.ndarray, *, level: float) -> pathlib.Path:
+def extrapolation(actual: np.ndarray, predicted: np.ndarray, interval: np.ndarray, *,
+                  level: float) -> plt.Figure:
   """Held-out runs: predicted loss (with its `level` interval) against the actual loss."""
   figure, axis = plt.subplots(figsize=(5.2, 4.4))
   errors = np.abs(interval - predicted[None])
@@ -148,4 +148,4 @@ def extrapolation(path: str | pathlib.Path, actual: np.ndarray, predicted: np.nd
   axis.set(xlabel="actual loss (nats/token)", ylabel="predicted loss (nats/token)",
            title="Held-out extrapolation")
   axis.legend(fontsize=8)
-  return save(figure, path)
+  return figure

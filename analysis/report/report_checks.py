@@ -5,7 +5,6 @@ Each function takes the fits.json summary (`analysis.report.pipeline.analyse`) a
 lines; losses in nats/token, N in parameters, D in tokens, C in FLOPs.
 """
 from analysis.report import markdown
-from analysis.report import pipeline
 
 # Rows of the rollout's held-out table shown in the report (the JSON holds all of them).
 MAX_ROLLOUT_ROWS = 40
@@ -21,9 +20,18 @@ def settings_section(summary: dict) -> list[str]:
   seed_text = (f"up to {seeds['max']} seeds per point, pooled seed sd of log loss "
                f"{markdown.number(seeds['pooled_log_sd'], 3)}" if seeds["max"] > 1
                else "one seed per point")
-  return ["## Fit settings", "",
-          f"Approach-3 law `{options['law']}`; objective: {objective['description']}; "
-          f"bounds: {bounds}; observation weights: {options['weighting']}; {seed_text}."]
+  lines = ["## Fit settings", "",
+           f"Approach-3 law `{options['law']}`; objective: {objective['description']}; "
+           f"bounds: {bounds}; observation weights: {options['weighting']}; {seed_text}."]
+  branching = summary["data"].get("branching")
+  if branching:
+    lines += ["", f"{branching['points']} points are cooldown branches of {branching['trunks']} "
+              f"WSD trunks; the bootstrap resamples whole trunks. The sweep spent "
+              f"{markdown.number(branching['flops_spent'], 4)} FLOPs on them, "
+              f"{markdown.number(branching['ratio'], 2)}x the "
+              f"{markdown.number(branching['flops_from_scratch'], 4)} of training each from "
+              f"scratch."]
+  return lines
 
 
 def diagnostics_section(summary: dict) -> list[str]:
@@ -49,7 +57,7 @@ def diagnostics_section(summary: dict) -> list[str]:
   return ["## Residual diagnostics of the Approach-3 fit", "",
           f"Residuals r = ln(predicted) - ln(actual); log-space R^2 = "
           f"{markdown.number(block['r_squared'], 5)}. Conventions: "
-          f"{pipeline.convention_label(block['conventions'])}.", "",
+          f"{markdown.convention_label(block['conventions'])}.", "",
           markdown.table(["test", "statistic", "p-value"], rows), "", *findings]
 
 
@@ -67,7 +75,7 @@ def compute_optimal_section(summary: dict) -> list[str]:
           f"L(N_opt, D_opt) of the `{block['form']}` fit at each budget, with C = 6ND; "
           f"{level} intervals from the bootstrap refits, each at its own optimum: for the "
           f"law's mean loss, and for one new run (adding {block['noise']}). Conventions: "
-          f"{pipeline.convention_label(block['conventions'])}.", "",
+          f"{markdown.convention_label(block['conventions'])}.", "",
           markdown.table(["C (FLOPs)", "N_opt", "D_opt (tokens)", "loss",
                           f"{level} mean-loss interval", f"{level} one-run interval"], rows)]
   return markdown.unless_identifiable(summary["approach3"], body)
@@ -95,11 +103,12 @@ def rollout_section(summary: dict) -> list[str]:
   labels = [entry["label"] for entry in block["table"]]
   return [
       title, "",
-      f"At each threshold of {split} ({', '.join(markdown.number(t, 3) for t in block['thresholds'])})"
+      f"At each threshold of {split} "
+      f"({', '.join(markdown.number(t, 3) for t in block['thresholds'])})"
       f" every form x objective is fitted on the runs below it and predicts the runs at or "
       f"above it, with {level} one-run prediction intervals. Distance: decades of compute "
       "beyond the largest training run. Conventions: "
-      f"{pipeline.convention_label(block['conventions'])}.", "",
+      f"{markdown.convention_label(block['conventions'])}.", "",
       markdown.table(["form/objective", "mean abs log error", "mean abs rel. error"]
                      + [f"rel. error at {name} decades" for name in bins]
                      + [f"{level} coverage"], rows), "",

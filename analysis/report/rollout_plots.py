@@ -1,4 +1,6 @@
-"""Figures of a rollout (`analysis.rollout.RolloutResult`), written as PNG files (Agg backend).
+"""Figures of a rollout (`analysis.trust.rollout.RolloutResult`), matplotlib with the Agg backend.
+
+Each function returns the figure it drew (`plots.save` writes it):
 
   * `error_vs_distance`: |relative error| of every held-out prediction against its distance of
     extrapolation (decades of compute beyond the largest training run), one colour per
@@ -7,15 +9,12 @@
   * `final_split`: predicted against actual loss (nats/token) for the largest threshold, with
     the prediction intervals as bars.
 """
-import pathlib
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from analysis.report import plots  # noqa: E402
 from analysis.trust import rollout as rollout_lib  # noqa: E402
 
 
@@ -26,8 +25,7 @@ def _rows(result: rollout_lib.RolloutResult, label: str, threshold: float | None
       "distance", "relative_error", "covered", "actual", "predicted", "low", "high")}
 
 
-def error_vs_distance(result: rollout_lib.RolloutResult,
-                      path: str | pathlib.Path) -> pathlib.Path:
+def error_vs_distance(result: rollout_lib.RolloutResult) -> plt.Figure:
   """|relative error| (%) against log10(C / largest training C), per form x objective."""
   figure, axis = plt.subplots(figsize=(6.4, 4.4))
   for i, label in enumerate(result.labels()):
@@ -45,10 +43,10 @@ def error_vs_distance(result: rollout_lib.RolloutResult,
   axis.set_ylabel("|relative error| of held-out loss (%)")
   axis.set_title(f"rollout by {result.split_by}; intervals at {result.level:.0%}")
   axis.legend(fontsize=7)
-  return plots.save(figure, path)
+  return figure
 
 
-def final_split(result: rollout_lib.RolloutResult, path: str | pathlib.Path) -> pathlib.Path:
+def final_split(result: rollout_lib.RolloutResult) -> plt.Figure:
   """Predicted against actual held-out loss (nats/token) at the largest threshold, with bars."""
   threshold = result.thresholds[-1]
   figure, axis = plt.subplots(figsize=(5.2, 5.0))
@@ -68,4 +66,4 @@ def final_split(result: rollout_lib.RolloutResult, path: str | pathlib.Path) -> 
   axis.set_ylabel(f"predicted loss, {result.level:.0%} new-run interval")
   axis.set_title(f"held out: {result.split_by} >= {threshold:.3g}")
   axis.legend(fontsize=7)
-  return plots.save(figure, path)
+  return figure

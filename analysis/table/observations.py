@@ -14,15 +14,16 @@ import re
 
 import numpy as np
 
+from records import conventions
 from records import results_csv
 from records import status as status_lib
 
-N_CONVENTIONS = ("non_embedding", "total")
-C_CONVENTIONS = ("6nd", "exact")
+N_CONVENTIONS = conventions.N_CONVENTIONS
+C_CONVENTIONS = conventions.C_CONVENTIONS
 COMPLETED = status_lib.RunStatus.COMPLETED
 Column = results_csv.Column
 MAPPABLE_COLUMNS = ("run_id", "n", "n_total", "n_non_embedding", "d", "c", "loss", "seed",
-                    "status", "budget")
+                    "status", "budget", "trunk_id")
 _SUFFIX_EXPONENTS = {"k": 3, "m": 6, "b": 9, "g": 9, "t": 12}
 _SUFFIXED = re.compile(r"^([0-9]*\.?[0-9]+)\s*([kKmMbBgGtT])$")
 
@@ -33,7 +34,11 @@ class Observations:
 
   `flops_6nd` is 6 * n_non_embedding * d (FLOPs); `flops_exact` is NaN when the source has no
   exact count; `budget` is the nominal IsoFLOP budget in FLOPs (NaN when not given);
-  `curve_path` is '' when the run has no eval curve. `source` names where the rows came from.
+  `curve_path` is '' when the run has no eval curve. `trunk_id` names the WSD trunk a branch
+  decayed off ('' for a run from scratch): points of one trunk share its noise, so the bootstrap
+  resamples trunks (`bootstrap_blocks`). `flops_spent` is what the sweep spent on the point
+  (FLOPs, exact; a branch's decay plus its share of the trunk; NaN when not recorded).
+  `source` names where the rows came from.
   """
   run_id: np.ndarray
   n_total: np.ndarray
@@ -46,6 +51,8 @@ class Observations:
   status: np.ndarray
   curve_path: np.ndarray
   budget: np.ndarray
+  trunk_id: np.ndarray
+  flops_spent: np.ndarray
   source: str = ""
 
   def __len__(self) -> int:
@@ -57,6 +64,7 @@ class Observations:
                    flops_exact: np.ndarray | None = None, run_id: list | None = None,
                    seed: list | None = None, status: list | None = None,
                    curve_path: list | None = None, budget: list | None = None,
+                   trunk_id: list | None = None, flops_spent: list | None = None,
                    source: str = "") -> "Observations":
     """Builds the table from arrays; missing optional columns get neutral defaults."""
     size = len(loss)
@@ -83,6 +91,8 @@ class Observations:
         status=column(status, COMPLETED, object),
         curve_path=column(curve_path, "", object),
         budget=column(budget, np.nan, np.float64),
+        trunk_id=column(trunk_id, "", object),
+        flops_spent=column(flops_spent, np.nan, np.float64),
         source=source)
 
   @classmethod
@@ -114,6 +124,9 @@ class Observations:
         curve_path=[curve(text) for text in table.texts(Column.CURVE_PATH)],
         budget=(table.floats(Column.COMPUTE_BUDGET) if Column.COMPUTE_BUDGET in table.header
                 else None),
+        trunk_id=table.texts(Column.TRUNK_ID) if Column.TRUNK_ID in table.header else None,
+        flops_spent=(table.floats(Column.FLOPS_SPENT) if Column.FLOPS_SPENT in table.header
+                     else None),
         source=str(path))
 
   @classmethod
@@ -158,7 +171,16 @@ class Observations:
         n_total=n_total, n_non_embedding=n_non_embedding, d=d,
         loss=table.floats(columns["loss"]), seed=optional("seed", table.seeds),
         status=optional("status", table.texts), budget=optional("budget", table.floats),
-        source=str(path))
+        trunk_id=optional("trunk_id", table.texts), source=str(path))
+
+  def bootstrap_blocks(self) -> np.ndarray | None:
+    """The label per row whose equal values the bootstrap draws together: the trunk for rows
+    that have one (a run from scratch is a block of its own), or None when no row has a trunk
+    (every point is drawn on its own)."""
+    if not np.any(self.trunk_id != ""):
+      return None
+    return np.array([trunk or f"run:{run_id}" for trunk, run_id in
+                     zip(self.trunk_id, self.run_id)], dtype=object)
 
   def select(self, mask: np.ndarray) -> "Observations":
     """The rows where the boolean `mask` (or the integer index array) selects."""

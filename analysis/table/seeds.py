@@ -1,9 +1,11 @@
 """Repeated seeds: aggregate runs that differ only in seed, and observation weights for fits.
 
 Runs belong to one group when every column of `observations.Observations` other than the run
-id, the seed, the loss and the curve path agrees: N (total and non-embedding), D (tokens), the
-exact FLOPs, the nominal budget and the status. A group becomes one row whose loss is the mean
-loss of its members (nats/token).
+id, the seed, the loss, the curve path, the trunk and the FLOPs spent agrees: N (total and
+non-embedding), D (tokens), the exact FLOPs, the nominal budget and the status. A group becomes
+one row whose loss is the mean loss of its members (nats/token), whose trunk_id joins its
+members' trunks (so points whose seeds share trunks still share a bootstrap block) and whose
+flops_spent is their sum.
 
 Seed spread is measured in log space, the space of the fit's residuals
 (r = log predicted loss - log observed loss): a group's `log_loss_std` is the sample standard
@@ -24,6 +26,8 @@ import dataclasses
 import numpy as np
 
 from analysis.table import observations as observations_lib
+
+
 WEIGHT_KINDS = ("uniform", "compute", "inverse_seed_variance")
 # A group's run ids are joined with this separator in the aggregated table's run_id.
 RUN_ID_SEPARATOR = "+"
@@ -35,8 +39,9 @@ class SeedGroups:
 
   Attributes:
     observations: one row per group: mean loss (nats/token), run_id the members' ids joined
-      by '+', seed the member's seed for a single-seed group and -1 otherwise, curve_path and
-      every other column from the group's first run.
+      by '+', seed the member's seed for a single-seed group and -1 otherwise, trunk_id the
+      members' trunks joined by '+', flops_spent their sum, curve_path and every other column
+      from the group's first run.
     members: per group, the row indices of its runs in the input table.
     n_seeds: (groups,) runs per group.
     loss_std: (groups,) sample sd (ddof=1) of the loss, nats/token; NaN for one seed.
@@ -98,7 +103,10 @@ def aggregate(observations: observations_lib.Observations) -> SeedGroups:
       table, loss=mean_loss,
       run_id=np.array([RUN_ID_SEPARATOR.join(str(r) for r in observations.run_id[indices])
                        for indices in members], dtype=object),
-      seed=np.where(n_seeds == 1, observations.seed[first], -1).astype(np.int64))
+      seed=np.where(n_seeds == 1, observations.seed[first], -1).astype(np.int64),
+      trunk_id=np.array([RUN_ID_SEPARATOR.join(str(t) for t in observations.trunk_id[indices]
+                                               if t) for indices in members], dtype=object),
+      flops_spent=np.array([observations.flops_spent[indices].sum() for indices in members]))
   return SeedGroups(observations=table, members=members, n_seeds=n_seeds, loss_std=loss_std,
                     log_loss_std=log_loss_std, pooled_log_sd=pooled)
 

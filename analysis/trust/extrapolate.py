@@ -6,7 +6,7 @@ Reports, per held-out run, the predicted loss (nats/token), the relative error
   * the parameter interval: spread of the predicted mean loss over bootstrap refits;
   * the prediction interval: each refit's prediction with a residual resampled from the
     training fit's log residuals, which adds the run-to-run noise the data show.
-`predict` and `predict_samples` are those of `analysis.intervals`.
+`predict` and `predict_samples` are those of `analysis.trust.intervals`.
 """
 import dataclasses
 

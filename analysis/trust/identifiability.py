@@ -31,13 +31,12 @@ import dataclasses
 import math
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from analysis.fitting import bootstrap as bootstrap_lib
 from analysis.fitting import fit as fit_lib
 from analysis.laws import forms as forms_lib
+from records import atomic
 
 # A value within this relative distance of a finite bound (absolute when the bound is 0) is
 # "at the bound": the optimiser was stopped by the box, not by the data.
@@ -81,26 +80,7 @@ class Assessment:
   def to_json(self) -> dict[str, Any]:
     """form, identifiable, warnings and details; non-finite numbers become None."""
     return dict(form=self.form, identifiable=self.identifiable, warnings=list(self.warnings),
-                details=_finite_or_none(self.details))
-
-  def to_markdown(self) -> list[str]:
-    """Markdown lines of a warning box (a block quote) for a report; empty when identifiable."""
-    if self.identifiable:
-      return []
-    return ([f"> **Warning: the {self.form} fit is not identifiable; do not read its parameters "
-             f"as measurements.**", ">"] + [f"> - {line}" for line in self.warnings])
-
-
-def _finite_or_none(value: Any) -> Any:
-  if isinstance(value, dict):
-    return {k: _finite_or_none(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [_finite_or_none(v) for v in value]
-  if isinstance(value, (float, np.floating)):
-    return float(value) if math.isfinite(value) else None
-  if isinstance(value, np.integer):
-    return int(value)
-  return value
+                details=atomic.json_safe(self.details))
 
 
 def scaled_condition_number(matrix: np.ndarray) -> float:
@@ -123,20 +103,6 @@ def scaled_condition_number(matrix: np.ndarray) -> float:
   return float(eigenvalues[-1] / eigenvalues[0])
 
 
-def log_jacobian(form: forms_lib.Form, params: Mapping[str, float],
-                 inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-  """(points, P) d log L / d raw parameter at `params`, float64, by forward-mode jax."""
-  raw = form.to_raw(params)
-  arrays = form.check_inputs(inputs)
-  with jax.enable_x64(True):
-    log_inputs = {k: jnp.log(jnp.asarray(v, jnp.float64)) for k, v in arrays.items()}
-
-    def log_predict(raw_vector):
-      return form.log_predict(dict(zip(form.raw_names, raw_vector)), log_inputs)
-
-    return np.asarray(jax.jacfwd(log_predict)(jnp.asarray(raw, jnp.float64)), np.float64)
-
-
 def data_centre(form: forms_lib.Form, inputs: Mapping[str, np.ndarray]) -> dict[str, float]:
   """The centre of the observations: the geometric mean of each input of `form` (natural units).
 
@@ -153,8 +119,8 @@ def coefficient_terms(form: forms_lib.Form, raw: np.ndarray,
   For a coefficient that multiplies additive terms of the law this is the loss those terms
   carry at `point` (A / N^alpha for A in the Chinchilla form, a M^eta C^-eta for a in the
   over-training form, E for E); for any other form it is the change of the loss per e-fold
-  change of p. Found from the form's `log_predict` by forward differentiation, so it needs no
-  knowledge of the form's structure.
+  change of p: L d log L / d log p, from the form's `log_jacobian` (forward differentiation),
+  so it needs no knowledge of the form's structure.
 
   Args:
     form: the law.
@@ -170,13 +136,8 @@ def coefficient_terms(form: forms_lib.Form, raw: np.ndarray,
   if raw.shape[0] == 0:
     derivatives = np.zeros((0, len(form.parameters)))
   else:
-    with jax.enable_x64(True):
-      log_point = {k: jnp.log(jnp.asarray(v, jnp.float64)) for k, v in arrays.items()}
-
-      def loss_at(raw_vector):
-        return jnp.exp(form.log_predict(dict(zip(form.raw_names, raw_vector)), log_point)[0])
-
-      derivatives = np.asarray(jax.vmap(jax.jacfwd(loss_at))(jnp.asarray(raw)), np.float64)
+    loss = np.exp(form.log_predict_raw(raw, arrays))[:, 0]
+    derivatives = loss[:, None] * form.log_jacobian(raw, arrays)[:, 0, :]
   return {parameter.name: derivatives[:, column]
           for column, parameter in enumerate(form.parameters) if parameter.log_scale}
 
@@ -390,7 +351,7 @@ def assess(fit_result: fit_lib.FitResult,
   at_bound = fit_result.diagnostics.get("at_bound") or ()
   if isinstance(at_bound, Mapping):
     at_bound = [name for name, flag in at_bound.items() if flag]
-  jacobian = log_jacobian(form, params, arrays)
+  jacobian = form.log_jacobian(form.to_raw(params), arrays)
   checks = dict(
       bounds=_bound_reasons(form, params, jacobian, bounds, set(at_bound)),
       intervals=_interval_reasons(form, params, bootstrap_result, arrays, jacobian,

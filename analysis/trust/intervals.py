@@ -1,6 +1,6 @@
 """Prediction intervals for a fitted law, at given inputs or at the compute-optimal point of C.
 
-Two intervals come from the same bootstrap refits (`analysis.bootstrap.BootstrapResult`):
+Two intervals come from the same bootstrap refits (`analysis.fitting.bootstrap.BootstrapResult`):
   * the parameter interval: the spread of each refit's predicted loss, i.e. the uncertainty of
     the law's MEAN loss at a point;
   * the prediction interval: each refit's prediction with residual noise added, i.e. where the
@@ -11,28 +11,18 @@ Residual convention: r = log(predicted loss) - log(observed loss), natural log, 
 loss is the prediction times exp(-r). Losses are in nats/token; both intervals are percentile
 intervals at `level`.
 
-At a budget C (FLOPs, C = 6 N D) `optimal_point` finds the allocation minimising a form's loss:
-numerically, over the tokens per parameter M = D / N, for forms of (n, d) or (c, m); for forms
-of c alone the loss is the form at C and N, D are not defined (NaN).
+At budgets C (FLOPs) `compute_optimal_interval` evaluates every refit at its own compute-optimal
+point (`approaches.optimal.optimal_raw`).
 """
 from collections.abc import Mapping
 import dataclasses
-import functools
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from analysis.approaches import optimal
 from analysis.fitting import bootstrap as bootstrap_lib
 from analysis.laws import forms as forms_lib
-
-# The compute-optimal search covers tokens per parameter M = D / N in this range; an optimum at
-# an end of it is reported at that end.
-TOKENS_PER_PARAMETER_RANGE = (1e-8, 1e10)
-_GRID_POINTS = 256
-_REFINE_ITERATIONS = 60
-_GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 
 Noise = np.ndarray | float
 
@@ -71,34 +61,14 @@ class Band:
     return dict(level=self.level, noise=self.noise, n_refits=self.n_refits, **arrays)
 
 
-def predict_raw(form: forms_lib.Form, raw: np.ndarray,
-                inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-  """Loss (nats/token), shape (samples, points), for raw parameter rows (samples, P).
-
-  `raw` is in the form's raw coordinates (see `forms.Form.to_raw`), e.g. `BootstrapResult.raw`;
-  inputs are in natural units. The log predictor is evaluated once, broadcasting.
-  """
-  raw = np.asarray(raw, np.float64).reshape(-1, len(form.parameters))
-  with jax.enable_x64(True):
-    raw_columns = {name: jnp.asarray(raw[:, i])[:, None] for i, name in enumerate(form.raw_names)}
-    log_inputs = {name: jnp.log(jnp.asarray(inputs[name], jnp.float64)).reshape(1, -1)
-                  for name in form.inputs}
-    return np.exp(np.asarray(form.log_predict(raw_columns, log_inputs), np.float64))
-
-
 def predict_samples(form: forms_lib.Form, samples: Mapping[str, np.ndarray],
                     inputs: Mapping[str, np.ndarray]) -> np.ndarray:
   """Loss (nats/token), shape (samples, points), for parameter samples in natural units.
 
-  A coefficient that underflowed to 0 (e.g. E of a degenerate fit) contributes 0 instead of
-  being rejected as `Form.predict` does.
+  Inputs are in natural units and not validated; samples are taken as `Form.raw_samples` takes
+  them (a coefficient of 0, e.g. E of a degenerate fit, contributes nothing).
   """
-  columns = []
-  for parameter in form.parameters:
-    values = np.asarray(samples[parameter.name], np.float64).reshape(-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-      columns.append(np.log(values) if parameter.log_scale else values)
-  return predict_raw(form, np.stack(columns, axis=1), inputs)
+  return np.exp(form.log_predict_raw(form.raw_samples(samples), inputs))
 
 
 def predict(form: forms_lib.Form, params: Mapping[str, float],
@@ -163,92 +133,10 @@ def prediction_interval(boot: bootstrap_lib.BootstrapResult, inputs: Mapping[str
     draws: noise draws per refit and point.
     seed: seed of the noise draws.
   """
-  return band_from_predictions(predict_raw(boot.form, boot.raw, inputs),
+  predictions = np.exp(boot.form.log_predict_raw(boot.raw, inputs))
+  return band_from_predictions(predictions,
                                level=boot.level if level is None else level, noise=noise,
                                draws=draws, seed=seed)
-
-
-def _allocation_inputs(form: forms_lib.Form, log_flops, log_tokens_per_parameter):
-  """Log inputs of `form` at C = 6 N D with D / N = M: N = sqrt(C / 6M), D = M N."""
-  log_n = 0.5 * (log_flops - jnp.log(6.0) - log_tokens_per_parameter)
-  values = dict(n=log_n, d=log_n + log_tokens_per_parameter, c=log_flops,
-                m=log_tokens_per_parameter)
-  return {name: values[name] for name in form.inputs}
-
-
-def _check_allocatable(form: forms_lib.Form) -> None:
-  if set(form.inputs) not in ({"n", "d"}, {"c", "m"}, {"c"}):
-    raise ValueError(f"{form.name}: inputs {form.inputs} do not define a compute-optimal point; "
-                     "use a form of (n, d), (c, m) or (c)")
-
-
-@functools.cache
-def _optimum_search(form: forms_lib.Form):
-  """Jitted (raw (S, P), log C (B,)) -> (log M, log loss), each (S, B), for an (n, d)/(c, m) form.
-
-  A grid over log M, then a golden-section search in the bracket around the best grid point
-  (all budgets and samples at once).
-  """
-  grid = jnp.linspace(*np.log(TOKENS_PER_PARAMETER_RANGE), _GRID_POINTS)
-  spacing = grid[1] - grid[0]
-
-  def log_loss(raw_columns, log_flops, log_m):
-    return form.log_predict(raw_columns, _allocation_inputs(form, log_flops, log_m))
-
-  def run(raw, log_flops):
-    raw_columns = {name: raw[:, i][:, None, None] for i, name in enumerate(form.raw_names)}
-    values = log_loss(raw_columns, log_flops[None, :, None], grid[None, None, :])
-    values = jnp.where(jnp.isfinite(values), values, jnp.inf)
-    best = grid[jnp.argmin(values, axis=-1)]
-    raw_columns = {name: value[..., 0] for name, value in raw_columns.items()}
-    log_flops = log_flops[None, :]
-    low, high = best - spacing, best + spacing
-
-    def golden(_, bracket):
-      low, high = bracket
-      left, right = high - _GOLDEN * (high - low), low + _GOLDEN * (high - low)
-      left_lower = log_loss(raw_columns, log_flops, left) < log_loss(raw_columns, log_flops, right)
-      return jnp.where(left_lower, low, left), jnp.where(left_lower, right, high)
-
-    low, high = jax.lax.fori_loop(0, _REFINE_ITERATIONS, golden, (low, high))
-    log_m = jnp.clip(0.5 * (low + high), grid[0], grid[-1])
-    return log_m, log_loss(raw_columns, log_flops, log_m)
-
-  return jax.jit(run)
-
-
-def optimal_raw(form: forms_lib.Form, raw: np.ndarray, flops: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """Compute-optimal (N_opt, D_opt, loss), each (samples, budgets), for raw rows (samples, P).
-
-  N in parameters, D in tokens, loss in nats/token, under C = 6 N D (FLOPs). For forms of C
-  alone N and D are NaN.
-  """
-  _check_allocatable(form)
-  raw = np.asarray(raw, np.float64).reshape(-1, len(form.parameters))
-  flops = np.asarray(flops, np.float64).reshape(-1)
-  if not np.all(np.isfinite(flops) & (flops > 0)):
-    raise ValueError("flops: compute budgets must be finite and > 0 (FLOPs)")
-  if set(form.inputs) == {"c"}:
-    loss = predict_raw(form, raw, dict(c=flops))
-    return np.full(loss.shape, np.nan), np.full(loss.shape, np.nan), loss
-  with jax.enable_x64(True):
-    log_m, log_loss = jax.device_get(_optimum_search(form)(jnp.asarray(raw),
-                                                           jnp.log(jnp.asarray(flops))))
-  n_opt = np.sqrt(flops[None] / (6.0 * np.exp(log_m)))
-  return n_opt, n_opt * np.exp(log_m), np.exp(log_loss)
-
-
-def optimal_point(form: forms_lib.Form, params: Mapping[str, float], flops: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """(N_opt parameters, D_opt tokens, loss nats/token) per budget in `flops` (C = 6 N D, FLOPs).
-
-  For Chinchilla's form this matches the closed form N_opt = G (C/6)^a of Hoffmann et al.
-  2022 eq. 4; for forms of C alone N_opt and D_opt are NaN.
-  """
-  raw = form.to_raw({name: params[name] for name in form.param_names})
-  n_opt, d_opt, loss = optimal_raw(form, raw[None], flops)
-  return n_opt[0], d_opt[0], loss[0]
 
 
 def compute_optimal_interval(boot: bootstrap_lib.BootstrapResult, flops: np.ndarray, *,
@@ -256,9 +144,9 @@ def compute_optimal_interval(boot: bootstrap_lib.BootstrapResult, flops: np.ndar
                              seed: int = 0) -> Band:
   """Band of the compute-optimal loss (nats/token) at each budget in `flops` (FLOPs).
 
-  Every bootstrap refit is evaluated at its own optimum; `noise` and the two intervals are as
-  in `prediction_interval`.
+  Every bootstrap refit is evaluated at its own optimum (`optimal.optimal_raw`); `noise` and the
+  two intervals are as in `prediction_interval`.
   """
-  _, _, loss = optimal_raw(boot.form, boot.raw, flops)
+  _, _, loss = optimal.optimal_raw(boot.form, boot.raw, flops)
   return band_from_predictions(loss, level=boot.level if level is None else level, noise=noise,
                                draws=draws, seed=seed)

@@ -27,6 +27,9 @@ import scipy.stats
 
 from analysis.fitting import fit as fit_lib
 from analysis.laws import forms as forms_lib
+from records import atomic
+
+
 SIGNIFICANCE = 0.01
 _MIN_POINTS = 3
 _DESCRIPTIONS = {"n": "N (parameters)", "d": "D (tokens)", "c": "C (FLOPs)",
@@ -66,22 +69,11 @@ class Diagnostics:
   def to_json(self) -> dict[str, Any]:
     """Every field as JSON-serialisable builtins; non-finite numbers become None."""
     return dict(form=self.form, residual_convention="log(predicted) - log(observed)",
-                residuals=_builtin(self.residuals), r_squared=_builtin(self.r_squared),
-                normality=_builtin(self.normality), trends=_builtin(self.trends),
-                budgets=_builtin(self.budgets), significance=self.significance,
+                residuals=atomic.json_safe(self.residuals),
+                r_squared=atomic.json_safe(self.r_squared),
+                normality=atomic.json_safe(self.normality), trends=atomic.json_safe(self.trends),
+                budgets=atomic.json_safe(self.budgets), significance=self.significance,
                 warnings=list(self.warnings))
-
-
-def _builtin(value: Any) -> Any:
-  if isinstance(value, dict):
-    return {k: _builtin(v) for k, v in value.items()}
-  if isinstance(value, (np.ndarray, list, tuple)):
-    return [_builtin(v) for v in np.asarray(value).tolist()]
-  if isinstance(value, (float, np.floating)):
-    return float(value) if math.isfinite(value) else None
-  if isinstance(value, np.integer):
-    return int(value)
-  return value
 
 
 def log_r_squared(log_prediction: np.ndarray, log_loss: np.ndarray) -> float:

@@ -6,7 +6,8 @@ fit is the recipe of `analysis.fitting.options` under the analysis's FitOptions 
 objective delta), so the rollout's 'chinchilla/huber' is the report's Approach-3 fit restricted to
 the training runs. A prediction carries its distance of extrapolation, log10(C_run / largest C of
 the training runs) in decades, its relative error (predicted - actual) / actual, and whether the
-new-run prediction interval of `analysis.intervals` at `level` covers the actual loss (nats/token).
+new-run prediction interval of `analysis.trust.intervals` at `level` covers the actual loss
+(nats/token).
 
 The form x objective with the lowest mean |log(predicted / actual)| over all its held-out
 predictions, each threshold weighted equally, is recommended, with how often it wins a

@@ -28,7 +28,7 @@ def isoflop_sweep(*, name: str, corpus: str, compute_budgets: tuple[float, ...],
   run.mesh.update(mesh)
   sweep.base = run
   sweep.grid.update(kind="isoflop", compute_budgets=compute_budgets, sizes_per_budget=5,
-                    size_span=size_span, optimal_tokens_per_param=20.0, flop_convention="6n",
+                    size_span=size_span, optimal_tokens_per_param=20.0, flop_convention="6nd",
                     size_tolerance=0.15, shape_rule=dict(head_dim=64, aspect_ratio=64.0))
   # Peak learning rate falls as N^(-1/3): 1e-3 at 100M non-embedding parameters.
   sweep.hparams.learning_rate.update(rule="power_law", reference_params=1e8,

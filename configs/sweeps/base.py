@@ -12,10 +12,14 @@ Every key of a sweep is declared here: a sweep holding any other key is refused,
 Grid kinds:
   * `n_by_d`: every size in `grid.sizes` crossed with every budget in `grid.tokens` (tokens)
     or in `grid.tokens_per_param` (tokens per non-embedding parameter); give one of the two.
+  * `ladder`: the `n_by_d` grid trained as one WSD trunk per size (and seed) with a cooldown
+    branch per budget (scaling/ladder.py; `grid.decay_fraction`, `grid.decay_shape`).
   * `isoflop`: for every compute budget C in `grid.compute_budgets` (training FLOPs), take
     `grid.sizes_per_budget` target sizes log-spaced over [N*/span, N* x span] around the
     expected optimum N* = sqrt(C / (6 x optimal_tokens_per_param)) and train each on
-    D = C / (FLOPs per token under `grid.flop_convention`) tokens.
+    D = C / (training FLOPs per token) tokens, C counted as `grid.flop_convention` says: '6nd'
+    (6 x N, with N the `grid.n_convention` count) or 'exact' (attention and output head
+    included); the names are records/conventions.py's, as in `python -m analysis`.
   * `points`: explicit runs, `grid.points = ((N, tokens), ...)` with N a target
     non-embedding parameter count (through the shape rule, like `sizes`) and tokens the run's
     D (e.g. the runs `python -m analysis suggest` names).
@@ -26,6 +30,7 @@ to a whole number of optimizer steps (batch_size x seq_len tokens).
 import ml_collections
 
 from configs import base as run_base
+from records import conventions
 
 
 def _rule() -> ml_collections.ConfigDict:
@@ -48,7 +53,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   sweep.seeds = (0,)                   # each grid point is trained once per seed
 
   sweep.grid = ml_collections.ConfigDict(dict(
-      kind="n_by_d",                   # n_by_d | isoflop | points
+      kind="n_by_d",                   # n_by_d | ladder | isoflop | points
       sizes=(),                        # n_by_d: size names or target non-embedding params
       tokens=(),                       # n_by_d: token budgets (tokens)
       tokens_per_param=(),             # n_by_d: budgets as tokens per non-embedding param
@@ -56,9 +61,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       sizes_per_budget=5,              # isoflop: sizes per budget
       size_span=4.0,                   # isoflop: sizes span [N*/span, N* x span]
       optimal_tokens_per_param=20.0,   # isoflop: D/N at the expected optimum (Chinchilla: ~20)
-      flop_convention="6n",            # 6n | 6n_total | exact: FLOPs per token for D = C / that
+      flop_convention=conventions.C_6ND,  # isoflop: 6nd | exact, how C counts (D = C / per token)
+      n_convention=conventions.N_NON_EMBEDDING,  # isoflop: non_embedding | total, N of C = 6ND
       points=(),                       # points: (target non-embedding params, tokens) pairs
       size_tolerance=0.5,              # max relative miss of the shape rule on a target N
+      decay_fraction=0.2,              # ladder / ladder_sizes: each branch decays over this x D
+      decay_shape="linear",            # ladder / ladder_sizes: linear | 1-sqrt
+      ladder_sizes=(),                 # isoflop: snap target sizes onto these (non-embedding
+                                       #   params) and branch the runs off one trunk per size
       shape_rule={},                   # model.shapes.ShapeRule fields, e.g. {"aspect_ratio": 16}
   ))
 

@@ -61,7 +61,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   budgets = COMPUTE_BUDGETS[:variant.budgets] if variant.budgets else COMPUTE_BUDGETS
   sweep.grid.update(
       kind="isoflop", compute_budgets=tuple(c * variant.scale for c in budgets),
-      sizes_per_budget=4, size_span=3.0, optimal_tokens_per_param=200.0, flop_convention="6n",
+      sizes_per_budget=4, size_span=3.0, optimal_tokens_per_param=200.0, flop_convention="6nd",
       size_tolerance=0.2,
       shape_rule=dict(head_dim=8, ffn_multiple=8, aspect_ratio=24.0, tolerance=0.2))
   sweep.hparams.learning_rate.update(rule="power_law", reference_params=1e5,

@@ -22,7 +22,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   sweep.base.model.update(seq_len=64)
   sweep.base.train.update(batch_size=16, eval_tokens=8192, log_every_steps=32)
   sweep.grid.update(kind="isoflop", compute_budgets=(5e10, 1e11, 2e11), sizes_per_budget=4,
-                    size_span=2.5, optimal_tokens_per_param=20.0, flop_convention="6n",
+                    size_span=2.5, optimal_tokens_per_param=20.0, flop_convention="6nd",
                     shape_rule={"head_dim": 16, "tolerance": 0.25})
   sweep.hparams.learning_rate.update(rule="power_law", reference_params=5e4,
                                      reference_value=3e-3, exponent=-0.25)

@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from configs import base
 from data import corpora
 from data import preparation
 from data import tokenizers
@@ -27,14 +26,6 @@ def _write_documents(directory: pathlib.Path, count: int, prefix: str = "doc") -
   directory.mkdir(parents=True, exist_ok=True)
   for index in range(count):
     (directory / f"{prefix}{index:02d}.txt").write_text(f"{prefix} {index}\n" * 40)
-
-
-def _config(tmp_path, **overrides):
-  data = base.get_config().data
-  data.update(dict(corpus="files", path=str(tmp_path / "corpus"), val_fraction=0.2,
-                   prepared_dir=str(tmp_path / "cache")))
-  data.update(overrides)
-  return data
 
 
 def test_a_glob_through_a_directory_link_loop_reads_each_file_once(tmp_path):
@@ -61,17 +52,18 @@ def test_directory_mode_follows_a_linked_subdirectory_and_reads_it_once(tmp_path
   assert [d.text for d in corpus.documents()][2] == "linked 0\n" * 40
 
 
-def test_a_file_with_a_nul_byte_is_refused_by_name_unless_skipping_is_set(tmp_path, caplog):
+def test_a_file_with_a_nul_byte_is_refused_by_name_unless_skipping_is_set(tmp_path, caplog,
+                                                                         files_config):
   _write_documents(tmp_path / "corpus", 10)
   (tmp_path / "corpus" / "binary.txt").write_bytes(b"text\0more text")
   (tmp_path / "corpus" / "latin1.txt").write_bytes("café".encode("latin-1"))
   with pytest.raises(ValueError, match=r"2 of 12 files are not text and were not read: "
                      r"binary.txt \(holds NUL bytes.*\), latin1.txt \(not UTF-8.*\): convert "
                      r"them to UTF-8; or set data.skip_unreadable_input=True") as refused:
-    preparation.prepare(_config(tmp_path), progress=None)
+    preparation.prepare(files_config(), progress=None)
   assert "\n" not in str(refused.value)
   with caplog.at_level(logging.WARNING):
-    prepared = preparation.prepare(_config(tmp_path, skip_unreadable_input=True), progress=None)
+    prepared = preparation.prepare(files_config(skip_unreadable_input=True), progress=None)
   source = prepared.manifest["source"]
   assert source["read_files"] == [f"doc{index:02d}.txt" for index in range(10)]
   assert [(s["file"], s["reason"].split(":")[0]) for s in source["skipped_files"]] == [
@@ -175,7 +167,7 @@ def test_sentencepiece_failures_are_one_line_naming_the_field(tmp_path):
     tokenizers.train_sentencepiece(["x" * 5000], 400, "bpe", tmp_path / "t.model")
 
 
-def test_a_killed_prepare_leaves_no_temporary_for_good(tmp_path):
+def test_a_killed_prepare_leaves_no_temporary_for_good(tmp_path, files_config):
   _write_documents(tmp_path / "corpus", 30)
   script = ("import json, os, signal, sys\n"
             "from configs import base\n"
@@ -194,15 +186,15 @@ def test_a_killed_prepare_leaves_no_temporary_for_good(tmp_path):
   other_host = tmp_path / "cache" / f".{'0' * 20}.tmp-another-host-{killed.pid}-dead"
   live.mkdir()
   other_host.mkdir()
-  prepared = preparation.prepare(_config(tmp_path), progress=None)
+  prepared = preparation.prepare(files_config(), progress=None)
   assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
       [prepared.directory.name, live.name, other_host.name])
 
 
-def test_the_skip_flag_does_not_change_the_prepared_directory(tmp_path):
+def test_the_skip_flag_does_not_change_the_prepared_directory(tmp_path, files_config):
   _write_documents(tmp_path / "corpus", 20)
-  plain = preparation.prepare(_config(tmp_path), progress=None)
-  skipping = preparation.prepare(_config(tmp_path, skip_unreadable_input=True), progress=None)
+  plain = preparation.prepare(files_config(), progress=None)
+  skipping = preparation.prepare(files_config(skip_unreadable_input=True), progress=None)
   assert skipping.directory == plain.directory and skipping.manifest["already_prepared"]
   assert plain.manifest["source"]["read_files"] == [f"doc{i:02d}.txt" for i in range(20)]
   assert plain.manifest["source"]["skipped_files"] == []

@@ -29,14 +29,6 @@ def text_corpus(tmp_path) -> dict[str, str]:
   return documents
 
 
-def _config(tmp_path, **overrides):
-  data = base.get_config().data
-  data.update(dict(corpus="files", path=str(tmp_path / "corpus"), val_fraction=0.2,
-                   prepared_dir=str(tmp_path / "cache")))
-  data.update(overrides)
-  return data
-
-
 def _decoded_documents(tokens: np.ndarray, tokenizer) -> list[str]:
   ends = np.flatnonzero(np.asarray(tokens) == tokenizer.end_of_document_id)
   starts = np.concatenate([[0], ends[:-1] + 1])
@@ -45,8 +37,8 @@ def _decoded_documents(tokens: np.ndarray, tokenizer) -> list[str]:
 
 
 @pytest.mark.parametrize("tokenizer", ["byte", "sentencepiece"])
-def test_round_trip_and_disjoint_splits(tmp_path, text_corpus, tokenizer):
-  config = _config(tmp_path, tokenizer=tokenizer, tokenizer_vocab_size=600)
+def test_round_trip_and_disjoint_splits(text_corpus, tokenizer, files_config):
+  config = files_config(tokenizer=tokenizer, tokenizer_vocab_size=600)
   prepared = preparation.prepare(config, seq_len=16, progress=None)
   train = _decoded_documents(prepared.train_tokens, prepared.tokenizer)
   val = _decoded_documents(prepared.val_tokens, prepared.tokenizer)
@@ -66,39 +58,39 @@ def test_round_trip_and_disjoint_splits(tmp_path, text_corpus, tokenizer):
     assert prepared.bytes_per_token == pytest.approx(1.0, abs=0.01)
 
 
-def test_second_call_does_nothing(tmp_path, text_corpus):
-  first = preparation.prepare(_config(tmp_path), progress=None)
+def test_second_call_does_nothing(tmp_path, text_corpus, files_config):
+  first = preparation.prepare(files_config(), progress=None)
   modified = (first.directory / "train.bin").stat().st_mtime_ns
-  second = preparation.prepare(_config(tmp_path), progress=None)
+  second = preparation.prepare(files_config(), progress=None)
   assert (first.manifest["already_prepared"], second.manifest["already_prepared"]) == (False, True)
   assert second.directory == first.directory
   assert (first.directory / "train.bin").stat().st_mtime_ns == modified
   assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.directory.name]
-  other_seed = preparation.prepare(_config(tmp_path, split_seed=1), progress=None)
+  other_seed = preparation.prepare(files_config(split_seed=1), progress=None)
   assert other_seed.directory != first.directory
 
 
-def test_content_change_prepares_again(tmp_path, text_corpus):
-  first = preparation.prepare(_config(tmp_path), progress=None)
+def test_content_change_prepares_again(tmp_path, text_corpus, files_config):
+  first = preparation.prepare(files_config(), progress=None)
   (tmp_path / "corpus" / "doc00.txt").write_text("changed")
-  second = preparation.prepare(_config(tmp_path), progress=None)
+  second = preparation.prepare(files_config(), progress=None)
   assert second.manifest["content_hash"] != first.manifest["content_hash"]
   assert second.directory != first.directory
 
 
-def test_half_written_preparation_is_not_used(tmp_path, text_corpus):
-  first = preparation.prepare(_config(tmp_path), progress=None)
+def test_half_written_preparation_is_not_used(tmp_path, text_corpus, files_config):
+  first = preparation.prepare(files_config(), progress=None)
   key = first.directory.name
   partial = tmp_path / "cache" / f".{key}.tmp-1-dead"
   first.directory.rename(partial)
   (partial / preparation.MANIFEST_FILE).unlink()
-  again = preparation.prepare(_config(tmp_path), progress=None)
+  again = preparation.prepare(files_config(), progress=None)
   assert not again.manifest["already_prepared"]
   np.testing.assert_array_equal(again.train_tokens, np.fromfile(partial / "train.bin", np.uint16))
 
 
-def test_loser_of_the_rename_keeps_the_winners_result(tmp_path, text_corpus):
-  config = _config(tmp_path)
+def test_loser_of_the_rename_keeps_the_winners_result(tmp_path, text_corpus, files_config):
+  config = files_config()
   winner = preparation.prepare(config, progress=None)
   modified = (winner.directory / "train.bin").stat().st_mtime_ns
   corpus, source_manifest, identity = preparation._source_and_identity(config)
@@ -108,7 +100,7 @@ def test_loser_of_the_rename_keeps_the_winners_result(tmp_path, text_corpus):
   assert [p.name for p in (tmp_path / "cache").iterdir()] == [winner.directory.name]
 
 
-def test_concurrent_preparations_agree(tmp_path, text_corpus):
+def test_concurrent_preparations_agree(tmp_path, text_corpus, files_config):
   script = (
       "import json, sys\n"
       "from configs import base\n"
@@ -125,14 +117,14 @@ def test_concurrent_preparations_agree(tmp_path, text_corpus):
   outputs = [process.communicate(timeout=120)[0].strip() for process in processes]
   assert [process.returncode for process in processes] == [0, 0]
   assert outputs[0] == outputs[1]
-  single = preparation.prepare(_config(tmp_path), workers=1, progress=None)
+  single = preparation.prepare(files_config(), workers=1, progress=None)
   assert outputs[0] == f"{single.directory} {single.manifest['train_tokens']}"
   assert single.manifest["already_prepared"]
   assert [p.name for p in (tmp_path / "cache").iterdir()] == [single.directory.name]
 
 
-def test_encoding_processes_give_the_same_tokens(tmp_path, text_corpus):
-  config = _config(tmp_path, tokenizer="sentencepiece", tokenizer_vocab_size=500)
+def test_encoding_processes_give_the_same_tokens(tmp_path, text_corpus, files_config):
+  config = files_config(tokenizer="sentencepiece", tokenizer_vocab_size=500)
   in_process = preparation.prepare(config, progress=None)
   config.prepared_dir = str(tmp_path / "cache_workers")
   with_workers = preparation.prepare(config, workers=2, progress=None)
@@ -141,9 +133,9 @@ def test_encoding_processes_give_the_same_tokens(tmp_path, text_corpus):
     assert (with_workers.directory / name).read_bytes() == expected
 
 
-def test_synthetic_corpus(tmp_path):
-  config = _config(tmp_path, corpus="synthetic", synthetic_vocab=32, synthetic_states=4,
-                   synthetic_tokens=40 * synthetic.DOCUMENT_TOKENS + 7)
+def test_synthetic_corpus(files_config):
+  config = files_config(corpus="synthetic", synthetic_vocab=32, synthetic_states=4,
+                        synthetic_tokens=40 * synthetic.DOCUMENT_TOKENS + 7)
   prepared = preparation.prepare(config, seq_len=128, progress=None)
   manifest = prepared.manifest
   chain = synthetic.make_markov_chain(32, 4, seed=0)
@@ -155,11 +147,11 @@ def test_synthetic_corpus(tmp_path):
   assert prepared.bytes_per_token is None
 
 
-def test_token_files_are_used_in_place(tmp_path):
+def test_token_files_are_used_in_place(tmp_path, files_config):
   tokens = np.random.default_rng(0).integers(0, 1000, size=5000).astype(np.uint16)
   tokens.tofile(tmp_path / "tokens.bin")
-  config = _config(tmp_path, corpus="tokens", path=str(tmp_path / "tokens.bin"),
-                   token_dtype="uint16", tokenizer_vocab_size=1000, val_fraction=0.1)
+  config = files_config(corpus="tokens", path=str(tmp_path / "tokens.bin"),
+                        token_dtype="uint16", tokenizer_vocab_size=1000, val_fraction=0.1)
   prepared = preparation.prepare(config, progress=None)
   assert pathlib.Path(prepared.train_tokens.filename) == tmp_path / "tokens.bin"
   np.testing.assert_array_equal(prepared.train_tokens, tokens[:4500])
@@ -179,21 +171,21 @@ def test_stdlib_byte_preparation(tmp_path):
   assert preparation.prepare(config, seq_len=1024, progress=None).manifest["already_prepared"]
 
 
-def test_errors(tmp_path, text_corpus):
+def test_errors(tmp_path, text_corpus, files_config):
   with pytest.raises(ValueError, match=r"the val split has \d+ tokens, fewer than "
                      r"model.seq_len \+ 1 = 1000001"):
-    preparation.prepare(_config(tmp_path), seq_len=1_000_000, progress=None)
+    preparation.prepare(files_config(), seq_len=1_000_000, progress=None)
   with pytest.raises(ValueError, match="the validation split is empty: raise data.val_fraction"):
-    preparation.prepare(_config(tmp_path, val_fraction=1e-9), progress=None)
+    preparation.prepare(files_config(val_fraction=1e-9), progress=None)
   with pytest.raises(ValueError, match="the training split is empty: lower data.val_fraction"):
-    preparation.prepare(_config(tmp_path, val_fraction=1 - 1e-9), progress=None)
+    preparation.prepare(files_config(val_fraction=1 - 1e-9), progress=None)
   with pytest.raises(ValueError, match=r"data.val_fraction=0.0: use a fraction in \(0, 1\)"):
-    preparation.prepare(_config(tmp_path, val_fraction=0.0), progress=None)
+    preparation.prepare(files_config(val_fraction=0.0), progress=None)
   with pytest.raises(ValueError, match="data.corpus='web'"):
-    preparation.prepare(_config(tmp_path, corpus="web"), progress=None)
+    preparation.prepare(files_config(corpus="web"), progress=None)
   empty = tmp_path / "empty"
   empty.mkdir()
   (empty / "a.txt").write_text("")
   with pytest.raises(ValueError, match="has no text"):
-    preparation.prepare(_config(tmp_path, path=str(empty)), progress=None)
+    preparation.prepare(files_config(path=str(empty)), progress=None)
   assert not list((tmp_path / "cache").glob(".*tmp*"))

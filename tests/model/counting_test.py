@@ -57,13 +57,13 @@ def test_flops_match_hand_count_for_tiny_gqa_config():
   assert sum(counting.forward_flops_per_sequence(config).values()) == forward
   non_embedding = counting.param_counts(config)["non_embedding"]
   total = counting.param_counts(config)["total"]
-  assert flops["six_n"] == 6 * non_embedding == counting.flops_per_token_6n(config)
-  assert flops["six_n_total"] == 6 * total == counting.flops_per_token_6n(
-      config, non_embedding=False)
+  assert flops["6nd"] == 6 * non_embedding == counting.flops_per_token_6n(config)
+  assert 6 * total == counting.flops_per_token_6n(config, non_embedding=False)
+  assert set(flops) == {"6nd", "exact", "exact_no_embedding"}
 
 
-def test_exact_flops_approach_six_n_for_wide_models():
+def test_exact_flops_approach_6nd_for_wide_models():
   config = ModelConfig(vocab_size=32, d_model=1024, n_layers=4, n_heads=8, n_kv_heads=8,
                        d_ff=2816, seq_len=16)
   flops = counting.flops_per_token(config)
-  assert flops["exact_no_embedding"] == pytest.approx(flops["six_n"], rel=0.01)
+  assert flops["exact_no_embedding"] == pytest.approx(flops["6nd"], rel=0.01)

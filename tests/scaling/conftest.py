@@ -8,6 +8,8 @@ import pytest
 FAKE_TRAINER = textwrap.dedent('''
     """Stands in for train.py: same arguments, result.json last, exit codes 0/1/2/3.
 
+    A trunk (train.branch_point_tokens) creates its branch_points/STEP directories a second
+    after it starts; a branch (train.branch_from) is refused unless its point exists.
     Behaviour per run directory from RUNDIR/fake.json: {"crash_attempts": k} crashes the first
     k attempts, {"diverge": true} diverges, {"sleep": s} trains for s seconds, {"usage_error":
     "message"} rejects the run as train.py does a bad config (result.json 'failed', exit 2).
@@ -26,6 +28,23 @@ FAKE_TRAINER = textwrap.dedent('''
       pids.write(f"{os.getpid()}\\n")
     started = time.time()
     time.sleep(control.get("sleep", 0.0))
+    train = config.get("train", {})
+    tokens_per_step = train.get("batch_size", 1) * config.get("model", {}).get("seq_len", 1)
+    if train.get("branch_point_tokens"):  # a trunk: saves its branch points a second late
+      time.sleep(1.0)
+      for point in train["branch_point_tokens"]:
+        (workdir / "branch_points" / str(point // tokens_per_step)).mkdir(parents=True,
+                                                                           exist_ok=True)
+    if train.get("branch_from"):  # a branch: refused unless its point is saved
+      steps = train["train_tokens"] // tokens_per_step
+      point = steps - round(config["optimizer"]["decay_fraction"] * steps)
+      trunk = pathlib.Path(os.path.normpath(workdir / train["branch_from"]))
+      saved = (trunk / "branch_points" / str(point)).is_dir()
+      (workdir / "fake_branch.json").write_text(json.dumps({"saved": saved}))
+      if not saved:
+        (workdir / "result.json").write_text(json.dumps(dict(
+            status="failed", error="branch point not saved", config=config)))
+        sys.exit(2)
     (workdir / "fake_devices").write_text(json.dumps(
         [os.environ.get("CUDA_VISIBLE_DEVICES"), started, time.time()]))
     if "usage_error" in control:

@@ -58,17 +58,23 @@ def test_isoflop_targets_are_log_spaced_around_the_optimum():
   assert ratios == pytest.approx([2.0] * 4)  # 16x over 4 intervals
 
 
-@pytest.mark.parametrize("convention", ["6n", "6n_total", "exact"])
-def test_isoflop_tokens_are_budget_over_flops_per_token(convention):
+@pytest.mark.parametrize("c_convention, n_convention, per_token_of", [
+    ("6nd", "non_embedding", lambda shape: 6 * shape.non_embedding_params),
+    ("6nd", "total", lambda shape: 6 * shape.total_params),
+    ("exact", "non_embedding", lambda shape: shape.flops_per_token["exact"]),
+])
+def test_isoflop_tokens_are_budget_over_flops_per_token(c_convention, n_convention,
+                                                        per_token_of):
   budgets = (5e10, 2e11)
   sweep = _sweep(kind="isoflop", compute_budgets=budgets, sizes_per_budget=3, size_span=2.0,
-                 flop_convention=convention, shape_rule={"head_dim": 16, "tolerance": 0.25})
+                 flop_convention=c_convention, n_convention=n_convention,
+                 shape_rule={"head_dim": 16, "tolerance": 0.25})
   specs = grid.expand(sweep)
-  key = grid.FLOP_CONVENTIONS[convention]
   tokens_per_step = sweep.base.train.batch_size * sweep.base.model.seq_len
   assert {spec.compute_budget for spec in specs} == set(budgets)
   for spec in specs:
-    per_token = spec.shape.flops_per_token[key]
+    per_token = spec.shape.training_flops_per_token(c_convention, n_convention)
+    assert per_token == per_token_of(spec.shape)
     assert spec.tokens == round(spec.compute_budget / per_token / tokens_per_step) * tokens_per_step
     assert abs(spec.tokens * per_token - spec.compute_budget) <= tokens_per_step * per_token / 2
   sizes = [spec.shape.non_embedding_params for spec in specs if spec.compute_budget == 5e10]
@@ -114,8 +120,10 @@ def test_apply_overrides_copies():
     (dict(kind="isoflop", compute_budgets=(1e8,), sizes_per_budget=1,
           optimal_tokens_per_param=0.01),
      "compute_budgets[0]=1e+08 (too small for size n41p2k) gives 404.06 tokens, below one step"),
-    (dict(kind="isoflop", compute_budgets=(1e10,), flop_convention="7n"),
-     "flop_convention='7n' is unknown"),
+    (dict(kind="isoflop", compute_budgets=(1e10,), flop_convention="6n"),
+     "sweep.grid.flop_convention='6n' is unknown; use one of 6nd, exact"),
+    (dict(kind="isoflop", compute_budgets=(1e10,), n_convention="embedding"),
+     "sweep.grid.n_convention='embedding' is unknown; use one of non_embedding, total"),
     (dict(kind="grid"), "sweep.grid.kind='grid' is unknown"),
     (dict(shape_rule={"aspect": 3}), "sweep.grid.shape_rule has unknown fields ['aspect']"),
 ])

@@ -58,7 +58,10 @@ def test_failures_do_not_stop_the_sweep_and_relaunch_skips_finished(tmp_path, fa
   table = io.StringIO()
   status.print_status(tmp_path, stream=table)
   lines = table.getvalue().splitlines()
-  assert lines[-2] == "6 runs: 0 pending, 0 running, 5 done, 1 diverged, 0 failed"
+  assert lines[-3] == "6 runs: 0 pending, 0 running, 5 done, 1 diverged, 0 failed"
+  total = sum(run.spec.flops_exact for run in planned)
+  assert lines[-2] == (f"compute: the points stand for {total:.4g} FLOPs (exact); the sweep "
+                       f"spends {total:.4g} (1.00x)")
   assert lines[-1].startswith(f"diverged {planned[1].run_id}: non-finite loss")
 
 
@@ -84,7 +87,7 @@ def test_dry_run_prints_the_table_and_starts_nothing(tmp_path):
   launch.dry_run(_sweep(), tmp_path / "sweep", max_parallel=2, stream=output,
                  throughput=estimate.Throughput(1e9, 10.0, "given"))
   lines = output.getvalue().splitlines()
-  assert lines[0].split() == ["run_id", "shape", "N_non_emb", "N_total", "D", "FLOPs_6ND",
+  assert lines[0].split() == ["run_id", "role", "shape", "N_non_emb", "N_total", "D", "FLOPs_6ND",
                               "FLOPs_exact", "est_time"]
   assert len(lines) == 8 and lines[1].startswith("n10p3k-16.4k-")
   assert lines[-1].startswith("6 runs | total compute 2.13e+10 FLOPs (6ND)")

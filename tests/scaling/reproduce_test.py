@@ -1,14 +1,15 @@
 """Reproduction: a real run and a real two-run sweep rerun bit-exactly; differences are reported.
 
-The original runs train in this process on one CPU device; the reruns are `train.py`
-processes started by `scaling.reproduce` with one CPU device too (no fake-device flag).
+The original runs are `train.py` processes on one CPU device (no fake-device flag), both at
+once; the reruns are `train.py` processes started by `scaling.reproduce` with one CPU device
+too, so that they load the programs the originals compiled from the session's compilation cache.
 """
 import json
+import os
 import pathlib
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
@@ -17,7 +18,6 @@ from configs import tiny
 from configs.sweeps import base as sweep_base
 from records import layout
 from scaling import reproduce, runner, runs
-from training import loop
 
 
 def _tiny_sweep(prepared_dir: pathlib.Path):
@@ -34,18 +34,28 @@ def _tiny_sweep(prepared_dir: pathlib.Path):
   return sweep
 
 
+def _one_device_environment() -> dict[str, str]:
+  """This process's environment for a trainer on one CPU device, without matmul-peak timing."""
+  environment = {name: value for name, value in os.environ.items() if name != "XLA_FLAGS"}
+  environment["SCALING_LAB_PEAK_FLOPS"] = "1e11"
+  return environment
+
+
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory) -> pathlib.Path:
-  """A sweep directory with two finished runs, trained in this process on one device."""
+  """A sweep directory with two finished runs, trained by train.py on one device each."""
   root = tmp_path_factory.mktemp("reproduce")
   sweep = _tiny_sweep(root / "prepared")
   planned = runs.plan(sweep, root / "sweep")
   runs.materialize(planned, root / "sweep", sweep.name)
-  with pytest.MonkeyPatch.context() as patch:
-    patch.setenv("SCALING_LAB_PEAK_FLOPS", "1e11")
-    for run in planned:
-      result = loop.train_and_evaluate(run.config, run.run_dir, devices=jax.devices()[:1])
-      assert result["status"] == "completed"
+  trainers = [subprocess.Popen(runner.train_command(run.run_dir), cwd=runner.PROJECT_ROOT,
+                               env=_one_device_environment(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True) for run in planned]
+  for trainer in trainers:
+    output, _ = trainer.communicate(timeout=300)
+    assert trainer.returncode == 0, output
+  for run in planned:
+    assert _result(run.run_dir)["status"] == "completed"
   return root / "sweep"
 
 
@@ -113,7 +123,7 @@ def test_sweep_reproduction_reports_each_run(sweep_dir, one_device, tmp_path):
 
 def test_default_out_is_the_next_free_reproductions_folder(tmp_path):
   run_dir = tmp_path / "run"
-  (run_dir / reproduce.REPRODUCTIONS_DIR / "1").mkdir(parents=True)
+  (run_dir / layout.REPRODUCTIONS_DIR / "1").mkdir(parents=True)
   calls = []
 
   def fake_reproduce_run(path, out_dir, trainer):
@@ -123,7 +133,7 @@ def test_default_out_is_the_next_free_reproductions_folder(tmp_path):
   with pytest.MonkeyPatch.context() as patch:
     patch.setattr(reproduce, "reproduce_run", fake_reproduce_run)
     assert reproduce.reproduce(run_dir) == ["compared"]
-  assert calls == [(run_dir, run_dir / reproduce.REPRODUCTIONS_DIR / "2")]
+  assert calls == [(run_dir, run_dir / layout.REPRODUCTIONS_DIR / "2")]
 
 
 def test_check_data():

@@ -188,17 +188,6 @@ def test_a_failure_handler_that_cannot_write_says_so_on_the_same_line(tmp_path, 
 
 # Case: a corrupt newest checkpoint falls back to the intact older one; none intact is one line.
 
-class _StopAt(preemption.Preemption):
-  """Asks to stop (checkpoint and return) once `step` optimizer steps are done."""
-
-  def __init__(self, step: int):
-    super().__init__()
-    self._step = step
-
-  def should_stop(self, step: int) -> bool:
-    return step >= self._step
-
-
 def _final_params(workdir: pathlib.Path) -> list[np.ndarray]:
   manager = ocp.CheckpointManager(workdir / "checkpoints", item_names=("params",))
   restored = manager.restore(manager.latest_step(),
@@ -221,15 +210,17 @@ def _steps(workdir: pathlib.Path) -> list[int]:
 
 @pytest.mark.slow
 def test_a_corrupt_newest_checkpoint_falls_back_and_resumes_bit_identically(
-    tiny_config, tmp_path, caplog):
+    tiny_config, tmp_path, caplog, stop_at):
   devices = jax.devices()[:1]
   straight = loop.train_and_evaluate(tiny_config, tmp_path / "straight", devices=devices)
   workdir = tmp_path / "not" / "yet" / "there"  # created with its parents
   assert loop.train_and_evaluate(tiny_config, workdir, devices=devices,
-                                 preemption=_StopAt(6))["status"] == "preempted"
+                                 preemption=stop_at(6))["status"] == "preempted"
   assert _steps(workdir) == [4, 6]
   _corrupt(workdir / "checkpoints" / "6")
-  stale = workdir / ".result.json.tmp-123-deadbeef"  # left by a killed writer
+  killed = subprocess.Popen([sys.executable, "-c", ""])
+  killed.wait()
+  stale = workdir / f".result.json.tmp-{killed.pid}-deadbeef"  # left by a writer now gone
   stale.write_text("{")
 
   caplog.set_level("WARNING")

@@ -39,3 +39,11 @@ def test_warmup_longer_than_run_and_bad_accumulation():
     budget.compute_budget(_config(warmup_tokens=5120))
   with pytest.raises(ValueError, match="grad_accum_steps=3"):
     budget.compute_budget(_config(grad_accum_steps=3))
+
+
+def test_round_to_steps_gives_the_nearest_whole_steps_in_tokens():
+  assert budget.round_to_steps(20_000, 1024) == 20 * 1024
+  assert budget.round_to_steps(1536, 1024) == 2048 and budget.round_to_steps(2560, 1024) == 2048
+  assert budget.round_to_steps(100.0, 1024) == 0
+  assert budget.round_to_steps(100.0, 1024, minimum_steps=1) == 1024
+  assert budget.round_to_steps(5 * 1024, 1024, minimum_steps=1) == 5 * 1024

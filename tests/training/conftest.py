@@ -1,10 +1,31 @@
-"""A tiny run config for loop tests (d_model 32, 2 layers, seq 32, 8 steps of 256 tokens) and a
-session-wide persistent compilation cache, so runs of the same shapes compile once."""
-import jax
+"""A tiny run config for loop tests (d_model 32, 2 layers, seq 32, 8 steps of 256 tokens) and
+preemptions that stop or crash a run at a step. (The session's persistent compilation cache,
+so that runs of the same shapes compile once, is tests/conftest.py's.)"""
 import ml_collections
 import pytest
 
 from configs import base
+from training import preemption
+
+
+class StopAt(preemption.Preemption):
+  """Asks to stop (checkpoint and return) once `step` optimizer steps are done."""
+
+  def __init__(self, step: int):
+    super().__init__()
+    self._step = step
+
+  def should_stop(self, step: int) -> bool:
+    return step >= self._step
+
+
+class CrashAt(StopAt):
+  """Dies at `step` without saving, like a killed process (the last periodic save survives)."""
+
+  def should_stop(self, step: int) -> bool:
+    if step >= self._step:
+      raise KeyboardInterrupt
+    return False
 
 
 def tiny_run_config(prepared_dir: str) -> ml_collections.ConfigDict:
@@ -34,15 +55,13 @@ def tiny_config(prepared_dir, monkeypatch) -> ml_collections.ConfigDict:
   return tiny_run_config(prepared_dir)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def compilation_cache(tmp_path_factory):
-  """Caches every compiled program of this test session on disk, then restores the settings."""
-  names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-           "jax_persistent_cache_min_entry_size_bytes")
-  previous = {name: getattr(jax.config, name) for name in names}
-  jax.config.update(names[0], str(tmp_path_factory.mktemp("jax_cache")))
-  jax.config.update(names[1], 0.0)
-  jax.config.update(names[2], 0)
-  yield
-  for name, value in previous.items():
-    jax.config.update(name, value)
+@pytest.fixture
+def stop_at() -> type[StopAt]:
+  """`stop_at(step)`: a Preemption that stops the run, with a checkpoint, at `step`."""
+  return StopAt
+
+
+@pytest.fixture
+def crash_at() -> type[CrashAt]:
+  """`crash_at(step)`: a Preemption that kills the run at `step`, saving nothing."""
+  return CrashAt

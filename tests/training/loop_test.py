@@ -9,7 +9,7 @@ import orbax.checkpoint as ocp
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-from training import loop, preemption, step as step_lib
+from training import loop, step as step_lib
 
 RESULT_KEYS = {
     "status", "final_eval_loss", "final_train_loss", "n_params_total", "n_params_embedding",
@@ -24,26 +24,6 @@ def _final_params(workdir) -> list[np.ndarray]:
                              args=ocp.args.Composite(params=ocp.args.StandardRestore()))
   manager.close()
   return [np.asarray(leaf) for leaf in jax.tree.leaves(restored.params)]
-
-
-class _StopAt(preemption.Preemption):
-  """Asks to stop (checkpoint and return) once `step` optimizer steps are done."""
-
-  def __init__(self, step: int):
-    super().__init__()
-    self._step = step
-
-  def should_stop(self, step: int) -> bool:
-    return step >= self._step
-
-
-class _CrashAt(_StopAt):
-  """Dies at `step` without saving, like a killed process (the last periodic save survives)."""
-
-  def should_stop(self, step: int) -> bool:
-    if step >= self._step:
-      raise KeyboardInterrupt
-    return False
 
 
 def test_completed_run_writes_every_artifact(tiny_config, tmp_path):
@@ -83,19 +63,20 @@ def test_2x2x2_mesh_matches_one_device(tiny_config, tmp_path):
   assert eight["final_train_loss"] == pytest.approx(one["final_train_loss"], rel=1e-5)
 
 
-def test_preempted_and_killed_runs_resume_bit_identically(tiny_config, tmp_path):
+def test_preempted_and_killed_runs_resume_bit_identically(tiny_config, tmp_path, stop_at,
+                                                          crash_at):
   devices = jax.devices()[:1]
   straight = loop.train_and_evaluate(tiny_config, tmp_path / "straight", devices=devices)
 
   preempted = loop.train_and_evaluate(tiny_config, tmp_path / "preempted", devices=devices,
-                                      preemption=_StopAt(3))
+                                      preemption=stop_at(3))
   assert preempted == {"status": "preempted", "step": 3}
   assert not (tmp_path / "preempted" / "result.json").exists()
   resumed = loop.train_and_evaluate(tiny_config, tmp_path / "preempted", devices=devices)
 
   with pytest.raises(KeyboardInterrupt):
     loop.train_and_evaluate(tiny_config, tmp_path / "killed", devices=devices,
-                            preemption=_CrashAt(5))  # last save at step 4
+                            preemption=crash_at(5))  # last save at step 4
   recovered = loop.train_and_evaluate(tiny_config, tmp_path / "killed", devices=devices)
 
   reference = _final_params(tmp_path / "straight")

@@ -48,6 +48,36 @@ def test_wsd_schedule_warmup_stable_then_linear_decay():
   np.testing.assert_allclose(values, [5e-3, 1e-2, 1e-2, 1e-2, 5e-3, 0.0], atol=1e-9)
 
 
+def test_wsd_one_minus_sqrt_decay_matches_closed_form():
+  config = _optimizer_config(schedule="wsd", decay_fraction=0.25, decay_shape="1-sqrt",
+                             final_lr_fraction=0.1)
+  schedule = optimizer.make_schedule(config, _budget(80, 8))  # decay over steps 60..80
+  peak, final = 1e-2, 1e-3
+  for step in (60, 65, 70, 79, 80):
+    expected = final + (peak - final) * (1 - math.sqrt((step - 60) / 20))
+    np.testing.assert_allclose(float(schedule(step)), expected, rtol=1e-6)
+  assert optimizer.decay_steps(config, _budget(80, 8)) == 20
+
+
+@pytest.mark.parametrize("shape", optimizer.DECAY_SHAPES)
+def test_wsd_stable_phase_is_bitwise_the_constant_schedule(shape):
+  """What a branch restored from a constant-LR trunk relies on: the same rates, bit for bit,
+  before the decay (evaluated as the jitted step does, on int32 counts)."""
+  wsd = optimizer.make_schedule(
+      _optimizer_config(schedule="wsd", decay_fraction=0.2, decay_shape=shape), _budget(100, 7))
+  constant = optimizer.make_schedule(_optimizer_config(schedule="constant"), _budget(300, 7))
+  steps = jnp.arange(80, dtype=jnp.int32)
+  np.testing.assert_array_equal(np.asarray(jax.jit(jax.vmap(wsd))(steps)),
+                                np.asarray(jax.jit(jax.vmap(constant))(steps)))
+  assert float(wsd(80)) == float(constant(80)) and float(wsd(81)) < float(constant(81))
+
+
+def test_unknown_decay_shape():
+  with pytest.raises(ValueError, match="decay_shape='cosine' is unknown"):
+    optimizer.make_schedule(_optimizer_config(schedule="wsd", decay_shape="cosine"),
+                            _budget(10, 0))
+
+
 def test_no_warmup_starts_at_peak():
   schedule = optimizer.make_schedule(_optimizer_config(schedule="constant"), _budget(10, 0))
   assert float(schedule(0)) == pytest.approx(1e-2)

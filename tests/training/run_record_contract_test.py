@@ -39,8 +39,12 @@ def test_a_real_run_reads_back_column_by_column(tiny_config, tmp_path):
       **{column: written.get(column) for column in (
           Column.N_PARAMS_TOTAL, Column.N_PARAMS_NON_EMBEDDING, Column.TOKENS, Column.FLOPS_6ND,
           Column.FLOPS_EXACT, Column.FINAL_EVAL_LOSS, Column.FINAL_TRAIN_LOSS, Column.STATUS,
-          Column.WALL_SECONDS, Column.BITS_PER_BYTE)},
+          Column.WALL_SECONDS, Column.BITS_PER_BYTE, Column.SCHEDULE, Column.BRANCH_TOKENS,
+          Column.DECAY_TOKENS, Column.FLOPS_SPENT)},
+      Column.TRUNK_ID: None,  # not a branch: an empty cell
   }
+  assert written[Key.TRUNK_ID] == "" and written[Key.SCHEDULE] == "cosine"
+  assert written[Key.FLOPS_SPENT] == written[Key.FLOPS_EXACT]
   assert set(expected) == set(results_csv.COLUMNS)  # a new column needs its check here
   path = collect.write_results(tmp_path)
   assert path == tmp_path / layout.RESULTS_FILE
@@ -54,11 +58,13 @@ def test_a_real_run_reads_back_column_by_column(tiny_config, tmp_path):
       "n_non_embedding": Column.N_PARAMS_NON_EMBEDDING, "d": Column.TOKENS,
       "flops_6nd": Column.FLOPS_6ND, "flops_exact": Column.FLOPS_EXACT,
       "loss": Column.FINAL_EVAL_LOSS, "seed": Column.SEED, "status": Column.STATUS,
-      "curve_path": Column.CURVE_PATH, "budget": Column.COMPUTE_BUDGET}
+      "curve_path": Column.CURVE_PATH, "budget": Column.COMPUTE_BUDGET,
+      "flops_spent": Column.FLOPS_SPENT}
   fields = {field.name for field in dataclasses.fields(runs)} - {"source"}
-  assert set(read_back) == fields  # a new Observations field needs its check here
+  assert set(read_back) | {"trunk_id"} == fields  # a new Observations field needs its check
   for field, column in read_back.items():
     assert list(getattr(runs, field)) == [expected[column]], field
+  assert list(runs.trunk_id) == [""] and runs.bootstrap_blocks() is None
   assert runs.source == str(path)
   kept, warnings = runs.clean()
   assert len(kept) == 1 and warnings == []

@@ -1,4 +1,4 @@
-"""Next runs: closed forms of the target, Jacobian and rank-one update; snippet; acceptance."""
+"""Next runs: the target in closed form, the rank-one update, the snippet; acceptance."""
 import json
 
 from absl import flags
@@ -9,11 +9,12 @@ import pytest
 from analysis import __main__ as cli
 from analysis.fitting import bootstrap
 from analysis.fitting import fit
-from analysis.laws import forms
-from analysis.approaches import optimal
+from analysis.laws import catalogue
 from analysis.design import suggest
+
+
 TRUE = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
-CHINCHILLA = forms.CHINCHILLA
+CHINCHILLA = catalogue.CHINCHILLA
 
 
 def _grid():
@@ -25,43 +26,23 @@ def _noisy(rng, n, d, noise=0.01):
   return CHINCHILLA.predict(TRUE, n=n, d=d) * np.exp(noise * rng.normal(size=np.size(n)))
 
 
-def test_compute_optimal_matches_the_closed_form():
-  n_opt, d_opt = suggest.compute_optimal(CHINCHILLA, TRUE, 1e23)
-  n_closed, d_closed = optimal.chinchilla_allocation(TRUE, np.array([1e23]))
-  assert n_opt == pytest.approx(n_closed[0], rel=1e-5)
-  assert d_opt == pytest.approx(d_closed[0], rel=1e-5)
-  with pytest.raises(ValueError, match="target_flops"):
-    suggest.compute_optimal(CHINCHILLA, TRUE, 1.0)
-
-
-def test_jacobian_matches_finite_differences():
-  n, d = _grid()
-  raw = CHINCHILLA.to_raw(TRUE)
-  rows = suggest.jacobian(CHINCHILLA, raw, n, d)
-  step = 1e-6
-  for index in range(raw.size):
-    shifted = raw.copy()
-    shifted[index] += step
-    numeric = (suggest.log_loss_at(CHINCHILLA, shifted, n, d)
-               - suggest.log_loss_at(CHINCHILLA, raw, n, d)) / step
-    np.testing.assert_allclose(rows[:, index], numeric, rtol=1e-4, atol=1e-7)
-  np.testing.assert_allclose(np.exp(suggest.log_loss_at(CHINCHILLA, raw, n, d)),
-                             CHINCHILLA.predict(TRUE, n=n, d=d), rtol=1e-12)
-
-
 def test_suggested_sds_equal_the_refitted_information():
   n, d = _grid()
   loss = CHINCHILLA.predict(TRUE, n=n, d=d)
   noise = 0.01
   result = suggest.suggest(CHINCHILLA, TRUE, n, d, loss, target_flops=1e23,
                            budget_flops=1e20, noise_log_sd=noise, max_runs=4)
+  # The target is the compute-optimal point: Hoffmann et al. 2022, Eq. 4 under C = 6ND.
+  alpha, beta = TRUE["alpha"], TRUE["beta"]
+  scale = (alpha * TRUE["A"] / (beta * TRUE["B"])) ** (1 / (alpha + beta))
+  assert result.n_opt == pytest.approx(scale * (1e23 / 6) ** (beta / (alpha + beta)), rel=1e-10)
+  assert 6 * result.n_opt * result.d_opt == pytest.approx(1e23, rel=1e-12)
   raw = CHINCHILLA.to_raw(TRUE)
-  gradient = suggest.jacobian(CHINCHILLA, raw, np.array([result.n_opt]),
-                              np.array([result.d_opt]))[0]
+  gradient = CHINCHILLA.log_jacobian(raw, dict(n=[result.n_opt], d=[result.d_opt]))[0]
   all_n = np.r_[n, [r["n"] for r in result.runs]]
   all_d = np.r_[d, [r["d"] for r in result.runs]]
   for count in (0, len(result.runs)):
-    rows = suggest.jacobian(CHINCHILLA, raw, all_n[:n.size + count], all_d[:n.size + count])
+    rows = CHINCHILLA.log_jacobian(raw, dict(n=all_n[:n.size + count], d=all_d[:n.size + count]))
     variance = noise**2 * gradient @ np.linalg.pinv(rows.T @ rows) @ gradient
     expected = result.sd_before if count == 0 else result.sd_after
     assert np.sqrt(variance) == pytest.approx(expected, rel=1e-6)
@@ -92,6 +73,8 @@ def test_errors():
   loss = CHINCHILLA.predict(TRUE, n=n, d=d)
   with pytest.raises(ValueError, match="budget_flops"):
     suggest.suggest(CHINCHILLA, TRUE, n, d, loss, target_flops=1e23, budget_flops=0.0)
+  with pytest.raises(ValueError, match="target_flops"):
+    suggest.suggest(CHINCHILLA, TRUE, n, d, loss, target_flops=1.0, budget_flops=1e20)
   with pytest.raises(ValueError, match="max_runs"):
     suggest.suggest(CHINCHILLA, TRUE, n, d, loss, target_flops=1e23, budget_flops=1e20,
                     max_runs=0)
@@ -117,8 +100,8 @@ def _interval_width(n, d, loss, at, init, seed):
   """Width of the 16-84% bootstrap interval of the log loss at `at` = (N, D)."""
   result = bootstrap.bootstrap(CHINCHILLA, dict(n=n, d=d), loss, n_resamples=100,
                                init_grid=init, seed=seed)
-  values = [suggest.log_loss_at(CHINCHILLA, raw, np.array([at[0]]), np.array([at[1]]))[0]
-            for raw in result.raw]
+  values = CHINCHILLA.log_predict_raw(result.raw, dict(n=np.array([at[0]]),
+                                                      d=np.array([at[1]])))[:, 0]
   low, high = np.quantile(values, [0.16, 0.84])
   return high - low
 

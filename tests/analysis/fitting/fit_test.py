@@ -1,4 +1,4 @@
-"""Tests for analysis.fit: agreement with an independent scipy fit, published reproduction,
+"""Tests for analysis.fitting.fit: agreement with an independent scipy fit, published reproduction,
 synthetic recovery and failure modes."""
 import itertools
 import json
@@ -10,6 +10,7 @@ import scipy.optimize
 import scipy.special
 
 from analysis.fitting import fit
+from analysis.laws import catalogue
 from analysis.laws import forms
 from analysis.fitting import objectives
 
@@ -61,7 +62,7 @@ def synthetic_chinchilla(noise=0.01, seed=0, law=None):
   n, tokens_per_param = np.meshgrid(np.geomspace(1e7, 3e9, 8), np.geomspace(2, 200, 6))
   n, d = n.ravel(), (n * tokens_per_param).ravel()
   rng = np.random.default_rng(seed)
-  loss = forms.CHINCHILLA.predict(law, n=n, d=d) * np.exp(noise * rng.standard_normal(n.size))
+  loss = catalogue.CHINCHILLA.predict(law, n=n, d=d) * np.exp(noise * rng.standard_normal(n.size))
   return law, n, d, loss
 
 
@@ -72,7 +73,7 @@ def assert_params_close(actual, expected, tolerance):
 
 def test_matches_scipy_on_synthetic_data():
   _, n, d, loss = synthetic_chinchilla()
-  result = fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss)
+  result = fit.fit(catalogue.CHINCHILLA, dict(n=n, d=d), loss)
   starts = epoch_order_grid()[::100]
   reference, reference_objective = scipy_chinchilla_fit(n, d, loss, starts)
   assert result.converged and not result.warnings
@@ -82,7 +83,7 @@ def test_matches_scipy_on_synthetic_data():
 
 def test_matches_scipy_and_epoch_on_chinchilla(epoch_chinchilla):
   n, d, loss = (epoch_chinchilla[k] for k in ("n", "d", "loss"))
-  result = fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss)
+  result = fit.fit(catalogue.CHINCHILLA, dict(n=n, d=d), loss)
   reference, reference_objective = scipy_chinchilla_fit(n, d, loss, epoch_order_grid()[::100])
   assert result.converged
   assert result.n_starts == 4500
@@ -100,7 +101,7 @@ def test_recovers_law_with_known_entropy():
   entropy = np.log(6.0)
   law = dict(E=entropy, A=800.0, B=1500.0, alpha=0.4, beta=0.35)
   _, n, d, loss = synthetic_chinchilla(noise=0.002, seed=1, law=law)
-  result = fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss)
+  result = fit.fit(catalogue.CHINCHILLA, dict(n=n, d=d), loss)
   assert result.converged
   assert result.params["E"] == pytest.approx(entropy, rel=0.01)
   assert_params_close(result.params, law, dict(A=0.25, B=0.25, alpha=0.03, beta=0.03))
@@ -114,7 +115,7 @@ def test_recovers_law_with_known_entropy():
 ])
 def test_recovers_single_variable_law(x, values):
   law = dict(E=1.8, A=2e4 if x == "c" else 400.0, alpha=0.2 if x == "c" else 0.3)
-  form = forms.single_variable(x)
+  form = catalogue.single_variable(x)
   rng = np.random.default_rng(2)
   loss = form.predict(law, **{x: values}) * np.exp(0.003 * rng.standard_normal(values.size))
   result = fit.fit(form, {x: values}, loss)
@@ -125,15 +126,15 @@ def test_recovers_single_variable_law(x, values):
 def test_recovers_kaplan_nd():
   law = dict(N_c=6.4e13, D_c=1.8e13, alpha_N=0.076, alpha_D=0.103)
   _, n, d, _ = synthetic_chinchilla()
-  loss = forms.KAPLAN_ND.predict(law, n=n, d=d)
-  result = fit.fit(forms.KAPLAN_ND, dict(n=n, d=d), loss)
+  loss = catalogue.KAPLAN_ND.predict(law, n=n, d=d)
+  result = fit.fit(catalogue.KAPLAN_ND, dict(n=n, d=d), loss)
   assert result.converged
   assert_params_close(result.params, law, dict(N_c=1e-3, D_c=1e-3, alpha_N=1e-4, alpha_D=1e-4))
 
 
 def test_too_few_points_is_flagged():
   _, n, d, loss = synthetic_chinchilla()
-  result = fit.fit(forms.CHINCHILLA, dict(n=n[:5], d=d[:5]), loss[:5])
+  result = fit.fit(catalogue.CHINCHILLA, dict(n=n[:5], d=d[:5]), loss[:5])
   assert not result.converged
   assert any("too few points (5)" in w for w in result.warnings)
 
@@ -145,37 +146,37 @@ def test_bad_loss_raises(bad, message):
   _, n, d, loss = synthetic_chinchilla()
   loss[3] = bad
   with pytest.raises(ValueError, match=message):
-    fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss)
+    fit.fit(catalogue.CHINCHILLA, dict(n=n, d=d), loss)
 
 
 def test_bad_arguments_raise():
   _, n, d, loss = synthetic_chinchilla()
   with pytest.raises(ValueError, match="loss has 47 values"):
-    fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss[1:])
+    fit.fit(catalogue.CHINCHILLA, dict(n=n, d=d), loss[1:])
   with pytest.raises(ValueError, match="init_grid must have shape"):
-    fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss, init_grid=np.zeros((3, 4)))
+    fit.fit(catalogue.CHINCHILLA, dict(n=n, d=d), loss, init_grid=np.zeros((3, 4)))
   with pytest.raises(ValueError, match="must be an objectives.Objective"):
-    fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss, objective="huber")
+    fit.fit(catalogue.CHINCHILLA, dict(n=n, d=d), loss, objective="huber")
   with pytest.raises(ValueError, match="missing \\['d'\\]"):
-    fit.fit(forms.CHINCHILLA, dict(n=n), loss)
+    fit.fit(catalogue.CHINCHILLA, dict(n=n), loss)
 
 
 def test_bound_on_e_is_honoured_and_reported():
   law, n, d, loss = synthetic_chinchilla()
-  free = fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss)
+  free = fit.fit(catalogue.CHINCHILLA, dict(n=n, d=d), loss)
   assert free.params["E"] > 1.65 and free.diagnostics["at_bound"] == []
-  bounded = fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss, bounds=dict(E=(0.0, 1.6)))
+  bounded = fit.fit(catalogue.CHINCHILLA, dict(n=n, d=d), loss, bounds=dict(E=(0.0, 1.6)))
   assert bounded.converged and bounded.params["E"] == pytest.approx(1.6, rel=1e-12)
   assert bounded.diagnostics["at_bound"] == ["E"]
   assert bounded.objective > free.objective
   # The projected gradient is zero on E (it pushes up, out of the box) and small elsewhere.
   assert bounded.diagnostics["gradient"]["log_E"] == 0.0
   # No feasible point nearby does better: E at the bound is a constrained minimum.
-  best_raw = forms.CHINCHILLA.to_raw(bounded.params)
+  best_raw = catalogue.CHINCHILLA.to_raw(bounded.params)
   for delta in (np.array([0, 1e-3, 0, 0, 0]), np.array([0, 0, -1e-3, 0, 0]),
                 np.array([-1e-3, 0, 0, 0, 0])):
-    moved = forms.CHINCHILLA.from_raw(best_raw + delta)
-    residual = np.log(forms.CHINCHILLA.predict(moved, n=n, d=d)) - np.log(loss)
+    moved = catalogue.CHINCHILLA.from_raw(best_raw + delta)
+    residual = np.log(catalogue.CHINCHILLA.predict(moved, n=n, d=d)) - np.log(loss)
     assert np.sum(objectives.Objective().loss(residual)) > bounded.objective
   box = [(None, None)] * 2 + [(None, np.log(1.6))] + [(None, None)] * 2
   starts = np.clip(epoch_order_grid()[::100], -np.inf, [np.inf, np.inf, np.log(1.6), np.inf,
@@ -190,7 +191,7 @@ def test_bound_on_e_is_honoured_and_reported():
 
 
 def test_floor_fit_sits_below_more_points_than_huber():
-  form = forms.single_variable("n")
+  form = catalogue.single_variable("n")
   n = np.geomspace(1e7, 1e10, 40)
   rng = np.random.default_rng(3)
   loss = form.predict(dict(E=1.8, A=400.0, alpha=0.3), n=n) * np.exp(
@@ -205,9 +206,9 @@ def test_floor_fit_sits_below_more_points_than_huber():
 
 def test_squared_error_fit_matches_scipy_least_squares():
   law, n, d, loss = synthetic_chinchilla()
-  result = fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss, objective=objectives.Objective(
+  result = fit.fit(catalogue.CHINCHILLA, dict(n=n, d=d), loss, objective=objectives.Objective(
       "squared"))
-  form = forms.CHINCHILLA
+  form = catalogue.CHINCHILLA
 
   def log_residuals(raw):
     return np.log(form.predict(form.from_raw(raw), n=n, d=d)) - np.log(loss)
@@ -222,7 +223,7 @@ def test_squared_error_fit_matches_scipy_least_squares():
 def test_fixed_entropy_recovers_the_other_parameters():
   law = dict(E=1.69, A=800.0, B=1500.0, alpha=0.4, beta=0.35)
   _, n, d, loss = synthetic_chinchilla(noise=0.002, seed=1, law=law)
-  form = forms.fix(forms.CHINCHILLA, E=1.69)
+  form = forms.fix(catalogue.CHINCHILLA, E=1.69)
   result = fit.fit(form, dict(n=n, d=d), loss)
   assert result.converged and result.n_starts == 900
   assert result.params["E"] == 1.69 and list(result.params) == list(law)
@@ -233,9 +234,9 @@ def test_fixed_entropy_recovers_the_other_parameters():
 def test_tied_exponents_equal_the_overtraining_fit():
   law = dict(E=1.69, A=406.4, B=410.7, alpha=0.3, beta=0.3)
   _, n, d, loss = synthetic_chinchilla(noise=0.005, seed=2, law=law)
-  tied = fit.fit(forms.tie(forms.CHINCHILLA, "beta", "alpha"), dict(n=n, d=d), loss)
-  overtraining = fit.fit(forms.OVERTRAINING, forms.inputs_for(
-      forms.OVERTRAINING, n=n, d=d, c=6 * n * d), loss)
+  tied = fit.fit(forms.tie(catalogue.CHINCHILLA, "beta", "alpha"), dict(n=n, d=d), loss)
+  overtraining = fit.fit(catalogue.OVERTRAINING, forms.inputs_for(
+      catalogue.OVERTRAINING, n=n, d=d, c=6 * n * d), loss)
   assert tied.converged and overtraining.converged
   assert tied.params["beta"] == tied.params["alpha"]
   assert tied.objective == pytest.approx(overtraining.objective, rel=1e-6)
@@ -255,14 +256,14 @@ def test_overtraining_start_grid_recovers_synthetic_laws():
     total = np.exp(rng.uniform(np.log(0.3), np.log(3.0))) * 1e19**eta
     law = dict(E=rng.uniform(1.0, 3.0), a=total / (1 + ratio), b=total * ratio / (1 + ratio),
                eta=eta)
-    loss = forms.OVERTRAINING.predict(law, **inputs)
-    result = fit.fit(forms.OVERTRAINING, inputs, loss)
+    loss = catalogue.OVERTRAINING.predict(law, **inputs)
+    result = fit.fit(catalogue.OVERTRAINING, inputs, loss)
     assert result.converged
     assert_params_close(result.params, law, dict.fromkeys(law, 1e-4))
   law = dict(E=1.69, a=700.0, b=350.0, eta=0.17)
-  noisy = forms.OVERTRAINING.predict(law, **inputs) * np.exp(
+  noisy = catalogue.OVERTRAINING.predict(law, **inputs) * np.exp(
       5e-4 * rng.standard_normal(c.size))
-  result = fit.fit(forms.OVERTRAINING, inputs, noisy)
+  result = fit.fit(catalogue.OVERTRAINING, inputs, noisy)
   assert_params_close(result.params, law, dict(E=0.01, a=0.02, b=0.02, eta=0.01))
 
 
@@ -273,5 +274,5 @@ def test_bad_bounds_and_objective_raise_one_line():
       (dict(bounds=dict(E=(2.0, 1.0))), "needs low < high"),
       (dict(objective=objectives.Objective), "must be an objectives.Objective")]:
     with pytest.raises(ValueError, match=message) as error:
-      fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss, **kwargs)
+      fit.fit(catalogue.CHINCHILLA, dict(n=n, d=d), loss, **kwargs)
     assert "\n" not in str(error.value)

@@ -1,11 +1,15 @@
-"""Tests for analysis.objectives: closed forms of each loss, IRLS consistency, bounds helpers."""
+"""Tests for analysis.fitting.objectives: closed forms of each loss, IRLS consistency, bounds
+helpers."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from analysis.laws import catalogue
 from analysis.laws import forms
 from analysis.fitting import objectives
+
+
 RESIDUALS = np.array([-0.05, -2e-3, -5e-4, 0.0, 3e-4, 1e-3, 4e-3, 0.2])
 
 
@@ -70,31 +74,31 @@ def test_bad_objective_raises(kwargs, message):
 
 def test_default_bounds():
   loss = np.array([2.3, 1.95, 3.1])
-  bounds = objectives.default_bounds(forms.CHINCHILLA, loss)
+  bounds = objectives.default_bounds(catalogue.CHINCHILLA, loss)
   assert bounds == dict(E=(0.0, 1.95), alpha=(0.0, 3.0), beta=(0.0, 3.0))
-  tied = objectives.default_bounds(forms.get("chinchilla[beta=alpha]"), loss, (0.05, 1.0))
+  tied = objectives.default_bounds(catalogue.get("chinchilla[beta=alpha]"), loss, (0.05, 1.0))
   assert tied == dict(E=(0.0, 1.95), alpha=(0.05, 1.0))
-  assert objectives.default_bounds(forms.KAPLAN_ND, loss) == dict(alpha_N=(0.0, 3.0),
+  assert objectives.default_bounds(catalogue.KAPLAN_ND, loss) == dict(alpha_N=(0.0, 3.0),
                                                                   alpha_D=(0.0, 3.0))
-  assert objectives.default_bounds(forms.OVERTRAINING, loss) == dict(E=(0.0, 1.95),
+  assert objectives.default_bounds(catalogue.OVERTRAINING, loss) == dict(E=(0.0, 1.95),
                                                                      eta=(0.0, 3.0))
   with pytest.raises(ValueError, match="exponent_range"):
-    objectives.default_bounds(forms.CHINCHILLA, loss, (1.0, 1.0))
+    objectives.default_bounds(catalogue.CHINCHILLA, loss, (1.0, 1.0))
 
 
 def test_raw_bounds_are_log_for_coefficients():
-  lower, upper = objectives.raw_bounds(forms.CHINCHILLA, dict(E=(0.0, 2.0), beta=(0.1, 1.0)))
+  lower, upper = objectives.raw_bounds(catalogue.CHINCHILLA, dict(E=(0.0, 2.0), beta=(0.1, 1.0)))
   np.testing.assert_array_equal(lower, [-np.inf, -np.inf, -np.inf, -np.inf, 0.1])
   np.testing.assert_allclose(upper, [np.log(2.0), np.inf, np.inf, np.inf, 1.0])
 
 
 @pytest.mark.parametrize("form, bounds, message", [
-    (forms.CHINCHILLA, dict(F=(0, 1)), "'F' is not a parameter of chinchilla"),
-    (forms.fix(forms.CHINCHILLA, E=1.69), dict(E=(0, 1)), "'E' is fixed or tied"),
-    (forms.CHINCHILLA, dict(alpha=(1.0, 0.5)), "needs low < high"),
-    (forms.CHINCHILLA, dict(A=(-1.0, 5.0)), "low=-1.0 < 0 but A is positive"),
-    (forms.CHINCHILLA, dict(alpha=0.5), "must be a pair"),
-    (forms.CHINCHILLA, [("alpha", (0, 1))], "must be a dict"),
+    (catalogue.CHINCHILLA, dict(F=(0, 1)), "'F' is not a parameter of chinchilla"),
+    (forms.fix(catalogue.CHINCHILLA, E=1.69), dict(E=(0, 1)), "'E' is fixed or tied"),
+    (catalogue.CHINCHILLA, dict(alpha=(1.0, 0.5)), "needs low < high"),
+    (catalogue.CHINCHILLA, dict(A=(-1.0, 5.0)), "low=-1.0 < 0 but A is positive"),
+    (catalogue.CHINCHILLA, dict(alpha=0.5), "must be a pair"),
+    (catalogue.CHINCHILLA, [("alpha", (0, 1))], "must be a dict"),
 ])
 def test_bad_bounds_raise(form, bounds, message):
   with pytest.raises(ValueError, match=message):

@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 
 from analysis import __main__ as cli
-from analysis.laws import forms
+from analysis.laws import catalogue
 from analysis.fitting import objectives
 from analysis.table import observations
 from analysis.report import pipeline
 from analysis.fitting import options as fit_options
 
-TRUE = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
 # Two settings that differ in every respect, each unlike the defaults the old recipes
 # hard-coded somewhere (plain Chinchilla, Huber 1e-3, bounded or not, uniform weights): a caller
 # that ignored any part of its options fails on one of them.
@@ -39,20 +38,6 @@ SETTINGS = {
 }
 
 
-def _runs(noise=0.003):
-  """Four IsoFLOP budgets (1e17-1e20 FLOPs) x 6 sizes around the optimum, loss from TRUE with
-  log-noise; the total count is 1.2 x the non-embedding one (a second N convention)."""
-  rng = np.random.default_rng(0)
-  n, c = [], []
-  for flops in np.geomspace(1e17, 1e20, 4):
-    optimum = 0.6 * (flops / 6) ** 0.5
-    n.extend(np.geomspace(optimum / 5, optimum * 5, 6))
-    c.extend([flops] * 6)
-  n, c = np.array(n), np.array(c)
-  d = c / (6 * n)
-  return n, d, forms.CHINCHILLA.predict(TRUE, n=n, d=d) * np.exp(rng.normal(0, noise, n.size))
-
-
 def _check_fit(options, fit_block, *, n, d, loss, train, label):
   """`fit_block` (a fit's JSON: params, objective, criterion, bounds) is the options' law,
   objective and bounds, fitted with the options' weights on the runs where `train`."""
@@ -68,7 +53,7 @@ def _check_fit(options, fit_block, *, n, d, loss, train, label):
   # The minimised value is sum_i w_i rho(r_i) over the training runs: it tells the weights.
   with jax.enable_x64(True):
     rho = np.asarray(options.objective.loss(
-        np.log(forms.CHINCHILLA.predict(params, n=n, d=d)) - np.log(loss)))
+        np.log(catalogue.CHINCHILLA.predict(params, n=n, d=d)) - np.log(loss)))
   weights = {kind: fit_options.FitOptions(weighting=kind).weights(flops=6 * n * d) * train
              for kind in ("uniform", "compute")}
   value = {kind: float(np.sum(w * rho)) for kind, w in weights.items()}
@@ -79,9 +64,10 @@ def _check_fit(options, fit_block, *, n, d, loss, train, label):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("setting", list(SETTINGS))
-def test_every_fitting_user_follows_the_fit_options(tmp_path, capsys, setting):
+def test_every_fitting_user_follows_the_fit_options(tmp_path, capsys, setting, isoflop_runs):
   options, argv = SETTINGS[setting]
-  n, d, loss = _runs()
+  runs = isoflop_runs(1e17)
+  n, d, loss = runs["n"], runs["d"], runs["loss"]
   table = observations.Observations.from_columns(n_total=1.2 * n, n_non_embedding=n, d=d,
                                                  loss=loss, source="synthetic")
   summary = pipeline.analyse(table, n_resamples=2, kaplan=False, single_variable=False,
@@ -135,5 +121,5 @@ def test_rollout_candidates_carry_bounds_weighting_and_the_objective_delta():
   for candidate in candidates:
     assert (candidate.bounded, candidate.weighting) == (False, "compute")
     assert (candidate.objective.delta, candidate.objective.over_weight) == (0.02, 4.0)
-  assert candidates[2].form() is forms.OVERTRAINING
+  assert candidates[2].form() is catalogue.OVERTRAINING
 

@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 
 from analysis.laws import powerlaw
+
+
 def test_fit_power_law_recovers_exact_law():
   x = np.geomspace(1e18, 1e22, 7)
   law = powerlaw.fit_power_law(x, 0.3 * x ** 0.48)
@@ -34,8 +36,3 @@ def test_fit_power_law_rejects_bad_input():
   with pytest.raises(ValueError, match="distinct"):
     powerlaw.fit_power_law(np.array([2.0, 2.0]), np.array([1.0, 3.0]))
 
-
-def test_percentile_interval_ignores_nan():
-  samples = np.concatenate([np.arange(101.0), [np.nan]])
-  assert powerlaw.percentile_interval(samples, 0.9) == pytest.approx((5.0, 95.0))
-  assert np.isnan(powerlaw.percentile_interval(np.array([np.nan]), 0.9)[0])

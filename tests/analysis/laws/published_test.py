@@ -3,12 +3,18 @@ import numpy as np
 import pytest
 
 from analysis.laws import published
+
+
 def test_every_law_is_cited_and_consistent():
   for key, law in published.LAWS.items():
     assert law.key == key
     assert "arXiv:" in law.citation and law.source
     assert law.n_convention in ("total", "non_embedding")
     assert law.a + law.b == pytest.approx(1.0, abs=1e-9)
+    form = law.law_form()
+    assert (form is None) == (law.form in published.ALLOCATION_KINDS)
+    if form is not None:
+      assert set(law.params) == set(form.param_names), key
     if law.form == "chinchilla":
       assert law.a == pytest.approx(law.params["beta"] / (law.params["alpha"]
                                                            + law.params["beta"]))

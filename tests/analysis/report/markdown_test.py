@@ -30,3 +30,9 @@ def test_unless_identifiable_boxes_only_unidentifiable_fits():
            identifiability=dict(warnings=["E fitted to ~0"])), body)
   assert boxed[0].startswith("> **Warning: the chinchilla fit is not identifiable")
   assert "> - E fitted to ~0" in boxed and "> | E | 1.7 |" in boxed
+
+
+def test_convention_labels():
+  assert markdown.convention_label(dict(n="total", c="exact")) == "N total, C exact FLOPs"
+  assert markdown.convention_label(dict(n="non_embedding", c="6nd")) == (
+      "N non-embedding, C = 6ND")

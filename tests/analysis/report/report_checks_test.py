@@ -6,9 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from analysis.laws import forms
+from analysis.laws import catalogue
 from analysis.table import observations
 from analysis.report import document as report
+from analysis.report import pipeline
+from analysis.report import report_checks
 from analysis.fitting import options as fit_options
 
 LAW = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
@@ -26,7 +28,7 @@ def _table(sizes, tokens_per_parameter, law, noise, seeds=1):
       for s in range(seeds):
         n.append(size)
         d.append(size * ratio)
-        loss.append(float(forms.CHINCHILLA.predict(law, n=np.array([size]),
+        loss.append(float(catalogue.CHINCHILLA.predict(law, n=np.array([size]),
                                                    d=np.array([size * ratio]))[0])
                     * np.exp(noise * rng.standard_normal()))
         seed.append(s)
@@ -55,7 +57,8 @@ def test_well_posed_sweep_gets_rollout_diagnostics_and_intervals(tmp_path):
   assert [row["flops"] for row in rows] == [1e21, 1e22]
   for row in rows:
     assert row["run_low"] <= row["mean_low"] < row["loss"] < row["mean_high"] <= row["run_high"]
-    truth = forms.CHINCHILLA.predict(LAW, n=np.array([row["n_opt"]]), d=np.array([row["d_opt"]]))
+    truth = catalogue.CHINCHILLA.predict(LAW, n=np.array([row["n_opt"]]),
+                                         d=np.array([row["d_opt"]]))
     assert row["run_low"] < truth[0] < row["run_high"]
   rollout = fits["rollout"]
   assert [entry["label"] for entry in rollout["table"]] == ["chinchilla/huber",
@@ -122,3 +125,21 @@ def test_gadre_rollout_reports_the_largest_runs(tmp_path, shared_data, loss_colu
   text = (tmp_path / "report.md").read_text()
   for name in large:
     assert f"| {name} |" in text
+
+
+def test_settings_section_says_how_many_points_came_from_how_many_trunks():
+  clean = observations.Observations.from_columns(
+      n_total=[10.0, 10.0, 20.0], d=[100.0, 200.0, 100.0], loss=[3.0, 2.9, 2.8],
+      flops_exact=[6e3, 1.2e4, 1.2e4], trunk_id=["t0", "t0", "t1"],
+      flops_spent=[6e3, 2.4e3, 1.2e4])
+  branching = pipeline.branching(clean)
+  assert branching == dict(points=3, trunks=2, flops_spent=2.04e4, flops_from_scratch=3e4,
+                           ratio=pytest.approx(0.68))
+  summary = dict(fit_options=dict(objective=dict(description="Huber"), bounded=True, law="c",
+                                  weighting="uniform"),
+                 data=dict(seeds_per_point=dict(max=1, pooled_log_sd=None),
+                           branching=branching))
+  text = "\n".join(report_checks.settings_section(summary))
+  assert "3 points are cooldown branches of 2 WSD trunks" in text and "0.68x" in text
+  assert pipeline.branching(observations.Observations.from_columns(
+      n_total=[10.0], d=[100.0], loss=[3.0])) is None

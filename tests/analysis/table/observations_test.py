@@ -5,6 +5,9 @@ import numpy as np
 import pytest
 
 from analysis.table import observations
+from analysis.table import seeds
+
+
 RESULTS_HEADER = ("run_id,seed,n_layers,d_model,n_params_total,n_params_non_embedding,tokens,"
                   "flops_6nd,flops_exact,final_eval_loss,final_train_loss,status,wall_seconds,"
                   "curve_path,compute_budget\n")
@@ -149,3 +152,16 @@ def test_from_csv_where_keeps_matching_rows(tmp_path):
                                        where={"split": "a"})
   with pytest.raises(ValueError, match="--where item 'dataset': expected COLUMN:VALUE"):
     observations.parse_where("dataset")
+
+
+def test_trunks_are_bootstrap_blocks_and_seed_groups_join_them():
+  table = observations.Observations.from_columns(
+      n_total=[10.0, 10.0, 20.0, 10.0], d=[100.0, 200.0, 100.0, 100.0],
+      loss=[3.0, 2.9, 2.8, 3.1], run_id=["a", "b", "c", "d"], seed=[0, 0, 0, 1],
+      trunk_id=["t0", "t0", "", "t1"], flops_spent=[1.0, 2.0, 6.0, 1.5])
+  assert table.bootstrap_blocks().tolist() == ["t0", "t0", "run:c", "t1"]
+  grouped = seeds.aggregate(table).observations
+  assert grouped.trunk_id.tolist() == ["t0+t1", "t0", ""]
+  assert grouped.flops_spent.tolist() == [2.5, 2.0, 6.0]
+  plain = observations.Observations.from_columns(n_total=[10.0], d=[100.0], loss=[3.0])
+  assert plain.bootstrap_blocks() is None and np.isnan(plain.flops_spent[0])

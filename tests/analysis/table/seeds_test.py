@@ -5,6 +5,8 @@ import pytest
 from analysis.table import observations
 
 from analysis.table import seeds
+
+
 def _table() -> observations.Observations:
   # Group (1e6, 1e8): 3 seeds; (2e6, 1e8): 2 seeds; (1e6, 4e8): 1 seed.
   return observations.Observations.from_columns(

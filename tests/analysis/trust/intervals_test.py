@@ -1,35 +1,25 @@
-"""Tests for prediction intervals and compute-optimal points."""
+"""Tests for prediction intervals, at given inputs and at the compute-optimal point."""
 import numpy as np
 import pytest
 
 from analysis.fitting import bootstrap
 from analysis.fitting import fit
-from analysis.laws import forms
+from analysis.laws import catalogue
 from analysis.trust import intervals
 from analysis.approaches import optimal
+
 TRUE = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
-EQUAL = dict(E=1.8, A=480.0, B=2100.0, alpha=0.3, beta=0.3)
 
 
-def _boot(raw_rows, form=forms.CHINCHILLA, level=0.8):
+def _boot(raw_rows, form=catalogue.CHINCHILLA, level=0.8):
   raw_rows = np.asarray(raw_rows, np.float64)
   return bootstrap.BootstrapResult(form=form, samples={}, ci={}, level=level, n_failed=0,
                                    n_resamples=len(raw_rows), raw=raw_rows, seconds=0.0)
 
 
-def test_predict_raw_matches_the_form():
-  n, d = np.array([1e7, 1e8, 1e9]), np.array([1e9, 3e9, 2e10])
-  second = dict(TRUE, E=2.0)
-  raw = np.stack([forms.CHINCHILLA.to_raw(TRUE), forms.CHINCHILLA.to_raw(second)])
-  predictions = intervals.predict_raw(forms.CHINCHILLA, raw, dict(n=n, d=d))
-  np.testing.assert_allclose(predictions[0], forms.CHINCHILLA.predict(TRUE, n=n, d=d), rtol=1e-12)
-  np.testing.assert_allclose(predictions[1], forms.CHINCHILLA.predict(second, n=n, d=d),
-                             rtol=1e-12)
-
-
 def test_without_noise_the_new_run_interval_is_the_parameter_interval():
   rng = np.random.default_rng(0)
-  raw = forms.CHINCHILLA.to_raw(TRUE) + rng.normal(0, 0.01, (50, 5))
+  raw = catalogue.CHINCHILLA.to_raw(TRUE) + rng.normal(0, 0.01, (50, 5))
   band = intervals.prediction_interval(_boot(raw), dict(n=np.array([1e8]), d=np.array([2e9])),
                                        noise=0.0)
   np.testing.assert_allclose(band.low, band.parameter_low, rtol=1e-12)
@@ -38,10 +28,10 @@ def test_without_noise_the_new_run_interval_is_the_parameter_interval():
 
 
 def test_resampled_residuals_shift_by_minus_the_residual():
-  raw = forms.CHINCHILLA.to_raw(TRUE)[None]
+  raw = catalogue.CHINCHILLA.to_raw(TRUE)[None]
   inputs = dict(n=np.array([1e8, 1e9]), d=np.array([2e9, 2e10]))
   band = intervals.prediction_interval(_boot(raw), inputs, noise=np.array([0.1, 0.1]))
-  expected = forms.CHINCHILLA.predict(TRUE, **inputs) * np.exp(-0.1)
+  expected = catalogue.CHINCHILLA.predict(TRUE, **inputs) * np.exp(-0.1)
   np.testing.assert_allclose(band.low, expected, rtol=1e-12)
   np.testing.assert_allclose(band.high, expected, rtol=1e-12)
   assert band.covers(expected).all() and not band.covers(expected * 1.01).any()
@@ -50,7 +40,7 @@ def test_resampled_residuals_shift_by_minus_the_residual():
 
 
 def test_wider_noise_gives_a_wider_interval_and_bad_noise_is_an_error():
-  raw = forms.CHINCHILLA.to_raw(TRUE)[None]
+  raw = catalogue.CHINCHILLA.to_raw(TRUE)[None]
   inputs = dict(n=np.array([1e8]), d=np.array([2e9]))
   narrow = intervals.prediction_interval(_boot(raw), inputs, noise=0.01)
   wide = intervals.prediction_interval(_boot(raw), inputs, noise=0.05)
@@ -61,50 +51,32 @@ def test_wider_noise_gives_a_wider_interval_and_bad_noise_is_an_error():
     intervals.prediction_interval(_boot(raw), inputs, noise=np.array([np.nan]))
 
 
-def test_optimal_point_matches_the_chinchilla_closed_form():
-  flops = np.geomspace(1e18, 1e24, 7)
-  n_opt, d_opt, loss = intervals.optimal_point(forms.CHINCHILLA, TRUE, flops)
-  n_closed, d_closed = optimal.chinchilla_allocation(TRUE, flops)
-  np.testing.assert_allclose(n_opt, n_closed, rtol=1e-5)
-  np.testing.assert_allclose(d_opt, d_closed, rtol=1e-5)
-  np.testing.assert_allclose(6 * n_opt * d_opt, flops, rtol=1e-10)
-  np.testing.assert_allclose(loss, forms.CHINCHILLA.predict(TRUE, n=n_closed, d=d_closed),
-                             rtol=1e-10)
-
-
-def test_optimal_point_of_the_overtraining_form_matches_the_equal_exponent_closed_form():
-  """L(C, M) = E + (a M^eta + b M^-eta) C^-eta is Chinchilla with alpha = beta = 2 eta."""
-  flops = np.geomspace(1e19, 1e23, 5)
-  eta = EQUAL["alpha"] / 2
-  params = dict(E=EQUAL["E"], a=EQUAL["A"] * 6**eta, b=EQUAL["B"] * 6**eta, eta=eta)
-  n_opt, d_opt, loss = intervals.optimal_point(forms.OVERTRAINING, params, flops)
-  n_closed, d_closed = optimal.chinchilla_allocation(EQUAL, flops)
-  np.testing.assert_allclose(n_opt, n_closed, rtol=1e-5)
-  np.testing.assert_allclose(d_opt, d_closed, rtol=1e-5)
-  np.testing.assert_allclose(loss, forms.CHINCHILLA.predict(EQUAL, n=n_closed, d=d_closed),
-                             rtol=1e-10)
-
-
-def test_optimal_point_of_a_compute_form_is_the_form_at_c():
-  form = forms.single_variable("c")
-  params = dict(E=1.7, A=3e3, alpha=0.15)
-  flops = np.array([1e20, 1e22])
-  n_opt, d_opt, loss = intervals.optimal_point(form, params, flops)
-  assert np.isnan(n_opt).all() and np.isnan(d_opt).all()
-  np.testing.assert_allclose(loss, form.predict(params, c=flops), rtol=1e-12)
-  with pytest.raises(ValueError, match="compute-optimal"):
-    intervals.optimal_point(forms.single_variable("n"), params, flops)
-
-
 def test_compute_optimal_interval_brackets_the_optimal_loss():
   rng = np.random.default_rng(1)
-  raw = forms.CHINCHILLA.to_raw(TRUE) + rng.normal(0, 0.02, (40, 5))
+  raw = catalogue.CHINCHILLA.to_raw(TRUE) + rng.normal(0, 0.02, (40, 5))
   flops = np.geomspace(1e19, 1e23, 4)
   band = intervals.compute_optimal_interval(_boot(raw, level=0.9), flops, noise=0.01)
-  _, _, loss = intervals.optimal_point(forms.CHINCHILLA, TRUE, flops)
+  _, _, loss = optimal.optimal_point(catalogue.CHINCHILLA, TRUE, flops)
   assert np.all(band.low < loss) and np.all(loss < band.high)
   assert np.all(band.low <= band.parameter_low) and np.all(band.parameter_high <= band.high)
   assert np.all(np.diff(band.median) < 0)
+
+
+def test_compute_optimal_interval_is_the_percentiles_of_each_refits_optimal_loss():
+  """Chinchilla's optimum in closed form (Hoffmann et al. 2022, Eq. 4) for each refit."""
+  rng = np.random.default_rng(2)
+  raw = catalogue.CHINCHILLA.to_raw(TRUE) + rng.normal(0, 0.02, (30, 5))
+  flops = np.array([1e20, 1e23])
+  band = intervals.compute_optimal_interval(_boot(raw, level=0.9), flops, noise=0.0)
+  e, a, b = (np.exp(raw[:, i, None]) for i in range(3))
+  alpha, beta = raw[:, 3, None], raw[:, 4, None]
+  scale = (alpha * a / (beta * b)) ** (1 / (alpha + beta))
+  n = scale * (flops / 6) ** (beta / (alpha + beta))
+  d = flops / (6 * n)
+  loss = e + a / n**alpha + b / d**beta
+  np.testing.assert_allclose(band.parameter_low, np.quantile(loss, 0.05, axis=0), rtol=1e-12)
+  np.testing.assert_allclose(band.parameter_high, np.quantile(loss, 0.95, axis=0), rtol=1e-12)
+  np.testing.assert_allclose(band.median, np.median(loss, axis=0), rtol=1e-12)
 
 
 @pytest.mark.slow
@@ -118,14 +90,14 @@ def test_new_run_intervals_cover_at_about_their_level():
   rng = np.random.default_rng(0)
   hits = []
   for repetition in range(repetitions):
-    loss = forms.CHINCHILLA.predict(TRUE, n=n, d=d) * np.exp(rng.normal(0, noise_sd, n.size))
-    fitted = fit.fit(forms.CHINCHILLA, dict(n=n, d=d), loss)
-    resampled = bootstrap.bootstrap(forms.CHINCHILLA, dict(n=n, d=d), loss, n_resamples=20,
+    loss = catalogue.CHINCHILLA.predict(TRUE, n=n, d=d) * np.exp(rng.normal(0, noise_sd, n.size))
+    fitted = fit.fit(catalogue.CHINCHILLA, dict(n=n, d=d), loss)
+    resampled = bootstrap.bootstrap(catalogue.CHINCHILLA, dict(n=n, d=d), loss, n_resamples=20,
                                     level=level, seed=repetition,
                                     init_grid=fitted.survivors)
     band = intervals.prediction_interval(resampled, dict(n=new_n, d=new_d), noise=noise_sd,
                                          seed=repetition)
-    new_loss = forms.CHINCHILLA.predict(TRUE, n=new_n, d=new_d) * np.exp(
+    new_loss = catalogue.CHINCHILLA.predict(TRUE, n=new_n, d=new_d) * np.exp(
         rng.normal(0, noise_sd, new_n.size))
     hits.extend(band.covers(new_loss))
   trials = len(hits)

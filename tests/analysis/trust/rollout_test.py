@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from analysis.laws import forms
+from analysis.laws import catalogue
 from analysis.trust import rollout
 from analysis.fitting import options as fit_options
 
@@ -17,7 +17,7 @@ def _runs(noise=0.005, seed=0):
   rng = np.random.default_rng(seed)
   n = np.repeat(np.geomspace(2e7, 2e9, 6), 4)
   d = n * np.tile([5.0, 10.0, 20.0, 40.0], 6)
-  loss = forms.CHINCHILLA.predict(TRUE, n=n, d=d) * np.exp(rng.normal(0, noise, n.size))
+  loss = catalogue.CHINCHILLA.predict(TRUE, n=n, d=d) * np.exp(rng.normal(0, noise, n.size))
   return dict(n=n, d=d, c=6 * n * d, loss=loss)
 
 
