@@ -81,7 +81,8 @@ def test_the_summary_head_describes_the_data(data):
   head = pipeline.description(data, steps.Settings())
   assert head["conventions"] == dict(n="total", c="6nd")
   assert head["data"] == dict(source=data.source, n_runs=8, n_used=8, one_parameter_count=True,
-                              seeds_per_point=dict(max=1, pooled_log_sd=None))
+                              seeds_per_point=dict(max=1, pooled_log_sd=None),
+                              branching=None)
   assert head["fit_options"] == fit_options.FitOptions().to_json()
 
 
