@@ -17,7 +17,6 @@ speed-up and how far the two optima are apart.
 import csv
 import datetime
 from importlib import metadata
-import itertools
 import os
 import pathlib
 import platform
@@ -26,13 +25,12 @@ import time
 from absl import app
 from absl import flags
 import numpy as np
-import scipy.optimize
-import scipy.special
 
 from analysis.fitting import bootstrap
 from analysis.fitting import fit
 from analysis.laws import catalogue
 import host  # benchmarks/host.py, beside this script
+import scipy_chinchilla  # beside this script
 
 _DATA = flags.DEFINE_string(
     "data", str(pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" /
@@ -55,28 +53,7 @@ def _load_chinchilla(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _scipy_loop(n, d, loss) -> tuple[dict[str, float], float, int]:
   """Best of L-BFGS-B from every grid start: (params, objective, starts reaching it)."""
-  log_n, log_d, log_loss = np.log(n), np.log(d), np.log(loss)
-
-  def objective_and_gradient(x):
-    a, b, e, alpha, beta = x
-    terms = np.stack([a - alpha * log_n, b - beta * log_d, np.full_like(log_n, e)])
-    log_prediction = scipy.special.logsumexp(terms, axis=0)
-    residual = log_prediction - log_loss
-    share = np.exp(terms - log_prediction)
-    value = np.where(np.abs(residual) <= _DELTA, 0.5 * residual**2,
-                     _DELTA * (np.abs(residual) - 0.5 * _DELTA)).sum()
-    slope = np.clip(residual, -_DELTA, _DELTA)
-    gradient = np.array([slope @ share[0], slope @ share[1], slope @ share[2],
-                         -(slope * share[0]) @ log_n, -(slope * share[1]) @ log_d])
-    return value, gradient
-
-  grid = itertools.product(np.arange(0, 30, 5), np.arange(0, 30, 5), np.arange(-1, 1.5, 0.5),
-                           np.arange(0, 2.5, 0.5), np.arange(0, 2.5, 0.5))
-  results = [scipy.optimize.minimize(objective_and_gradient, np.array(x0), jac=True,
-                                     method="L-BFGS-B") for x0 in grid]
-  values = np.array([r.fun for r in results])
-  a, b, e, alpha, beta = results[int(np.argmin(values))].x
-  params = dict(E=np.exp(e), A=np.exp(a), B=np.exp(b), alpha=alpha, beta=beta)
+  params, values = scipy_chinchilla.fit(n, d, loss, scipy_chinchilla.hoffmann_grid(), _DELTA)
   return params, float(values.min()), int(np.sum(values <= values.min() * (1 + 1e-9)))
 
 

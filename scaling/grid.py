@@ -120,6 +120,20 @@ def _shape(base_model: ml_collections.ConfigDict, size: str | int, field: str,
                flops_per_token=dict(counting.flops_per_token(model_config)))
 
 
+def cadence(schedule: ml_collections.ConfigDict, tokens: int,
+            tokens_per_step: int) -> dict[str, int]:
+  """The evaluation and checkpoint intervals (tokens, whole steps) of a run of `tokens` tokens,
+  per `sweep.schedule`: overrides for `train.eval_every_tokens` and `train.ckpt_every_tokens`."""
+  intervals = {}
+  if schedule.evals_per_run > 0:
+    intervals["train.eval_every_tokens"] = budget.round_to_steps(
+        tokens / schedule.evals_per_run, tokens_per_step, minimum_steps=1)
+  if schedule.checkpoints_per_run > 0:
+    intervals["train.ckpt_every_tokens"] = budget.round_to_steps(
+        tokens / schedule.checkpoints_per_run, tokens_per_step, minimum_steps=1)
+  return intervals
+
+
 def _run(sweep: ml_collections.ConfigDict, shape: Shape, tokens: float, seed: int,
          compute_budget: float | None, field: str, source: tuple[str, ...]) -> RunSpec:
   base = sweep.base
@@ -148,12 +162,7 @@ def _run(sweep: ml_collections.ConfigDict, shape: Shape, tokens: float, seed: in
   if schedule.warmup_fraction > 0:
     overrides["train.warmup_tokens"] = budget.round_to_steps(
         schedule.warmup_fraction * train_tokens, tokens_per_step)
-  if schedule.evals_per_run > 0:
-    overrides["train.eval_every_tokens"] = budget.round_to_steps(
-        train_tokens / schedule.evals_per_run, tokens_per_step, minimum_steps=1)
-  if schedule.checkpoints_per_run > 0:
-    overrides["train.ckpt_every_tokens"] = budget.round_to_steps(
-        train_tokens / schedule.checkpoints_per_run, tokens_per_step, minimum_steps=1)
+  overrides.update(cadence(schedule, train_tokens, tokens_per_step))
   spec = RunSpec(shape=shape, tokens=train_tokens, seed=int(seed),
                  compute_budget=compute_budget, overrides=overrides, source=source)
   try:

@@ -97,7 +97,7 @@ def _group(sweep: ml_collections.ConfigDict, members: list[grid_lib.RunSpec]
       "train.train_tokens": trunk_tokens,
       "train.warmup_tokens": warmup,
       "train.branch_point_tokens": tuple(sorted(set(points))),
-      **_cadence(schedule, trunk_tokens, tokens_per_step)})
+      **grid_lib.cadence(schedule, trunk_tokens, tokens_per_step)})
   trunk = grid_lib.RunSpec(
       shape=first.shape, tokens=trunk_tokens, seed=first.seed, compute_budget=None,
       overrides=trunk_overrides,
@@ -112,19 +112,6 @@ def _group(sweep: ml_collections.ConfigDict, members: list[grid_lib.RunSpec]
     branches.append(dataclasses.replace(spec, overrides=overrides, trunk=trunk,
                                         branch_tokens=point))
   return trunk, branches
-
-
-def _cadence(schedule: ml_collections.ConfigDict, tokens: int,
-             tokens_per_step: int) -> dict[str, int]:
-  """A trunk's evaluation and checkpoint intervals, per `sweep.schedule`, over its own length."""
-  cadence = {}
-  if schedule.evals_per_run > 0:
-    cadence["train.eval_every_tokens"] = budget_lib.round_to_steps(
-        tokens / schedule.evals_per_run, tokens_per_step, minimum_steps=1)
-  if schedule.checkpoints_per_run > 0:
-    cadence["train.ckpt_every_tokens"] = budget_lib.round_to_steps(
-        tokens / schedule.checkpoints_per_run, tokens_per_step, minimum_steps=1)
-  return cadence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,14 +139,16 @@ def savings(specs: Sequence[grid_lib.RunSpec]) -> Savings:
 
 def ready_check(planned: Sequence[Any], stale_seconds: float) -> Callable[[pathlib.Path], bool]:
   """`ready(run_dir)` for the launcher (`runs.PlannedRun`s in): a branch is ready once its trunk
-  has saved its branch point, or once the trunk is final without it (the branch then starts and
-  is refused in one line, so it ends failed rather than waiting forever); other runs always."""
+  has saved its branch point, or once the trunk is done or diverged without it (the branch then
+  starts and is refused in one line); other runs always. A failed trunk may still be retried, so
+  its branches wait (`schedule.run_all` starts them once nothing else can run)."""
   points = {run.run_dir: run.branch_point() for run in planned if run.trunk_id}
+  over = (SweepState.DONE, SweepState.DIVERGED)
 
   def ready(run_dir: pathlib.Path) -> bool:
     point = points.get(run_dir)
     return (point is None or branch_lib.saved(point)
-            or rundir.is_final(rundir.read_state(point.trunk_dir, stale_seconds).state))
+            or rundir.read_state(point.trunk_dir, stale_seconds).state in over)
   return ready
 
 

@@ -39,7 +39,9 @@ def run_all(executor: Executor, run_dirs: list[pathlib.Path], *, max_parallel: i
   """Runs every run directory to a final state; False when interrupted by a signal.
 
   A queued run starts only once `ready(run_dir)` (a branch: once its trunk has saved the
-  checkpoint it starts from); runs queued behind it may start first.
+  checkpoint it starts from); runs queued behind it may start first. When nothing runs any more
+  and only runs that are not ready are left, they start anyway, so that each ends with its own
+  reason instead of waiting forever.
 
   Runs that had failed before this call are retried; a run that another launcher finishes
   (even as failed) while it waits in the queue is left alone. A runner that exits abnormally
@@ -52,6 +54,7 @@ def run_all(executor: Executor, run_dirs: list[pathlib.Path], *, max_parallel: i
   active: dict[pathlib.Path, Any] = {}
   elsewhere: set[pathlib.Path] = set()
   stopping = []
+  stuck = False  # every queued run waits on one that will not run in this call
 
   def on_signal(signum: int, frame) -> None:
     del frame
@@ -72,7 +75,7 @@ def run_all(executor: Executor, run_dirs: list[pathlib.Path], *, max_parallel: i
         if rundir.is_final(state) and not (state == SweepState.FAILED
                                            and run_dir in failed_at_start):
           continue
-        if not ready(run_dir):
+        if not (stuck or ready(run_dir)):
           waiting.append(run_dir)
           continue
         if state == SweepState.RUNNING:
@@ -80,6 +83,10 @@ def run_all(executor: Executor, run_dirs: list[pathlib.Path], *, max_parallel: i
           continue
         active[run_dir] = executor.start(run_dir)
       queue[:0] = waiting
+      stuck = bool(waiting) and not active and not elsewhere
+      if stuck:
+        logging.warning("%d runs wait on runs that will not run again here; starting them",
+                        len(waiting))
       for run_dir, handle in list(active.items()):
         exit_code = executor.poll(handle)
         if exit_code is None:

@@ -222,10 +222,12 @@ class _Loop:
         self._throughput.pause()
         if periodic_eval and not last:
           self._evaluate()
+        if at_branch_point and step not in self._branch_points.steps():
+          # On disk before any later checkpoint: a resume past the point never lacks it.
+          self._save(self._branch_points)
+          self._branch_points.wait_until_finished()
         if periodic_ckpt or stopping or last:
           self._save(self._checkpointer)
-        if at_branch_point and step not in self._branch_points.steps():
-          self._save(self._branch_points)
         if stopping and not last:
           logging.warning("preempted at step %d/%d; checkpoint saved", step, budget.total_steps)
           return {"status": results.STATUS_PREEMPTED, "step": step}

@@ -16,6 +16,7 @@ from configs import schema
 from data import pipeline
 from model import ModelConfig
 from records import cli
+from records import layout
 from training import branch
 from training import budget as budget_lib
 from training import mesh as mesh_lib
@@ -182,7 +183,7 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str | pathlib.Path
 
   Returns whether the workdir already held this run's config (a resume or a rerun).
   """
-  path = pathlib.Path(workdir) / "config.json"
+  path = pathlib.Path(workdir) / layout.CONFIG_FILE
   if not path.exists():
     return False
   try:

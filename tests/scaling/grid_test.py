@@ -101,6 +101,15 @@ def test_schedule_scales_with_tokens():
   assert spec.overrides["train.eval_every_tokens"] == 65_536
 
 
+
+def test_cadence_rounds_to_whole_steps_and_skips_what_is_off():
+  schedule = sweep_base.get_config().schedule
+  schedule.evals_per_run, schedule.checkpoints_per_run = 3, 0
+  assert grid.cadence(schedule, 10 * 1024, 1024) == {"train.eval_every_tokens": 3 * 1024}
+  schedule.evals_per_run, schedule.checkpoints_per_run = 100, 2
+  assert grid.cadence(schedule, 10 * 1024, 1024) == {"train.eval_every_tokens": 1024,
+                                                      "train.ckpt_every_tokens": 5 * 1024}
+
 def test_apply_overrides_copies():
   base = sweep_base.get_config().base
   config = grid.apply_overrides(base, {"model.d_model": 96, "seed": 3})

@@ -52,19 +52,33 @@ def _caught(run_dir: pathlib.Path) -> bool:
           and checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir()))
 
 
+def _kill_trainer(run_dir: pathlib.Path) -> None:
+  """SIGKILLs the trainer that holds `run_dir`'s lease, so that it cannot finish meanwhile."""
+  trainer_pid = json.loads((run_dir / layout.LEASE_FILE).read_text()).get("trainer_pid")
+  try:
+    os.kill(trainer_pid, signal.SIGKILL)
+  except ProcessLookupError:  # it finished first: the assertion after the kill says so
+    pass
+
+
 def _kill_when(workdir: pathlib.Path, condition) -> list[pathlib.Path]:
-  """Starts a launcher, SIGKILLs it once `condition(run_dirs)` names a run; returns those."""
+  """Starts a launcher; once `condition(run_dirs)` names a run, SIGKILLs that run's trainer and
+  the launcher. Returns the runs named."""
   launcher = _launcher(workdir)
   deadline, caught = time.time() + 300, []
   while time.time() < deadline and not caught:
     run_dirs = sorted((workdir / layout.RUNS_DIR).glob("*/")) if (
         workdir / layout.RUNS_DIR).exists() else []
     caught = condition(run_dirs)
-    time.sleep(0.05)
+    if not caught:
+      time.sleep(0.02)
+  for run_dir in caught:
+    _kill_trainer(run_dir)
   launcher.send_signal(signal.SIGKILL)
   launcher.wait()
   time.sleep(2.0)  # the runners notice their launcher is gone and stop their trainers
   assert caught, "no run was caught between a checkpoint and its end"
+  assert not any((run_dir / layout.RESULT_FILE).exists() for run_dir in caught)
   return caught
 
 
@@ -82,15 +96,20 @@ def test_sigkill_mid_trunk_and_mid_branch_then_every_row_once(tmp_path):
   assert len(reference) == 3  # the trunk is no row of its own
 
   workdir = tmp_path / "killed"
-  trunk = _kill_when(workdir, lambda dirs: [d for d in dirs if _is_trunk(d) and _caught(d)])
+  trunk = _kill_when(workdir, lambda dirs: [d for d in dirs if _caught(d) and _is_trunk(d)])
   branch = _kill_when(workdir, lambda dirs: [d for d in dirs
-                                             if not _is_trunk(d) and _caught(d)])
+                                             if _caught(d) and not _is_trunk(d)])
   assert trunk != branch
   _finish(workdir)
   assert _rows(workdir) == reference
   for run_dir in (workdir / layout.RUNS_DIR).glob("*/"):
     log = (run_dir / layout.TRAIN_LOG).read_text()
-    assert log.count("branched from") == (0 if _is_trunk(run_dir) else 1)
+    if _is_trunk(run_dir):
+      assert "branched from" not in log
+    else:  # a launch killed before the branch's own first checkpoint branches again; none after
+      assert "branched from" in log
+      resumed = log.find("resumed from the checkpoint")
+      assert resumed < 0 or "branched from" not in log[resumed:]
   assert (branch[0] / layout.TRAIN_LOG).read_text().count("resumed from the checkpoint") == 1
   # Every branch is done, so the trunk's branch-point checkpoints are gone.
   assert not any((trunk[0] / layout.BRANCH_POINTS_DIR).iterdir())

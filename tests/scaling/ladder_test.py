@@ -110,6 +110,8 @@ def test_branches_wait_for_their_point_and_points_are_released(tmp_path):
   (first.checkpoint_dir / str(first.step)).mkdir(parents=True)
   assert [ready(run.run_dir) for run in mine] == [True, False, False]
   _finish(trunk.run_dir, dict(status="failed", error="injected"))
+  assert [ready(run.run_dir) for run in mine] == [True, False, False]  # it may be retried
+  _finish(trunk.run_dir, dict(status="completed"))
   assert all(ready(run.run_dir) for run in mine)  # started, then refused: failed, not stuck
 
   for run in mine:

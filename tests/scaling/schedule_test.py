@@ -54,7 +54,8 @@ def test_failed_runs_are_retried_but_not_those_failed_elsewhere_meanwhile(tmp_pa
 
 def test_a_run_leased_elsewhere_is_waited_for(tmp_path):
   (run_dir,) = _dirs(tmp_path, ["a"])
-  holder = lease.Lease(run_dir, 30)
+  stale_seconds = 1.0  # the holder never beats: its lease is waited on until it goes stale
+  holder = lease.Lease(run_dir, stale_seconds)
   holder.acquire()
 
   def finish_elsewhere():
@@ -70,7 +71,21 @@ def test_a_run_leased_elsewhere_is_waited_for(tmp_path):
     return exit_code
 
   executor.poll = poll
-  assert schedule.run_all(executor, [run_dir], max_parallel=1, stale_seconds=30,
+  assert schedule.run_all(executor, [run_dir], max_parallel=1, stale_seconds=stale_seconds,
                           poll_seconds=0.01)
   assert executor.started == ["a"]
   assert rundir.read_state(run_dir, 30).state == "done"
+
+
+def test_a_run_waits_until_ready_and_starts_once_nothing_else_can_run(tmp_path):
+  trunk, branch, orphan = _dirs(tmp_path, ["trunk", "branch", "orphan"])
+  executor = _Executor()
+
+  def ready(run_dir: pathlib.Path) -> bool:
+    if run_dir == branch:
+      return "trunk" in executor.started
+    return run_dir != orphan  # waits on a run that never comes
+
+  assert schedule.run_all(executor, [branch, orphan, trunk], max_parallel=2, stale_seconds=30,
+                          poll_seconds=0.01, ready=ready)
+  assert executor.started == ["trunk", "branch", "orphan"]

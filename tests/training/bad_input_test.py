@@ -13,7 +13,6 @@ import sys
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 from absl import flags
 
@@ -188,13 +187,6 @@ def test_a_failure_handler_that_cannot_write_says_so_on_the_same_line(tmp_path, 
 
 # Case: a corrupt newest checkpoint falls back to the intact older one; none intact is one line.
 
-def _final_params(workdir: pathlib.Path) -> list[np.ndarray]:
-  manager = ocp.CheckpointManager(workdir / "checkpoints", item_names=("params",))
-  restored = manager.restore(manager.latest_step(),
-                             args=ocp.args.Composite(params=ocp.args.StandardRestore()))
-  manager.close()
-  return [np.asarray(leaf) for leaf in jax.tree.leaves(restored.params)]
-
 
 def _corrupt(step_dir: pathlib.Path) -> None:
   """Truncates the largest parameter file of a checkpoint to half its size."""
@@ -210,7 +202,7 @@ def _steps(workdir: pathlib.Path) -> list[int]:
 
 @pytest.mark.slow
 def test_a_corrupt_newest_checkpoint_falls_back_and_resumes_bit_identically(
-    tiny_config, tmp_path, caplog, stop_at):
+    tiny_config, tmp_path, caplog, stop_at, final_params):
   devices = jax.devices()[:1]
   straight = loop.train_and_evaluate(tiny_config, tmp_path / "straight", devices=devices)
   workdir = tmp_path / "not" / "yet" / "there"  # created with its parents
@@ -232,7 +224,7 @@ def test_a_corrupt_newest_checkpoint_falls_back_and_resumes_bit_identically(
              "at step 4" in line for line in warnings), warnings
   assert resumed["final_eval_loss"] == straight["final_eval_loss"]
   assert resumed["final_train_loss"] == straight["final_train_loss"]
-  for expected, actual in zip(_final_params(tmp_path / "straight"), _final_params(workdir),
+  for expected, actual in zip(final_params(tmp_path / "straight"), final_params(workdir),
                               strict=True):
     np.testing.assert_array_equal(actual, expected)
   assert not stale.exists()

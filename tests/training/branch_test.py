@@ -5,7 +5,6 @@ import json
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from training import branch, budget, loop, validate
@@ -29,13 +28,6 @@ def _wsd(config, train_tokens=2048, shape="1-sqrt", branch_from=""):
   return config
 
 
-def _params(workdir) -> list[np.ndarray]:
-  manager = ocp.CheckpointManager(workdir / "checkpoints", item_names=("params",))
-  restored = manager.restore(manager.latest_step(),
-                             args=ocp.args.Composite(params=ocp.args.StandardRestore()))
-  manager.close()
-  return [np.asarray(leaf) for leaf in jax.tree.leaves(restored.params)]
-
 
 def _curve(workdir) -> list[dict]:
   return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
@@ -45,7 +37,8 @@ def _run(config, workdir):
   return loop.train_and_evaluate(config, workdir, devices=DEVICES)
 
 
-def test_a_branch_is_bit_identical_to_the_wsd_run_from_scratch(tiny_config, tmp_path):
+def test_a_branch_is_bit_identical_to_the_wsd_run_from_scratch(tiny_config, tmp_path,
+                                                               final_params):
   trunk_dir, branch_dir, scratch_dir = (tmp_path / name for name in ("trunk", "b", "scratch"))
   trunk_result = _run(_trunk(tiny_config, branch_points=(1024, 1536), train_tokens=2048),
                       trunk_dir)
@@ -58,7 +51,7 @@ def test_a_branch_is_bit_identical_to_the_wsd_run_from_scratch(tiny_config, tmp_
   scratch = _run(_wsd(tiny_config), scratch_dir)
   assert branched["final_eval_loss"] == scratch["final_eval_loss"]
   assert branched["final_train_loss"] == scratch["final_train_loss"]
-  for ours, theirs in zip(_params(branch_dir), _params(scratch_dir), strict=True):
+  for ours, theirs in zip(final_params(branch_dir), final_params(scratch_dir), strict=True):
     np.testing.assert_array_equal(ours, theirs)
   # The branch's curve continues the trunk's: the trunk's records up to the branch point, then
   # its own, equal to the from-scratch run's at every evaluation.

@@ -1,7 +1,13 @@
-"""A tiny run config for loop tests (d_model 32, 2 layers, seq 32, 8 steps of 256 tokens) and
-preemptions that stop or crash a run at a step. (The session's persistent compilation cache,
+"""A tiny run config for loop tests (d_model 32, 2 layers, seq 32, 8 steps of 256 tokens),
+preemptions that stop or crash a run at a step, and the parameters a run saved last. (The session's persistent compilation cache,
 so that runs of the same shapes compile once, is tests/conftest.py's.)"""
+import pathlib
+from typing import Callable
+
+import jax
 import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 from configs import base
@@ -65,3 +71,17 @@ def stop_at() -> type[StopAt]:
 def crash_at() -> type[CrashAt]:
   """`crash_at(step)`: a Preemption that kills the run at `step`, saving nothing."""
   return CrashAt
+
+
+def _final_params(workdir: pathlib.Path) -> list[np.ndarray]:
+  manager = ocp.CheckpointManager(pathlib.Path(workdir) / "checkpoints", item_names=("params",))
+  restored = manager.restore(manager.latest_step(),
+                             args=ocp.args.Composite(params=ocp.args.StandardRestore()))
+  manager.close()
+  return [np.asarray(leaf) for leaf in jax.tree.leaves(restored.params)]
+
+
+@pytest.fixture
+def final_params() -> Callable[[pathlib.Path], list[np.ndarray]]:
+  """`final_params(workdir)`: the parameter leaves of the run's newest checkpoint, on the host."""
+  return _final_params

@@ -5,7 +5,6 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
@@ -18,15 +17,8 @@ RESULT_KEYS = {
     "eval_loss_by_position"}
 
 
-def _final_params(workdir) -> list[np.ndarray]:
-  manager = ocp.CheckpointManager(workdir / "checkpoints", item_names=("params",))
-  restored = manager.restore(manager.latest_step(),
-                             args=ocp.args.Composite(params=ocp.args.StandardRestore()))
-  manager.close()
-  return [np.asarray(leaf) for leaf in jax.tree.leaves(restored.params)]
 
-
-def test_completed_run_writes_every_artifact(tiny_config, tmp_path):
+def test_completed_run_writes_every_artifact(tiny_config, tmp_path, final_params):
   result = loop.train_and_evaluate(tiny_config, tmp_path, devices=jax.devices()[:1])
   on_disk = json.loads((tmp_path / "result.json").read_text())
   assert RESULT_KEYS <= set(on_disk) and on_disk["status"] == "completed"
@@ -40,9 +32,9 @@ def test_completed_run_writes_every_artifact(tiny_config, tmp_path):
   curve = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [record["step"] for record in curve] == [4, 8]
   assert curve[-1]["eval_loss"] == pytest.approx(on_disk["final_eval_loss"])
-  final_params = [leaf.astype(np.float64) for leaf in _final_params(tmp_path)]
+  leaves = [leaf.astype(np.float64) for leaf in final_params(tmp_path)]
   assert curve[-1]["param_norm"] == pytest.approx(
-      math.sqrt(sum(np.sum(leaf**2) for leaf in final_params)), rel=1e-5)
+      math.sqrt(sum(np.sum(leaf**2) for leaf in leaves)), rel=1e-5)
   assert all(record["update_norm"] > 0 and record["grad_norm"] > 0 for record in curve)
   events = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"))
   events.Reload()
@@ -64,7 +56,7 @@ def test_2x2x2_mesh_matches_one_device(tiny_config, tmp_path):
 
 
 def test_preempted_and_killed_runs_resume_bit_identically(tiny_config, tmp_path, stop_at,
-                                                          crash_at):
+                                                          crash_at, final_params):
   devices = jax.devices()[:1]
   straight = loop.train_and_evaluate(tiny_config, tmp_path / "straight", devices=devices)
 
@@ -79,11 +71,11 @@ def test_preempted_and_killed_runs_resume_bit_identically(tiny_config, tmp_path,
                             preemption=crash_at(5))  # last save at step 4
   recovered = loop.train_and_evaluate(tiny_config, tmp_path / "killed", devices=devices)
 
-  reference = _final_params(tmp_path / "straight")
+  reference = final_params(tmp_path / "straight")
   for run, result in (("preempted", resumed), ("killed", recovered)):
     assert result["final_eval_loss"] == straight["final_eval_loss"]
     assert result["final_train_loss"] == straight["final_train_loss"]
-    for expected, actual in zip(reference, _final_params(tmp_path / run), strict=True):
+    for expected, actual in zip(reference, final_params(tmp_path / run), strict=True):
       np.testing.assert_array_equal(actual, expected)
   curve = (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
   assert [json.loads(line)["step"] for line in curve] == [4, 8]

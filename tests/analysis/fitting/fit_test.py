@@ -1,15 +1,14 @@
 """Tests for analysis.fitting.fit: agreement with an independent scipy fit, published reproduction,
 synthetic recovery and failure modes."""
-import itertools
 import json
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.optimize
-import scipy.special
 
 from analysis.fitting import fit
+from benchmarks import scipy_chinchilla
 from analysis.laws import catalogue
 from analysis.laws import forms
 from analysis.fitting import objectives
@@ -19,41 +18,6 @@ from analysis.fitting import objectives
 EPOCH_OPTIMUM = dict(E=1.8172, A=477.8, B=2143.0, alpha=0.3473, beta=0.3672)
 EPOCH_OBJECTIVE = 0.0010182740
 TOLERANCE = dict(E=0.005, A=0.03, B=0.03, alpha=0.005, beta=0.005)
-
-
-def scipy_chinchilla_fit(n, d, loss, starts, delta=1e-3, box=None):
-  """Independent fit: numpy objective and analytic gradient, scipy L-BFGS-B per start.
-
-  Coordinates (a, b, e, alpha, beta) with A = exp(a), B = exp(b), E = exp(e); `box` is
-  L-BFGS-B's bounds in those coordinates.
-  """
-  log_n, log_d, log_loss = np.log(n), np.log(d), np.log(loss)
-
-  def objective_and_gradient(x):
-    a, b, e, alpha, beta = x
-    terms = np.stack([a - alpha * log_n, b - beta * log_d, np.full_like(log_n, e)])
-    log_prediction = scipy.special.logsumexp(terms, axis=0)
-    residual = log_prediction - log_loss
-    share = np.exp(terms - log_prediction)
-    value = np.where(np.abs(residual) <= delta, 0.5 * residual**2,
-                     delta * (np.abs(residual) - 0.5 * delta)).sum()
-    slope = np.clip(residual, -delta, delta)
-    gradient = np.array([slope @ share[0], slope @ share[1], slope @ share[2],
-                         -(slope * share[0]) @ log_n, -(slope * share[1]) @ log_d])
-    return value, gradient
-
-  results = [scipy.optimize.minimize(objective_and_gradient, np.asarray(x0, float), jac=True,
-                                     method="L-BFGS-B", bounds=box) for x0 in starts]
-  best = min(results, key=lambda r: r.fun)
-  a, b, e, alpha, beta = best.x
-  return dict(E=np.exp(e), A=np.exp(a), B=np.exp(b), alpha=alpha, beta=beta), best.fun
-
-
-def epoch_order_grid():
-  """Hoffmann's grid in the (a, b, e, alpha, beta) order Epoch iterates it."""
-  return list(itertools.product(np.arange(0, 30, 5), np.arange(0, 30, 5),
-                                np.arange(-1, 1.5, 0.5), np.arange(0, 2.5, 0.5),
-                                np.arange(0, 2.5, 0.5)))
 
 
 def synthetic_chinchilla(noise=0.01, seed=0, law=None):
@@ -74,8 +38,9 @@ def assert_params_close(actual, expected, tolerance):
 def test_matches_scipy_on_synthetic_data():
   _, n, d, loss = synthetic_chinchilla()
   result = fit.fit(catalogue.CHINCHILLA, dict(n=n, d=d), loss)
-  starts = epoch_order_grid()[::100]
-  reference, reference_objective = scipy_chinchilla_fit(n, d, loss, starts)
+  starts = scipy_chinchilla.hoffmann_grid()[::100]
+  reference, reference_objectives = scipy_chinchilla.fit(n, d, loss, starts)
+  reference_objective = reference_objectives.min()
   assert result.converged and not result.warnings
   assert result.objective <= reference_objective * (1 + 1e-6)
   assert_params_close(result.params, reference, dict.fromkeys(reference, 1e-3))
@@ -84,7 +49,9 @@ def test_matches_scipy_on_synthetic_data():
 def test_matches_scipy_and_epoch_on_chinchilla(epoch_chinchilla):
   n, d, loss = (epoch_chinchilla[k] for k in ("n", "d", "loss"))
   result = fit.fit(catalogue.CHINCHILLA, dict(n=n, d=d), loss)
-  reference, reference_objective = scipy_chinchilla_fit(n, d, loss, epoch_order_grid()[::100])
+  starts = scipy_chinchilla.hoffmann_grid()[::100]
+  reference, reference_objectives = scipy_chinchilla.fit(n, d, loss, starts)
+  reference_objective = reference_objectives.min()
   assert result.converged
   assert result.n_starts == 4500
   assert result.objective == pytest.approx(EPOCH_OBJECTIVE, abs=1e-10)
@@ -179,9 +146,10 @@ def test_bound_on_e_is_honoured_and_reported():
     residual = np.log(catalogue.CHINCHILLA.predict(moved, n=n, d=d)) - np.log(loss)
     assert np.sum(objectives.Objective().loss(residual)) > bounded.objective
   box = [(None, None)] * 2 + [(None, np.log(1.6))] + [(None, None)] * 2
-  starts = np.clip(epoch_order_grid()[::100], -np.inf, [np.inf, np.inf, np.log(1.6), np.inf,
-                                                          np.inf])
-  reference, reference_objective = scipy_chinchilla_fit(n, d, loss, starts, box=box)
+  starts = np.clip(scipy_chinchilla.hoffmann_grid()[::100], -np.inf,
+                   [np.inf, np.inf, np.log(1.6), np.inf, np.inf])
+  reference, reference_objectives = scipy_chinchilla.fit(n, d, loss, starts, box=box)
+  reference_objective = reference_objectives.min()
   assert bounded.objective <= reference_objective * (1 + 1e-6)
   assert_params_close(bounded.params, reference, dict.fromkeys(reference, 1e-3))
   summary = json.loads(json.dumps(bounded.to_json()))
