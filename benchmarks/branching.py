@@ -99,7 +99,7 @@ def main(argv: list[str]) -> None:
       f"| {name} | {cosine_fit[name][0]:.4g} [{cosine_fit[name][1]:.4g}, "
       f"{cosine_fit[name][2]:.4g}] | {ladder_fit[name][0]:.4g} [{ladder_fit[name][1]:.4g}, "
       f"{ladder_fit[name][2]:.4g}] | "
-      f"{'yes' if _overlap(cosine_fit[name], ladder_fit[name]) else 'no'} |"
+      f"{'yes' if _agree(cosine_fit[name], ladder_fit[name]) else 'no'} |"
       for name in PARAMETERS)
   point_rows = "\n".join(
       f"| {n:,} | {d:,} | {cosine_loss:.4f} | {ladder_loss:.4f} | "
@@ -125,7 +125,7 @@ branches decay over the last 20% of D (linear) to the cosine runs' final learnin
 
 Chinchilla fits, value [95% bootstrap interval; the ladder's resamples draw whole trunks]:
 
-| parameter | cosine | ladder | intervals overlap |
+| parameter | cosine | ladder | each inside the other's interval |
 |---|---|---|---|
 {fit_rows}
 
@@ -135,13 +135,10 @@ Matched points (final eval loss, nats/token; largest difference {100 * worst:.2f
 |---|---|---|---|---|
 {point_rows}
 """
-  print(section)
-  if _APPEND.value:
-    with open(_APPEND.value, "a") as stream:
-      stream.write(section)
+  host.publish(section, _APPEND.value)
 
 
-def _overlap(first: tuple[float, float, float], second: tuple[float, float, float]) -> bool:
+def _agree(first: tuple[float, float, float], second: tuple[float, float, float]) -> bool:
   """Whether each fitted value lies in the other's interval."""
   return first[1] <= second[0] <= first[2] and second[1] <= first[0] <= second[2]
 

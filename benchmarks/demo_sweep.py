@@ -91,10 +91,7 @@ jax {jax.__version__}. Command: `python benchmarks/demo_sweep.py \
 | held-out extrapolation, mean abs. relative error | \
 {'-' if error is None else f'{error:.2%}'} |
 """
-  print(section)
-  if _APPEND.value:
-    with open(_APPEND.value, "a") as markdown:
-      markdown.write(section)
+  host.publish(section, _APPEND.value)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The machine a benchmark runs on, named the same way in every BENCHMARKS.md section."""
+"""The machine a benchmark runs on, named the same way in every BENCHMARKS.md section, and where
+the section goes."""
 import platform
 import subprocess
 
@@ -13,3 +14,11 @@ def cpu_model() -> str:
     if line.startswith("Model name:"):
       return line.split(":", 1)[1].strip()
   return platform.processor() or "unknown"
+
+
+def publish(section: str, append_to: str) -> None:
+  """Prints a benchmark's markdown section and appends it to `append_to` (a file; '' for none)."""
+  print(section)
+  if append_to:
+    with open(append_to, "a") as markdown:
+      markdown.write(section)

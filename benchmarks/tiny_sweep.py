@@ -56,10 +56,7 @@ Command: `python benchmarks/tiny_sweep.py --max_parallel={_MAX_PARALLEL.value}`.
 ({min(walls):.1f}-{max(walls):.1f}) |
 | share of run wall time spent in train steps | {sum(training) / sum(walls):.0%} |
 """
-  print(section)
-  if _APPEND.value:
-    with open(_APPEND.value, "a") as markdown:
-      markdown.write(section)
+  host.publish(section, _APPEND.value)
 
 
 if __name__ == "__main__":
