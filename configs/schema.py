@@ -12,6 +12,7 @@ run, `configs/base.py`) or `SWEEP` (every field of a sweep, `configs/sweeps/base
     `table`, `launch.resources`) is an open map: its keys are checked by the code that reads it.
 """
 import dataclasses
+import functools
 import hashlib
 import json
 from typing import Any, Callable
@@ -39,17 +40,24 @@ def config_hash(config: ml_collections.ConfigDict) -> str:
   return hashlib.sha256(canonical_json(config).encode()).hexdigest()
 
 
+@functools.cache
+def _declared(defaults: Callable[[], ml_collections.ConfigDict]) -> dict[str, Any]:
+  """The fields `defaults()` declares, as nested dicts (read only; built once per schema)."""
+  return defaults().to_dict()
+
+
 def _is_open(field: Any) -> bool:
-  return isinstance(field, ml_collections.ConfigDict) and not field.keys()
+  """Whether a schema field is an open map (an empty dict or ConfigDict by default)."""
+  return isinstance(field, (dict, ml_collections.ConfigDict)) and not field.keys()
 
 
-def _unknown(values: Values, schema: ml_collections.ConfigDict, prefix: str) -> list[str]:
+def _unknown(values: Values, schema: dict[str, Any], prefix: str) -> list[str]:
   found = []
   for key, value in values.items():
     name = f"{prefix}{key}"
     if key not in schema:
       found.append(name)
-    elif (isinstance(schema[key], ml_collections.ConfigDict) and not _is_open(schema[key])
+    elif (isinstance(schema[key], dict) and not _is_open(schema[key])
           and isinstance(value, (dict, ml_collections.ConfigDict))):
       found.extend(_unknown(value, schema[key], f"{name}."))
   return found
@@ -87,7 +95,7 @@ class Schema:
 
   def unknown_keys(self, values: Values) -> list[str]:
     """Dotted names of the keys in `values` that the schema does not declare."""
-    return _unknown(values, self.defaults(), "")
+    return _unknown(values, _declared(self.defaults), "")
 
   def check(self, values: Values) -> None:
     """Raises ValueError naming every key of `values` that the schema does not declare."""

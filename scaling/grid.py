@@ -7,6 +7,7 @@ whole number of optimizer steps of `batch_size x seq_len` tokens (`training.budg
 `configs/sweeps/base.py` for the fields.
 """
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -58,6 +59,14 @@ class RunSpec:
   # A branch (scaling/ladder.py): the trunk it decays off, and the tokens where it leaves it.
   trunk: "RunSpec | None" = None
   branch_tokens: int = 0
+  base: ml_collections.ConfigDict | None = dataclasses.field(default=None, compare=False,
+                                                            repr=False)  # the sweep's base
+
+  @functools.cached_property
+  def config(self) -> ml_collections.ConfigDict:
+    """The resolved run config: `base` with `overrides` applied (built once per spec; treat it
+    as read only)."""
+    return apply_overrides(self.base, self.overrides)
 
   @property
   def is_trunk(self) -> bool:
@@ -164,9 +173,9 @@ def _run(sweep: ml_collections.ConfigDict, shape: Shape, tokens: float, seed: in
         schedule.warmup_fraction * train_tokens, tokens_per_step)
   overrides.update(cadence(schedule, train_tokens, tokens_per_step))
   spec = RunSpec(shape=shape, tokens=train_tokens, seed=int(seed),
-                 compute_budget=compute_budget, overrides=overrides, source=source)
+                 compute_budget=compute_budget, overrides=overrides, source=source, base=base)
   try:
-    budget.compute_budget(apply_overrides(base, overrides))
+    budget.compute_budget(spec.config)
   except ValueError as error:
     raise ValueError(f"{field} (size {shape.label}): {error}") from error
   return spec
@@ -175,7 +184,7 @@ def _run(sweep: ml_collections.ConfigDict, shape: Shape, tokens: float, seed: in
 def apply_overrides(base: ml_collections.ConfigDict,
                     overrides: dict[str, Any]) -> ml_collections.ConfigDict:
   """A copy of `base` with dotted-key `overrides` applied."""
-  config = ml_collections.ConfigDict(base.to_dict())
+  config = base.copy_and_resolve_references()
   for key, value in overrides.items():
     *parents, leaf = key.split(".")
     node = config

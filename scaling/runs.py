@@ -87,7 +87,7 @@ def plan(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path) -> list[Plan
     if trunk_id:
       spec = dataclasses.replace(spec, overrides={**spec.overrides,
                                                   "train.branch_from": f"../{trunk_id}"})
-    config = grid.apply_overrides(sweep.base, spec.overrides)
+    config = spec.config
     identifier = run_id(spec, config)
     if spec.is_trunk:
       trunk_ids[id(spec)] = identifier

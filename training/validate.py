@@ -45,6 +45,7 @@ _FIELDS_READ_BY_TOKENIZER = {"byte": (), "sentencepiece": ("tokenizer_vocab_size
                                                            "tokenizer_model")}
 _CORPUS_SPECIFIC_FIELDS = ("path", "text_field", "skip_unreadable_input", "token_dtype",
                            "tokenizer", "tokenizer_vocab_size", "tokenizer_model")
+_DATA_DEFAULTS = base.get_config().data.to_dict()  # read only
 
 
 def check_schema(config: ml_collections.ConfigDict) -> None:
@@ -97,7 +98,7 @@ def check_data_fields(data_config: ml_collections.ConfigDict) -> None:
     return
   if "tokenizer" in read:
     read = read + _FIELDS_READ_BY_TOKENIZER.get(data_config.tokenizer, ())
-  defaults = base.get_config().data
+  defaults = _DATA_DEFAULTS
   for field in _CORPUS_SPECIFIC_FIELDS:
     value = data_config[field]
     if field not in read and value != defaults[field]:
