@@ -70,6 +70,9 @@ _OVER_WEIGHT = flags.DEFINE_float("over_weight", 10.0,
                                   "floor objective: weight of over-predictions")
 _BOUNDED = flags.DEFINE_bool("bounded", True, "fit inside E <= smallest loss and exponents "
                              "in [0, 3]; --nobounded leaves the parameters free")
+_SEARCH = flags.DEFINE_enum("search", "multistart", list(fit_options.SEARCHES),
+                            "how every fit finds its minimum: the multi-start grid, or variable "
+                            "projection (forms linear in their coefficients only)")
 _WEIGHTS = flags.DEFINE_enum("weights", "uniform", list(seeds.WEIGHT_KINDS),
                              "observation weights of every fit")
 _ROLLOUT_FORMS = flags.DEFINE_list("rollout_forms", ["chinchilla", "overtraining"],
@@ -123,7 +126,7 @@ def _fit_options() -> fit_options.FitOptions:
       rollout_split=_ROLLOUT_SPLIT.value,
       rollout_thresholds=(tuple(_floats(_ROLLOUT_THRESHOLDS))
                           if _ROLLOUT_THRESHOLDS.value else None),
-      rollout_resamples=_ROLLOUT_RESAMPLES.value)
+      rollout_resamples=_ROLLOUT_RESAMPLES.value, search=_SEARCH.value)
 
 
 def main(argv: list[str]) -> None:

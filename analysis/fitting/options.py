@@ -16,10 +16,14 @@ import numpy as np
 
 from analysis.fitting import bootstrap as bootstrap_lib
 from analysis.fitting import fit as fit_lib
+from analysis.fitting import projection
 from analysis.laws import catalogue
 from analysis.laws import forms
 from analysis.fitting import objectives
 from analysis.table import seeds
+
+
+SEARCHES = ("multistart", "projection")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +45,11 @@ class FitOptions:
     rollout_thresholds: values of the split variable; None takes `rollout.default_thresholds`.
     rollout_resamples: bootstrap refits per rollout fit (warm-started, see
       `analysis.trust.rollout`).
+    search: how a fit finds its minimum: 'multistart' (the form's start grid, pruned and
+      polished: `analysis.fitting.multistart`) or 'projection' (a grid over the exponents with
+      the coefficients solved for, then the same polish: `analysis.fitting.projection`; only
+      for forms linear in their coefficients). Bootstrap refits (`resample`) always use the
+      multi-start search, from the fit's survivors when warm-started.
   """
   law: str = "chinchilla"
   objective: objectives.Objective = objectives.Objective()
@@ -51,6 +60,11 @@ class FitOptions:
   rollout_split: str = "c"
   rollout_thresholds: tuple[float, ...] | None = None
   rollout_resamples: int = 100
+  search: str = "multistart"
+
+  def __post_init__(self):
+    if self.search not in SEARCHES:
+      raise ValueError(f"FitOptions.search={self.search!r} must be one of {SEARCHES}")
 
   def form(self) -> forms.Form:
     """The law's form (`catalogue.get(law)`; the same spec gives the same Form object)."""
@@ -88,7 +102,8 @@ class FitOptions:
     return dict(law=self.law, objective=self.objective.to_json(), bounded=self.bounded,
                 weighting=self.weighting, rollout_forms=list(self.rollout_forms),
                 rollout_objectives=list(self.rollout_objectives),
-                rollout_split=self.rollout_split, rollout_resamples=self.rollout_resamples)
+                rollout_split=self.rollout_split, rollout_resamples=self.rollout_resamples,
+                search=self.search)
 
 
 def _subset(train: np.ndarray | None, inputs: Mapping[str, np.ndarray], loss: np.ndarray,
@@ -106,7 +121,8 @@ def fit(options: FitOptions, inputs: Mapping[str, np.ndarray], loss: np.ndarray,
         weights: np.ndarray, *, form: forms.Form | None = None,
         train: np.ndarray | None = None) -> fit_lib.FitResult:
   """The law fitted as `options` say: `form` (default `options.form()`) with
-  `options.objective`, inside `options.bounds` of the losses fitted, with `weights`.
+  `options.objective`, inside `options.bounds` of the losses fitted, with `weights`, by the
+  search `options.search`.
 
   Args:
     options: how to fit.
@@ -125,8 +141,8 @@ def fit(options: FitOptions, inputs: Mapping[str, np.ndarray], loss: np.ndarray,
     train = np.asarray(train, bool)
     weights = weights * train
   bounds = options.bounds(form, loss if train is None else loss[train])
-  return fit_lib.fit(form, inputs, loss, objective=options.objective, bounds=bounds,
-                     weights=weights)
+  search = projection.fit if options.search == "projection" else fit_lib.fit
+  return search(form, inputs, loss, objective=options.objective, bounds=bounds, weights=weights)
 
 
 def resample(fitted: fit_lib.FitResult, inputs: Mapping[str, np.ndarray], loss: np.ndarray,

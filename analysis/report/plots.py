@@ -55,12 +55,13 @@ def loss_vs_compute(flops: np.ndarray, loss: np.ndarray, frontier: np.ndarray, *
 
 
 def isoflop_profiles(result: isoflop.Approach2Result, *, n_label: str = "N") -> plt.Figure:
-  """Each IsoFLOP budget's runs, its parabola in ln N, and the minimum."""
+  """Each IsoFLOP budget's runs, its parabola in ln N over the sizes it was fitted to, and the
+  minimum."""
   figure, axis = plt.subplots(figsize=(6.4, 4.4))
   colours = plt.cm.viridis(np.linspace(0, 0.9, len(result.budgets)))
   for budget, colour in zip(result.budgets, colours):
     axis.scatter(budget.n, budget.loss, s=12, color=colour)
-    grid = np.geomspace(budget.n.min(), budget.n.max(), 100)
+    grid = np.geomspace(*budget.fitted_n, 100)
     axis.plot(grid, np.polyval(budget.parabola, np.log(grid)), color=colour, lw=1.2,
               label=f"{budget.flops:.2g} FLOPs")
     axis.scatter([budget.n_opt], [budget.loss_opt], marker="x" if budget.at_edge else "*",

@@ -71,7 +71,9 @@ def test_loss_vs_compute_leaves_out_what_it_is_not_given(runs, drawn):
 
 def test_isoflop_profiles_show_each_budget_its_parabola_and_minimum(runs, artists, drawn):
   n, d, c, loss = runs
-  result = isoflop.approach2(n, d, c, loss, n_resamples=0)
+  # The 1e18 budget's lowest loss is its largest size: drawn with an x when included.
+  result = isoflop.approach2(n, d, c, loss, include_edge=True, n_resamples=0)
+  assert [budget.at_edge for budget in result.budgets] == [False, False, True]
   axis, = drawn(plots.isoflop_profiles(result)).axes
   assert len(axis.lines) == len(result.budgets) == 3
   for index, budget in enumerate(result.budgets):
