@@ -16,11 +16,9 @@
 `c:COL` instead of `d:COL` derives D = C / (6 N); `budget:COL` names each run's IsoFLOP budget.
 Bad data or options end as one line `error: ...` on stderr and exit code 2 (`records.cli`).
 """
-import pathlib
 
 from absl import flags
 from absl import logging
-import jax
 
 from analysis.fitting import objectives
 from analysis.table import observations
@@ -29,6 +27,7 @@ from analysis.table import seeds
 from analysis.design import suggest_cli
 from analysis.fitting import options as fit_options
 from records import cli
+from training import compilation
 
 _DATA = flags.DEFINE_string("data", None, "any CSV of runs; needs --columns")
 _COLUMNS = flags.DEFINE_string(
@@ -87,7 +86,7 @@ _ROLLOUT_THRESHOLDS = flags.DEFINE_list("rollout_thresholds", None,
 _ROLLOUT_RESAMPLES = flags.DEFINE_integer("rollout_resamples", 100,
                                           "bootstrap refits per rollout fit")
 _COMPILATION_CACHE = flags.DEFINE_string(
-    "compilation_cache", "~/.cache/scaling-lab/jax",
+    "compilation_cache", compilation.DEFAULT_DIR,
     "folder for XLA's persistent compilation cache (repeat fits start faster); '' disables")
 
 
@@ -141,10 +140,7 @@ def main(argv: list[str]) -> None:
   if not _OUT.value:
     raise cli.UsageError("--out=DIR is required")
   report.remove_outputs(_OUT.value)  # whatever fails below, no earlier report looks current
-  if _COMPILATION_CACHE.value:
-    jax.config.update("jax_compilation_cache_dir",
-                      str(pathlib.Path(_COMPILATION_CACHE.value).expanduser()))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+  compilation.enable(_COMPILATION_CACHE.value, min_compile_seconds=1.0)
   options = _fit_options()
   table = _load().drop_highest(_DROP_HIGHEST.value)
   logging.info("fitting %d runs from %s", len(table), table.source)
