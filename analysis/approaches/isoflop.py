@@ -47,9 +47,12 @@ class BudgetFit:
 
 @dataclasses.dataclass(frozen=True)
 class LeftOut:
-  """A budget (FLOPs) that is not in the power laws, and why: one of `REASONS`."""
+  """A budget (FLOPs) that is not in the power laws, and why: one of `REASONS`; with its runs'
+  parameters `n` and final losses `loss` (nats/token), so that a figure can still show them."""
   flops: float
   reason: str
+  n: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+  loss: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
 
   def to_json(self) -> dict:
     return dict(flops=self.flops, reason=self.reason)
@@ -158,7 +161,8 @@ def approach2(n: np.ndarray, d: np.ndarray, c: np.ndarray, loss: np.ndarray, *,
                     f"(tolerance {tolerance_decades} decades in C); not used")
 
   def leave_out(flops: float, reason: str, why: str) -> None:
-    left_out.append(LeftOut(float(flops), reason))
+    members = labels == group
+    left_out.append(LeftOut(float(flops), reason, n[members], loss[members]))
     warnings.append(f"approach 2: budget {flops:.3g} FLOPs left out: {why}")
 
   rng = np.random.default_rng(seed)

@@ -10,6 +10,10 @@ Forms defined here:
   * `OVERTRAINING`: L(C, M) = E + (a M^eta + b M^-eta) C^-eta with M = D / N tokens per
     parameter, Gadre et al. 2024: the Chinchilla form with alpha = beta = 2 eta rewritten in
     C = 6 N D and M, with a = A 6^eta and b = B 6^eta.
+  * `INTERACTION`: L(N, D) = E + A / N^alpha + B / D^beta + G / (N^alpha D^beta), Chinchilla's
+    form with an N-D interaction term (G = 0 is Chinchilla).
+  * `DATA_CONSTRAINED`: L(N, D, U) = E + A / N'^alpha + B / D'^beta with the effective data D'
+    and parameters N' of repeated epochs over U unique tokens, Muennighoff et al. 2023 (eq. 5).
 
 `FORMS` names every form and `get("chinchilla[beta=alpha,E=1.69]")` builds one from a spec
 (constraints by `forms.fix` and `forms.tie`). New forms are added to `FORMS`, in this module
@@ -30,6 +34,8 @@ KAPLAN_2020 = ("J. Kaplan et al., Scaling Laws for Neural Language Models, "
                "arXiv:2001.08361 (2020)")
 GADRE_2024 = ("S. Y. Gadre et al., Language models scale reliably with over-training and on "
               "downstream tasks, arXiv:2403.08540 (2024)")
+MUENNIGHOFF_2023 = ("N. Muennighoff et al., Scaling Data-Constrained Language Models, NeurIPS "
+                    "2023, arXiv:2305.16264")
 
 _EXPONENT_GRID = (0.0, 0.5, 1.0, 1.5, 2.0)
 _LOG_COEFFICIENT_GRID = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
@@ -171,10 +177,86 @@ OVERTRAINING = forms.Form(
 )
 
 
+def _interaction_log_predict(raw, log_inputs):
+  n_term = raw["log_A"] - raw["alpha"] * log_inputs["n"]
+  d_term = raw["log_B"] - raw["beta"] * log_inputs["d"]
+  product = raw["log_G"] - raw["alpha"] * log_inputs["n"] - raw["beta"] * log_inputs["d"]
+  return jnp.logaddexp(jnp.logaddexp(n_term, d_term), jnp.logaddexp(product, raw["log_E"]))
+
+
+INTERACTION = forms.Form(
+    name="interaction",
+    formula="L(N, D) = E + A / N^alpha + B / D^beta + G / (N^alpha D^beta)",
+    citation=(f"{HOFFMANN_2022}, eq. 2, with a product term G / (N^alpha D^beta) coupling N and "
+              "D (G >= 0; G = 0 is Chinchilla)"),
+    inputs=("n", "d"),
+    parameters=CHINCHILLA.parameters + (forms.Parameter("G", True, _LOG_COEFFICIENT_GRID),),
+    log_predict=_interaction_log_predict,
+)
+
+# Smallest exponent used in the Chinchilla-optimal N of U unique tokens: exponents may reach
+# their lower bound 0, where the optimum (a ratio of exponents) is undefined.
+_MIN_EXPONENT = 1e-6
+
+
+def _log_effective(log_unique, log_total, log_r_star):
+  """log X' = log(U + U R* (1 - exp(-R / R*))) with R = X / U - 1 repetitions (U <= X)."""
+  repeats = jnp.expm1(log_total - log_unique)
+  r_star = jnp.exp(log_r_star)
+  return log_unique + jnp.log1p(-r_star * jnp.expm1(-repeats / r_star))
+
+
+def _data_constrained_log_predict(raw, log_inputs):
+  log_unique = jnp.minimum(log_inputs["u"], log_inputs["d"])  # U > D: only D of U were seen
+  alpha = jnp.maximum(raw["alpha"], _MIN_EXPONENT)
+  beta = jnp.maximum(raw["beta"], _MIN_EXPONENT)
+  # Chinchilla-optimal N for D = U tokens under C = 6ND: G (G U)^(beta / alpha), with
+  # G = (alpha A / (beta B))^(1 / (alpha + beta)).
+  log_g = (jnp.log(alpha) + raw["log_A"] - jnp.log(beta) - raw["log_B"]) / (alpha + beta)
+  log_n_unique = log_g + (beta / alpha) * (log_g + log_unique)
+  log_n_unique = jnp.minimum(log_n_unique, log_inputs["n"])
+  log_n = _log_effective(log_n_unique, log_inputs["n"], raw["log_R_N_star"])
+  log_d = _log_effective(log_unique, log_inputs["d"], raw["log_R_D_star"])
+  n_term = raw["log_A"] - raw["alpha"] * log_n
+  d_term = raw["log_B"] - raw["beta"] * log_d
+  return jnp.logaddexp(jnp.logaddexp(n_term, d_term), raw["log_E"])
+
+
+# Muennighoff et al. 2023, eq. 5: Chinchilla's law in effective parameters N' and data D',
+#   D' = U_D + U_D R*_D (1 - exp(-R_D / R*_D)),  R_D = D / U_D - 1 (repeated epochs, >= 0),
+#   N' = U_N + U_N R*_N (1 - exp(-R_N / R*_N)),  R_N = N / U_N - 1,
+# with U_D = u unique tokens and, as in the paper, U_N = min(N, N_opt(U_D)) unique parameters:
+# the Chinchilla-optimal size for U_D tokens under the law's own A, B, alpha, beta. A token
+# repeated R_D times is worth R*_D (1 - exp(-R_D / R*_D)) fresh ones, saturating at R*_D; so
+# u = d (one epoch) and N <= N_opt(u) give Chinchilla exactly, and d -> inf gives
+# D' -> U_D (1 + R*_D).
+DATA_CONSTRAINED = forms.Form(
+    name="data_constrained",
+    formula=("L(N, D, U) = E + A / N'^alpha + B / D'^beta; D' = U (1 + R_D_star (1 - "
+             "exp(-(D/U - 1) / R_D_star))), N' = U_N (1 + R_N_star (1 - exp(-(N/U_N - 1) / "
+             "R_N_star))), U_N = min(N, Chinchilla-optimal N for U tokens)"),
+    citation=(f"{MUENNIGHOFF_2023}, eq. 5 with the effective data and parameters of Sec. 3.1 "
+              "(R_D_star, R_N_star are their R*_D, R*_N)"),
+    inputs=("n", "d", "u"),
+    parameters=(
+        forms.Parameter("E", True, (0.0, 0.5, 1.0)),
+        forms.Parameter("A", True, (0.0, 5.0, 10.0, 15.0)),
+        forms.Parameter("B", True, (0.0, 5.0, 10.0, 15.0)),
+        forms.Parameter("alpha", False, (0.2, 0.5, 1.0)),
+        forms.Parameter("beta", False, (0.2, 0.5, 1.0)),
+        forms.Parameter("R_D_star", True, (1.0, 2.5, 4.0)),
+        forms.Parameter("R_N_star", True, (0.0, 1.5, 3.0)),
+    ),
+    log_predict=_data_constrained_log_predict,
+)
+
+
 FORMS: dict[str, forms.Form] = {
     "chinchilla": CHINCHILLA,
     "overtraining": OVERTRAINING,
     "kaplan_nd": KAPLAN_ND,
+    "interaction": INTERACTION,
+    "data_constrained": DATA_CONSTRAINED,
     **{f"single_variable_{x}": single_variable(x) for x in ("n", "d", "c")},
     **{f"kaplan_{x}": kaplan_single_variable(x) for x in ("n", "d", "c")},
 }

@@ -1,7 +1,8 @@
 """Scaling-law forms as data: parameters, inputs, a log-space predictor and a start grid.
 
 A `Form` predicts the loss (nats/token) from named inputs in natural units: `n` (parameters),
-`d` (training tokens), `c` (training FLOPs) and `m` (tokens per parameter, D / N). The fit
+`d` (training tokens), `c` (training FLOPs), `m` (tokens per parameter, D / N) and `u` (unique
+tokens: the distinct tokens that D repeats over its epochs). The fit
 engine works on the log of the loss and on "raw" coordinates: a parameter with `log_scale=True`
 (a coefficient such as A) is optimised as its natural log (`log_A`), the others (exponents) as
 they are. Each form carries the grid of starting points, in raw coordinates, that the
@@ -21,7 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-INPUT_UNITS = {"n": "parameters", "d": "tokens", "c": "FLOPs", "m": "tokens per parameter"}
+INPUT_UNITS = {"n": "parameters", "d": "tokens", "c": "FLOPs", "m": "tokens per parameter",
+               "u": "unique tokens"}
 
 # Raw coordinates (name -> array) and log inputs (name -> array) -> log loss.
 LogPredictor = Callable[[Mapping[str, jax.Array], Mapping[str, jax.Array]], jax.Array]
@@ -337,10 +339,15 @@ def tie(form: Form, name: str, to: str) -> Form:
 
 
 def inputs_for(form: Form, *, n: np.ndarray | None = None, d: np.ndarray | None = None,
-               c: np.ndarray | None = None) -> dict[str, np.ndarray]:
-  """The arrays `form` takes, from parameters n, tokens d and FLOPs c (m = d / n, tokens per
-  parameter). Raises ValueError naming an input the form needs but was not given."""
-  given = dict(n=n, d=d, c=c)
+               c: np.ndarray | None = None, u: np.ndarray | None = None
+               ) -> dict[str, np.ndarray]:
+  """The arrays `form` takes, from parameters n, tokens d, FLOPs c and unique tokens u (m = d /
+  n, tokens per parameter). Raises ValueError naming an input the form needs but was not given."""
+  given = dict(n=n, d=d, c=c, u=u)
+  if "u" in form.inputs and u is None:
+    raise ValueError(f"{form.name} needs column u (unique tokens per run, which D repeats "
+                     "over its epochs) and these runs have none: leave it out of --law and "
+                     "--rollout_forms, or fit from Python with inputs_for(..., u=UNIQUE_TOKENS)")
   arrays = {}
   for name in form.inputs:
     needs = ("n", "d") if name == "m" else (name,)

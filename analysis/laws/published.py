@@ -54,16 +54,17 @@ class PublishedLaw:
     allocation only."""
     return catalogue.FORMS.get(self.form)
 
-  def loss(self, n: np.ndarray | float | None = None,
-           d: np.ndarray | float | None = None) -> np.ndarray:
-    """Predicted loss (nats/token, the paper's data) at N parameters and D tokens: the form's
-    prediction; D = inf is the limit of unlimited data."""
+  def loss(self, n: np.ndarray | float | None = None, d: np.ndarray | float | None = None,
+           u: np.ndarray | float | None = None) -> np.ndarray:
+    """Predicted loss (nats/token, the paper's data) at N parameters, D tokens and, for the
+    data-constrained law, U unique tokens: the form's prediction; D = inf is the limit of
+    unlimited data."""
     form = self.law_form()
     if form is None:
       raise ValueError(f"published law {self.key!r} ({self.form}) gives no loss; it states "
                        "compute-optimal exponents only")
     return np.exp(form.log_predict_raw(form.to_raw(self.params),
-                                       forms.inputs_for(form, n=n, d=d)))
+                                       forms.inputs_for(form, n=n, d=d, u=u)))
 
   def to_json(self) -> dict:
     return dict(label=self.label, citation=self.citation, source=self.source, form=self.form,
@@ -81,6 +82,11 @@ _HOFFMANN_UNROUNDED = dict(E=float(np.exp(0.5267228)), A=float(np.exp(6.0073404)
                            B=float(np.exp(6.0179186)), alpha=0.33917084, beta=0.2849083)
 _BESIROGLU = dict(E=1.82, A=482.01, B=2085.43, alpha=0.348, beta=0.366)
 _BESIROGLU_REPLICATE = dict(E=1.8172, A=477.84, B=2143.86, alpha=0.3473, beta=0.3672)
+# Muennighoff et al. 2023's fit of eq. 5 as the authors gave it (huggingface/datablations issue
+# #9, quoted in shared/data/README.md): log A, log B, log E and the exponents (alpha = beta).
+_MUENNIGHOFF = dict(E=float(np.exp(0.6254804)), A=float(np.exp(6.255414)),
+                    B=float(np.exp(7.3049974)), alpha=0.3526596, beta=0.3526596,
+                    R_D_star=15.387756, R_N_star=5.309743)
 
 LAWS: dict[str, PublishedLaw] = {law.key: law for law in (
     PublishedLaw(
@@ -137,6 +143,12 @@ LAWS: dict[str, PublishedLaw] = {law.key: law for law in (
         catalogue.BESIROGLU_2024,
         "pure Huber (delta 1e-3), L-BFGS from Hoffmann's 4500-start grid", "chinchilla",
         _BESIROGLU_REPLICATE, *_chinchilla_exponents(0.3473, 0.3672),
+        n_convention="total", c_convention="6nd"),
+    PublishedLaw(
+        "muennighoff2023", "Muennighoff et al. 2023, data-constrained", catalogue.MUENNIGHOFF_2023,
+        ("eq. 5 constants as given by the authors in huggingface/datablations issue #9 (not "
+         "re-checked against the paper's figures); a, b with unlimited unique data"),
+        "data_constrained", _MUENNIGHOFF, *_chinchilla_exponents(0.3526596, 0.3526596),
         n_convention="total", c_convention="6nd"),
 )}
 

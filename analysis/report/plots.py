@@ -56,7 +56,7 @@ def loss_vs_compute(flops: np.ndarray, loss: np.ndarray, frontier: np.ndarray, *
 
 def isoflop_profiles(result: isoflop.Approach2Result, *, n_label: str = "N") -> plt.Figure:
   """Each IsoFLOP budget's runs, its parabola in ln N over the sizes it was fitted to, and the
-  minimum."""
+  minimum; the runs of budgets left out of the power laws in grey squares."""
   figure, axis = plt.subplots(figsize=(6.4, 4.4))
   colours = plt.cm.viridis(np.linspace(0, 0.9, len(result.budgets)))
   for budget, colour in zip(result.budgets, colours):
@@ -66,6 +66,9 @@ def isoflop_profiles(result: isoflop.Approach2Result, *, n_label: str = "N") -> 
               label=f"{budget.flops:.2g} FLOPs")
     axis.scatter([budget.n_opt], [budget.loss_opt], marker="x" if budget.at_edge else "*",
                  s=60, color="k", zorder=3)
+  for budget in result.left_out:
+    axis.scatter(budget.n, budget.loss, s=12, color="0.6", marker="s",
+                 label=f"{budget.flops:.2g} FLOPs, left out ({budget.reason})")
   axis.set(xscale="log", xlabel=f"parameters {n_label}", ylabel="final loss (nats/token)",
            title="IsoFLOP profiles (Approach 2); * minimum, x at the edge")
   axis.legend(fontsize=7, ncol=2)

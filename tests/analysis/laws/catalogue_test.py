@@ -78,10 +78,19 @@ def test_overtraining_equals_chinchilla_with_equal_exponents():
   assert "2403.08540" in catalogue.OVERTRAINING.citation
 
 
+def test_interaction_matches_closed_form_and_is_chinchilla_at_zero():
+  law = dict(CHINCHILLA_LAW, G=3e4)
+  expected = 1.69 + 406.4 / N**0.34 + 410.7 / D**0.28 + 3e4 / (N**0.34 * D**0.28)
+  np.testing.assert_allclose(catalogue.INTERACTION.predict(law, n=N, d=D), expected, rtol=1e-12)
+  np.testing.assert_allclose(catalogue.INTERACTION.predict(dict(law, G=0.0), n=N, d=D),
+                             catalogue.CHINCHILLA.predict(CHINCHILLA_LAW, n=N, d=D), rtol=1e-12)
+  assert catalogue.get("interaction[G=1e4]").param_names == catalogue.CHINCHILLA.param_names
+
+
 def test_registry_names_every_form():
-  assert set(catalogue.FORMS) == {"chinchilla", "overtraining", "kaplan_nd", "single_variable_n",
-                                  "single_variable_d", "single_variable_c", "kaplan_n",
-                                  "kaplan_d", "kaplan_c"}
+  assert set(catalogue.FORMS) == {"chinchilla", "overtraining", "kaplan_nd", "interaction",
+                                  "data_constrained", "single_variable_n", "single_variable_d",
+                                  "single_variable_c", "kaplan_n", "kaplan_d", "kaplan_c"}
   for name, form in catalogue.FORMS.items():
     assert form.name == name and form.citation and form.init_grid().shape[0] > 0
     assert catalogue.get(name) is form

@@ -98,6 +98,18 @@ def test_isoflop_profiles_show_each_budget_its_parabola_and_minimum(runs, artist
     assert profile.min() == pytest.approx(budget.loss_opt, rel=1e-4)
 
 
+def test_isoflop_profiles_show_a_left_out_budgets_runs_in_grey(runs, artists, drawn):
+  n, d, c, loss = runs
+  result = isoflop.approach2(n, d, c, loss, n_resamples=0)
+  (left_out,) = result.left_out
+  axis, = drawn(plots.isoflop_profiles(result)).axes
+  assert len(axis.lines) == len(result.budgets) == 2
+  grey = axis.collections[-1]
+  assert grey.get_label() == f"{left_out.flops:.2g} FLOPs, left out (minimum at the edge)"
+  members = np.isclose(c, left_out.flops, rtol=1e-6)
+  np.testing.assert_array_equal(np.stack(artists.offsets(grey)), [n[members], loss[members]])
+
+
 def test_law_fit_draws_the_law_along_each_isoflop_slice_and_against_the_runs(runs, artists,
                                                                              drawn):
   n, d, c, loss = runs
