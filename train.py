@@ -38,10 +38,6 @@ from training import mesh as mesh_lib
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Run config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, results.")
-_COMPILATION_CACHE = flags.DEFINE_string(
-    "compilation_cache", compilation.DEFAULT_DIR,
-    "folder for XLA's persistent compilation cache (the runs of one shape compile once); '' "
-    "disables; JAX_COMPILATION_CACHE_DIR, when set, wins")
 
 _EXIT_CODES = {status_lib.RunStatus.COMPLETED: preemption.EXIT_COMPLETED,
                status_lib.RunStatus.DIVERGED: preemption.EXIT_DIVERGED,
@@ -135,7 +131,7 @@ def main(argv: list[str]) -> int:
   if not _WORKDIR.value:
     raise cli.UsageError("--workdir is empty; name the run's directory")
   logging.get_absl_handler().addFilter(_quiet_libraries)
-  compilation.enable(_COMPILATION_CACHE.value, min_compile_seconds=0.0)
+  compilation.enable(compilation.CACHE_DIR.value, min_compile_seconds=0.0)
   mesh_lib.maybe_initialize_distributed()
   config, workdir = _load_config(), _WORKDIR.value
   try:

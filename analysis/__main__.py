@@ -85,9 +85,6 @@ _ROLLOUT_THRESHOLDS = flags.DEFINE_list("rollout_thresholds", None,
                                         "split variable's distinct values that leave enough runs")
 _ROLLOUT_RESAMPLES = flags.DEFINE_integer("rollout_resamples", 100,
                                           "bootstrap refits per rollout fit")
-_COMPILATION_CACHE = flags.DEFINE_string(
-    "compilation_cache", compilation.DEFAULT_DIR,
-    "folder for XLA's persistent compilation cache (repeat fits start faster); '' disables")
 
 
 def _load() -> observations.Observations:
@@ -140,7 +137,7 @@ def main(argv: list[str]) -> None:
   if not _OUT.value:
     raise cli.UsageError("--out=DIR is required")
   report.remove_outputs(_OUT.value)  # whatever fails below, no earlier report looks current
-  compilation.enable(_COMPILATION_CACHE.value, min_compile_seconds=1.0)
+  compilation.enable(compilation.CACHE_DIR.value, min_compile_seconds=1.0)
   options = _fit_options()
   table = _load().drop_highest(_DROP_HIGHEST.value)
   logging.info("fitting %d runs from %s", len(table), table.source)

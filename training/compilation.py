@@ -1,13 +1,22 @@
 """XLA's persistent compilation cache: a program compiled once is read back from disk by every
 later process (the runs of one shape in a sweep, a relaunch, repeated fits), so only the first
-pays for the compilation. A cached program is the same executable, so results are unchanged."""
+pays for the compilation. A cached program is the same executable, so results are unchanged.
+
+The programs that use it (train.py, `python -m analysis`) share the one `--compilation_cache`
+flag defined here."""
 import os
 import pathlib
 
 import jax
+from absl import flags
 
 DEFAULT_DIR = "~/.cache/scaling-lab/jax"
 ENVIRONMENT_VARIABLE = "JAX_COMPILATION_CACHE_DIR"
+
+CACHE_DIR = flags.DEFINE_string(
+    "compilation_cache", DEFAULT_DIR,
+    "folder for XLA's persistent compilation cache (a program compiled once loads from disk "
+    "after); '' disables; JAX_COMPILATION_CACHE_DIR, when set, wins")
 
 
 def enable(directory: str, min_compile_seconds: float) -> None:
