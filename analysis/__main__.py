@@ -52,6 +52,9 @@ _DROP_HIGHEST = flags.DEFINE_integer("drop_highest", 0,
 _BUDGETS = flags.DEFINE_list("budgets", None, "nominal IsoFLOP budgets in FLOPs (1e19,3e19,...)")
 _TOLERANCE = flags.DEFINE_float("budget_tolerance", 0.05,
                                 "IsoFLOP grouping tolerance, decades of C")
+_PARABOLA_WINDOW = flags.DEFINE_integer(
+    "parabola_window", 0, "Approach 2: fit each budget's parabola to this many sizes on each "
+    "side of its lowest loss (1 or 2 reproduce Porian et al. 2024); 0 fits every size")
 _TABLE_FLOPS = flags.DEFINE_list("table_flops", None,
                                  "budgets (FLOPs) for the allocation table; default: the "
                                  "largest observed C times 1, 10, 100, 1000")
@@ -145,6 +148,7 @@ def main(argv: list[str]) -> None:
       table, _OUT.value, n_convention=_N_CONVENTION.value, c_convention=_C_CONVENTION.value,
       n_resamples=_BOOTSTRAP.value, level=_LEVEL.value, holdout_flops=_HOLDOUT.value,
       nominal_budgets=_floats(_BUDGETS), tolerance_decades=_TOLERANCE.value,
+      parabola_window=_PARABOLA_WINDOW.value or None,
       table_flops=_floats(_TABLE_FLOPS), kaplan=_KAPLAN.value,
       single_variable=_SINGLE_VARIABLE.value, seed=_SEED.value, fit_options=options)
   params = summary["approach3"]["params"]

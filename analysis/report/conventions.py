@@ -15,12 +15,13 @@ from analysis.table import observations as observations_lib
 def compare(clean: observations_lib.Observations, *,
             options: options_lib.FitOptions, weights: np.ndarray,
             nominal_budgets: list[float] | None = None,
-            tolerance_decades: float = 0.05) -> list[dict]:
+            tolerance_decades: float = 0.05, parabola_window: int | None = None) -> list[dict]:
   """The same runs refitted under every convention pair the data allow (point estimates).
 
   One row per (N, C) convention: the Approach-3 fit (`options.approach3_form()` by the recipe
   of `analysis.fitting.options`, with `weights` per row of `clean`; L(N, D) depends on the N
-  convention only) with its a, b, and Approach 2's a, b. Empty when the data carry one N and no
+  convention only) with its a, b, and Approach 2's a, b (each parabola over `parabola_window`
+  sizes on each side of the lowest loss; None: every size). Empty when the data carry one N and no
   exact FLOPs.
   """
   n_conventions = (("non_embedding", "total")
@@ -42,7 +43,8 @@ def compare(clean: observations_lib.Observations, *,
       try:
         isoflops = isoflop.approach2(runs["n"], runs["d"], runs["c"], runs["loss"],
                                      budget=clean.budget, nominal=nominal_budgets,
-                                     tolerance_decades=tolerance_decades, n_resamples=0)
+                                     tolerance_decades=tolerance_decades,
+                                     window=parabola_window, n_resamples=0)
         approach2 = dict(a=isoflops.a, b=isoflops.b, n_budgets=len(isoflops.budgets))
       except ValueError as error:
         approach2 = dict(skipped=str(error))

@@ -28,8 +28,8 @@ def build(observations: observations_lib.Observations, out_dir: str | pathlib.Pa
   """Runs the whole analysis and writes fits.json, the figures and report.md into `out_dir`.
 
   `options` are those of `pipeline.analyse` (conventions, n_resamples, level, holdout_flops,
-  nominal_budgets, tolerance_decades, table_flops, seed). Returns the fits.json content: the
-  analysis's summary with the figures drawn (`figures`, name -> file name) and the warnings of
+  nominal_budgets, tolerance_decades, parabola_window, table_flops, seed). Returns the fits.json
+  content: the analysis's summary with the figures drawn (`figures`, name -> file name) and the warnings of
   the figures and the compression section after the analysis's own. The previous analysis's
   outputs (`OUTPUTS`) are removed first, so an analysis that fails leaves none that look current;
   fits.json and report.md are written last, atomically. A figure that cannot be drawn is left

@@ -48,6 +48,8 @@ class Settings:
       `extrapolate.default_threshold`.
     nominal_budgets: IsoFLOP budgets (FLOPs) the runs are grouped to; None infers them.
     tolerance_decades: the IsoFLOP grouping's tolerance, decades of C.
+    parabola_window: Approach 2 fits each budget's parabola to this many sizes on each side of
+      its lowest loss (`isoflop.approach2`'s window); None fits every size (Hoffmann et al.).
     table_flops: the allocation table's budgets (FLOPs); None takes the largest observed C
       times 1, 10, 100 and 1000 (`table_budgets`).
     kaplan: also fit Kaplan et al.'s L(N, D) (Eq. 1.5).
@@ -60,6 +62,7 @@ class Settings:
   holdout_flops: float | None = None
   nominal_budgets: list[float] | None = None
   tolerance_decades: float = 0.05
+  parabola_window: int | None = None
   table_flops: list[float] | None = None
   kaplan: bool = True
   single_variable: bool = True
@@ -233,8 +236,8 @@ def _approach2(data: Prepared, settings: Settings, done: Done) -> Outcome:
   runs = data.runs
   try:
     result = isoflop.approach2(runs["n"], runs["d"], runs["c"], runs["loss"],
-                               budget=data.clean.budget, **settings.resampling(),
-                               **settings.budgets())
+                               budget=data.clean.budget, window=settings.parabola_window,
+                               **settings.resampling(), **settings.budgets())
   except ValueError as error:
     return Outcome(None, data.skipped(str(error)))
   return Outcome(result, dict(result.to_json(), conventions=data.conventions), result.warnings)
@@ -360,7 +363,8 @@ def _compute_optimal_loss(data: Prepared, settings: Settings, done: Done) -> Out
 def _convention_comparison(data: Prepared, settings: Settings, done: Done) -> Outcome:
   return Outcome(None, conventions.compare(
       data.clean, options=settings.fit_options, weights=data.weights,
-      nominal_budgets=settings.nominal_budgets, tolerance_decades=settings.tolerance_decades))
+      nominal_budgets=settings.nominal_budgets, tolerance_decades=settings.tolerance_decades,
+      parabola_window=settings.parabola_window))
 
 
 STEPS = (

@@ -70,12 +70,13 @@ def test_cli_fit_on_a_mapped_csv(tmp_path, runs_csv, capsys):
   # No persistent compilation cache: the setting would outlive this test's folder.
   argv = ["analysis", "fit", f"--data={runs_csv}", "--columns=n:params,c:flop,loss:final_loss",
           f"--out={out}", "--bootstrap=6", "--n_convention=total", "--holdout_flops=5e20",
-          "--nokaplan", "--nosingle_variable",
+          "--nokaplan", "--nosingle_variable", "--parabola_window=1",
           "--compilation_cache="]
   with flagsaver.flagsaver():
     flags.FLAGS.unparse_flags()
     cli.main(flags.FLAGS(argv))
   fits = json.loads((out / "fits.json").read_text())
+  assert fits["approach2"]["window"] == 1
   assert set(fits["approach3"]["ci"]) >= {"E", "A", "B", "alpha", "beta"}
   assert fits["conventions"] == dict(n="total", c="6nd")
   assert fits["extrapolation"]["threshold_flops"] == 5e20
