@@ -51,6 +51,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       synthetic_states=16,   # synthetic corpus: hidden states / context size
       synthetic_tokens=2_000_000,  # synthetic corpus: total tokens generated
       synthetic_seed=0,      # synthetic corpus: seed of the Markov chain and its samples
+      # markov: one first-order chain (data/synthetic.py; reads synthetic_states); topics: Zipf
+      # topics, each a sparse order-n chain, with an exact Bayes floor (data/topics.py; reads
+      # the fields below, and its last id, synthetic_vocab - 1, ends every document).
+      synthetic_kind="markov",
+      synthetic_topics=32,   # topics: number of topics K
+      synthetic_topic_zipf=1.0,  # topics: P(topic k) ~ 1 / k**exponent, k = 1..K
+      synthetic_order=2,     # topics: context tokens each topic's chain reads
+      synthetic_successors=3,  # topics: next tokens per context, at most (<= synthetic_vocab - 1)
+      synthetic_document_tokens=256.0,  # topics: mean (geometric) document length, tokens
   ))
 
   # Training budget, in tokens. One token = one position predicted.

@@ -20,9 +20,10 @@ from data.preparation import Prepared
 from data.preparation import load_prepared
 from data.preparation import prepare
 from data.tokenizers import tokenizer_vocab_size
+from data import topics
 
 __all__ = ["Prepared", "load_prepared", "prepare", "tokenizer_vocab_size", "train_iterator",
-           "validation_batches", "epochs_for", "window_count"]
+           "validation_batches", "validation_floor", "epochs_for", "window_count"]
 
 
 def window_count(tokens: np.ndarray, seq_len: int) -> int:
@@ -124,3 +125,17 @@ def validation_batches(prepared: Prepared, batch_size: int, seq_len: int, eval_t
   all_windows = _GatherWindows(prepared.val_tokens, seq_len)(np.arange(windows))
   rows = slice(process_index * local_batch, (process_index + 1) * local_batch)
   return [batch[rows] for batch in all_windows.reshape(-1, batch_size, seq_len + 1)]
+
+
+def validation_floor(prepared: Prepared, seq_len: int, eval_tokens: int) -> float | None:
+  """The lowest expected eval loss any model can reach on this corpus's fixed validation set,
+  in nats/token: the mean loss of the Bayes predictor (data/topics.py, `bayes_losses`) on exactly
+  the windows of `validation_batches` (eval_tokens / seq_len windows; every target token of a
+  window, end-of-document ids included, predicted from the tokens before it in that window).
+  None for corpora that do not know it (all but data.synthetic_kind=topics).
+  """
+  language = topics.language_from_manifest(prepared.manifest["source"])
+  if language is None:
+    return None
+  windows = np.concatenate(validation_batches(prepared, 1, seq_len, eval_tokens))
+  return float(topics.bayes_losses(language, windows).mean())

@@ -32,6 +32,7 @@ from data import splits
 from data import synthetic
 from data import token_files
 from data import tokenizers
+from data import topics
 from records import atomic
 
 FORMAT_VERSION = 1
@@ -40,7 +41,8 @@ DEFAULT_CACHE = pathlib.Path("~/.cache/scaling-lab/data")
 _CHUNK_BYTES = 1 << 20  # text per encoding task sent to a worker process
 
 ProgressFn = Callable[[float, int], None]  # (fraction of the corpus done, tokens so far)
-Source = corpora.TextCorpus | synthetic.SyntheticSource | token_files.TokenFiles
+SyntheticSource = synthetic.SyntheticSource | topics.TopicSource
+Source = corpora.TextCorpus | SyntheticSource | token_files.TokenFiles
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +209,7 @@ def _write_text_corpus(corpus: corpora.TextCorpus, data_config: ml_collections.C
   return writer.close()
 
 
-def _write_synthetic(source: synthetic.SyntheticSource, data_config: ml_collections.ConfigDict,
+def _write_synthetic(source: SyntheticSource, data_config: ml_collections.ConfigDict,
                      directory: pathlib.Path, progress: ProgressFn | None) -> dict:
   """Generates the synthetic documents into the two splits; returns the split counts."""
   writer = _SplitWriter(directory, _token_dtype(source.vocab_size), progress, total_bytes=0)
@@ -222,6 +224,20 @@ def _write_synthetic(source: synthetic.SyntheticSource, data_config: ml_collecti
 def _log_progress(fraction: float, tokens: int) -> None:
   logging.log_every_n_seconds(logging.INFO, "prepare: %.0f%% done, %d tokens", 5.0,
                               100 * fraction, tokens)
+
+
+def _synthetic_source(data_config: ml_collections.ConfigDict) -> SyntheticSource:
+  """The synthetic source `data.synthetic_kind` names."""
+  if data_config.synthetic_kind == "markov":
+    return synthetic.SyntheticSource(data_config.synthetic_vocab, data_config.synthetic_states,
+                                     data_config.synthetic_tokens, data_config.synthetic_seed)
+  if data_config.synthetic_kind == "topics":
+    return topics.TopicSource(
+        data_config.synthetic_vocab, data_config.synthetic_topics, data_config.synthetic_topic_zipf,
+        data_config.synthetic_order, data_config.synthetic_successors,
+        data_config.synthetic_document_tokens, data_config.synthetic_tokens,
+        data_config.synthetic_seed)
+  raise ValueError(f"data.synthetic_kind={data_config.synthetic_kind!r}: use markov or topics")
 
 
 def _source_and_identity(data_config: ml_collections.ConfigDict) -> tuple[Source, dict, dict]:
@@ -242,8 +258,7 @@ def _source_and_identity(data_config: ml_collections.ConfigDict) -> tuple[Source
     source_manifest = corpus.manifest()
     return corpus, source_manifest, dict(source=source_manifest, **tokenizer, **split)
   if data_config.corpus == "synthetic":
-    corpus = synthetic.SyntheticSource(data_config.synthetic_vocab, data_config.synthetic_states,
-                                       data_config.synthetic_tokens, data_config.synthetic_seed)
+    corpus = _synthetic_source(data_config)
     source_manifest = corpus.manifest()
     return corpus, source_manifest, dict(source=source_manifest, tokenizer="token_ids",
                                          vocab_size=corpus.vocab_size, **split)

@@ -1,0 +1,208 @@
+"""Tests for data/topics.py: the floor against brute force, seeding, statistics, bad settings."""
+import collections
+import itertools
+import math
+import re
+
+import numpy as np
+import pytest
+
+from configs import base
+from data import pipeline
+from data import topics
+
+# The tiny instance: 4 content ids + the end id, 3 topics, order 2, windows of 5 targets.
+TINY = dict(vocab_size=5, topics=3, topic_zipf=1.0, order=2, successors=2, document_tokens=3.0)
+TARGETS = 5
+
+
+def _next_tokens(language: topics.TopicLanguage, state: tuple, prefix: tuple[int, ...]
+                 ) -> list[tuple[int, float, tuple]]:
+  """(token, probability, next state) of every generative step from `state` = (topic, tokens
+  of its start n-gram still to emit, content tokens of the document so far; 0: a new one)."""
+  topic, pending, fragment = state
+  n, vocab, end, h = language.order, language.content_vocab, language.end_id, \
+      language.end_probability
+  if fragment == 0:  # a new document: its topic and its first n-gram, then its first token
+    steps = []
+    for k in range(len(language.prior)):
+      for ngram in itertools.product(range(vocab), repeat=n):
+        probability = language.prior[k] * language.stationary[k, language.context_index(
+            np.array(ngram))]
+        steps.append((ngram[0], probability, (k, ngram[1:], 1)))
+    return steps
+  steps = [(end, h, (None, (), 0))]
+  if pending:
+    return steps + [(pending[0], 1 - h, (topic, pending[1:], fragment + 1))]
+  context = language.context_index(np.array(prefix[-n:]))
+  for rank, weight in enumerate(language.rank_weights):
+    steps.append((int(language.ranked[topic, context, rank]), (1 - h) * weight,
+                  (topic, (), fragment + 1)))
+  return steps
+
+
+def _enumerate(language: topics.TopicLanguage, start: tuple[int, ...], length: int
+               ) -> dict[tuple[int, ...], float]:
+  """P(window) of every window of `length` tokens that begins with `start` and then a new
+  document, by summing over every path of the generative process (topics, n-grams, ranks)."""
+  probabilities: dict[tuple[int, ...], float] = collections.defaultdict(float)
+
+  def walk(prefix, probability, state):
+    if len(prefix) == length:
+      probabilities[prefix] += probability
+      return
+    for token, step, next_state in _next_tokens(language, state, prefix):
+      if step > 0:
+        walk(prefix + (token,), probability * step, next_state)
+
+  walk(start, 1.0, (None, (), 0))
+  return dict(probabilities)
+
+
+def _brute_force_losses(probabilities: dict[tuple[int, ...], float]) -> dict:
+  """-log P(x[i+1] | x[:i+1]) of every window and target, from prefix sums of P(window)."""
+  prefix_probability = collections.defaultdict(float)
+  for window, probability in probabilities.items():
+    for stop in range(1, len(window) + 1):
+      prefix_probability[window[:stop]] += probability
+  return {window: np.array([-math.log(prefix_probability[window[:i + 2]]
+                                      / prefix_probability[window[:i + 1]])
+                            for i in range(len(window) - 1)])
+          for window in probabilities}
+
+
+@pytest.fixture(scope="module")
+def tiny_language():
+  return topics.make_topic_language(**TINY, seed=4)
+
+
+@pytest.fixture(scope="module")
+def stationary_windows(tiny_language):
+  """P(window) of a window of the stream at a point far from its start: it begins inside a
+  document (as a new document: the source is stationary) w.p. 1 / (1 + h), else on an end id."""
+  h = tiny_language.end_probability
+  windows = {w: p / (1 + h)
+             for w, p in _enumerate(tiny_language, (), TARGETS + 1).items()}
+  for window, probability in _enumerate(tiny_language, (tiny_language.end_id,),
+                                        TARGETS + 1).items():
+    windows[window] = probability * h / (1 + h)
+  return windows
+
+
+def test_floor_equals_brute_force_on_every_window(tiny_language, stationary_windows):
+  assert sum(stationary_windows.values()) == pytest.approx(1.0, abs=1e-12)
+  brute_force = _brute_force_losses(stationary_windows)
+  windows = np.array(list(stationary_windows))
+  weights = np.array(list(stationary_windows.values()))
+  losses = topics.bayes_losses(tiny_language, windows)
+  np.testing.assert_allclose(losses, np.stack([brute_force[tuple(w)] for w in windows]),
+                             rtol=1e-10, atol=1e-12)
+  expected_floor = float(weights @ np.stack([brute_force[tuple(w)] for w in windows]).mean(1))
+  assert float(weights @ losses.mean(1)) == pytest.approx(expected_floor, rel=1e-12)
+  assert 0.3 < expected_floor < math.log(tiny_language.content_vocab)
+
+
+def test_monte_carlo_floor_of_a_generated_stream_matches_brute_force(tiny_language,
+                                                                     stationary_windows):
+  """Windows cut every TARGETS tokens from a long generated stream (as data/pipeline.py cuts
+  them), mostly starting inside a document, against the exact expectation."""
+  brute_force = _brute_force_losses(stationary_windows)
+  expected = sum(p * brute_force[w].mean() for w, p in stationary_windows.items())
+  source = topics.TopicSource(**TINY, total_tokens=600_000, seed=4)
+  stream = np.concatenate([tokens for _, tokens in source.token_documents()])[100:]
+  count = (len(stream) - 1) // TARGETS
+  windows = stream[np.arange(count)[:, None] * TARGETS + np.arange(TARGETS + 1)]
+  per_window = topics.bayes_losses(source.language, windows).mean(1)
+  batches = per_window[:count // 100 * 100].reshape(100, -1).mean(1)  # batch means: correlation
+  standard_error = batches.std(ddof=1) / math.sqrt(len(batches))
+  assert abs(per_window.mean() - expected) < 4 * standard_error
+  assert standard_error < 0.01
+
+
+def test_source_is_seeded_and_extends(tmp_path):
+  def documents(total, seed):
+    return [tokens for _, tokens in topics.TopicSource(**TINY, total_tokens=total,
+                                                       seed=seed).token_documents()]
+
+  first, again, longer = documents(5_000, 1), documents(5_000, 1), documents(20_000, 1)
+  assert len(first) == len(again) and all(map(np.array_equal, first, again))
+  assert all(map(np.array_equal, first, longer[:len(first)]))
+  assert not np.array_equal(first[0], documents(5_000, 2)[0])
+  assert sum(map(len, first)) >= 5_000 > sum(map(len, first[:-1]))
+  assert all(d[-1] == 4 and np.all(d[:-1] < 4) and d.dtype == np.int32 for d in first)
+  np.testing.assert_array_equal(topics.make_topic_language(**TINY, seed=1).ranked,
+                                topics.make_topic_language(**TINY, seed=1).ranked)
+
+
+def test_stationary_law_is_stationary(tiny_language):
+  ranked, law = tiny_language.ranked, tiny_language.stationary
+  vocab = tiny_language.content_vocab
+  moved = np.zeros_like(law)
+  for k, context, rank in itertools.product(*map(range, ranked.shape)):
+    following = context % vocab * vocab + ranked[k, context, rank]
+    moved[k, following] += law[k, context] * tiny_language.rank_weights[rank]
+  np.testing.assert_allclose(moved, law, atol=1e-14)
+  np.testing.assert_allclose(law.sum(1), 1.0)
+
+
+def test_topics_lengths_and_transitions_follow_the_parameters():
+  language = topics.make_topic_language(vocab_size=5, topics=5, topic_zipf=1.2, order=2,
+                                        successors=3, document_tokens=20.0, seed=3)
+  chosen, documents = language.sample(20_000, np.random.default_rng(5))
+  counts = np.bincount(chosen, minlength=5)
+  expected = 20_000 * language.prior
+  assert np.all(np.abs(counts - expected) < 4 * np.sqrt(expected * (1 - language.prior)))
+  lengths = np.array([len(d) - 1 for d in documents])
+  assert abs(lengths.mean() - 20) < 4 * 20 / math.sqrt(len(lengths))
+  assert all(d[-1] == 4 and np.all(d[:-1] < 4) for d in documents)
+  for topic in (0, 4):
+    mine = [d[:-1] for d, k in zip(documents, chosen) if k == topic]
+    transitions = np.zeros((16, 4))  # [context, next]
+    for document in mine:
+      np.add.at(transitions, (document[:-2] * 4 + document[1:-1], document[2:]), 1)
+    table = np.zeros((16, 4))
+    for rank, weight in enumerate(language.rank_weights):
+      np.add.at(table, (np.arange(16), language.ranked[topic, :, rank]), weight)
+    seen = transitions.sum(1) > 200
+    assert seen.sum() >= 8
+    np.testing.assert_allclose(transitions[seen] / transitions[seen].sum(1, keepdims=True),
+                               table[seen], atol=0.05 if topic == 4 else 0.03)
+    starts = np.bincount([d[0] * 4 + d[1] for d in mine if len(d) >= 2], minlength=16)
+    np.testing.assert_allclose(starts / starts.sum(), language.stationary[topic],
+                               atol=4 * math.sqrt(0.25 / starts.sum()))
+
+
+@pytest.mark.parametrize("overrides, field", [
+    (dict(vocab_size=2), "data.synthetic_vocab=2"),
+    (dict(topics=0), "data.synthetic_topics=0"),
+    (dict(topic_zipf=-1.0), "data.synthetic_topic_zipf=-1.0"),
+    (dict(order=0), "data.synthetic_order=0"),
+    (dict(successors=5), "data.synthetic_successors=5"),
+    (dict(successors=0), "data.synthetic_successors=0"),
+    (dict(document_tokens=1.0), "data.synthetic_document_tokens=1.0"),
+    (dict(vocab_size=65, topics=4096, order=3), "table entries"),
+])
+def test_bad_settings_are_refused(overrides, field):
+  with pytest.raises(ValueError, match=re.escape(field)) as error:
+    topics.make_topic_language(**dict(TINY, **overrides), seed=0)
+  assert re.search(r": (use|lower) ", str(error.value))
+
+
+def test_prepared_corpus_knows_its_floor(tmp_path):
+  data = base.get_config().data
+  data.update(corpus="synthetic", synthetic_kind="topics", synthetic_vocab=9, synthetic_topics=4,
+              synthetic_tokens=40_000, synthetic_document_tokens=64.0, val_fraction=0.2,
+              prepared_dir=str(tmp_path))
+  prepared = pipeline.prepare(data, seq_len=16, progress=None)
+  assert prepared.manifest["source"]["kind"] == "topics"
+  assert prepared.manifest["vocab_size"] == 9 and prepared.val_tokens.max() <= 8
+  floor = pipeline.validation_floor(prepared, seq_len=16, eval_tokens=16 * 64)
+  windows = np.concatenate(pipeline.validation_batches(prepared, 4, 16, 16 * 64))
+  language = topics.make_topic_language(9, 4, 1.0, 2, 3, 64.0, seed=0)
+  assert floor == pytest.approx(topics.bayes_losses(language, windows).mean(), rel=1e-12)
+  assert 0.5 < floor < math.log(8)
+  data.update(synthetic_kind="markov", synthetic_states=4)
+  assert pipeline.validation_floor(pipeline.prepare(data, progress=None), 16, 16 * 64) is None
+  data.synthetic_kind = "bigrams"
+  with pytest.raises(ValueError, match="^data.synthetic_kind='bigrams': use markov or topics"):
+    pipeline.prepare(data, progress=None)
