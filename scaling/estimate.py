@@ -20,6 +20,7 @@ from records.status import RunStatus
 from scaling import grid, runner, runs
 
 CALIBRATION_STEPS = 8
+MAX_CALIBRATION_RUNS = 256  # finished runs whose result.json a throughput median reads
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,13 +50,16 @@ def from_results(results: list[dict]) -> Throughput | None:
                     f"median of {len(rates)} finished runs")
 
 
-def finished_results(sweep_dir: pathlib.Path) -> list[dict]:
-  """The result.json of every run under SWEEP/runs."""
-  found = []
+def finished_results(sweep_dir: pathlib.Path, at_most: int = MAX_CALIBRATION_RUNS) -> list[dict]:
+  """The result.json of the runs under SWEEP/runs that have one: all of them, or `at_most`
+  spread evenly over the run ids (a median needs no more, and a large sweep's thousands of
+  files would take seconds to read)."""
   runs_dir = pathlib.Path(sweep_dir) / layout.RUNS_DIR
-  for result_path in sorted(runs_dir.glob(f"*/{layout.RESULT_FILE}")):
-    found.append(atomic.read_json(result_path))
-  return found
+  paths = sorted(runs_dir.glob(f"*/{layout.RESULT_FILE}"))
+  if len(paths) > at_most:
+    step = (len(paths) - 1) / (at_most - 1)
+    paths = [paths[round(i * step)] for i in range(at_most)]
+  return [atomic.read_json(path) for path in paths]
 
 
 def measure(run: runs.PlannedRun) -> Throughput:

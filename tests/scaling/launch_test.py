@@ -11,6 +11,7 @@ import time
 import pytest
 
 from configs.sweeps import tiny
+from records import layout
 from scaling import estimate, launch, local, rundir, runner, runs, status
 
 
@@ -101,6 +102,16 @@ def test_throughput_from_finished_runs():
   assert (throughput.flops_per_second, throughput.overhead_seconds) == (1e5, 15.0)
   assert throughput.seconds(2e5) == 17.0
   assert estimate.from_results([]) is None
+
+
+def test_finished_results_reads_at_most_a_spread_of_runs(tmp_path):
+  for index in range(10):
+    run_dir = tmp_path / layout.RUNS_DIR / f"run{index}"
+    run_dir.mkdir(parents=True)
+    (run_dir / layout.RESULT_FILE).write_text(json.dumps(dict(index=index)))
+  (tmp_path / layout.RUNS_DIR / "unfinished").mkdir()
+  assert [r["index"] for r in estimate.finished_results(tmp_path)] == list(range(10))
+  assert [r["index"] for r in estimate.finished_results(tmp_path, at_most=4)] == [0, 3, 6, 9]
 
 
 @pytest.mark.parametrize("change, message", [
