@@ -65,6 +65,9 @@ class Key(enum.StrEnum):
   PEAK_FLOPS = ("peak_flops", "FLOP/s", "the peak of the devices that MFU is measured against")
   BITS_PER_BYTE = ("bits_per_byte", "bits/byte",
                    "final_eval_loss per UTF-8 byte of validation text (text corpora only)")
+  LOSS_FLOOR = ("loss_floor", "nats/token",
+                "the lowest expected final_eval_loss any model can reach on this validation set "
+                "(the Bayes predictor's; corpora that know it only: data.synthetic_kind=topics)")
   DIVERGED_STEP = ("diverged_step", "step", "the step whose train loss was non-finite")
   CONFIG = ("config", "dict", "the resolved run config (config.json)")
   CONFIG_HASH = ("config_hash", "sha256 hex", "hash of the canonical JSON of the config")

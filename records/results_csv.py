@@ -30,6 +30,9 @@ One row per run whose result.json is completed or diverged, sorted by run id. Ev
                                       segment between branch points split among the branches
                                       leaving at its end), so the column sums to the sweep's
                                       training compute with every trunk counted once
+  loss_floor              nats/token  the lowest expected final_eval_loss on this validation
+                                      set (the Bayes predictor's; empty unless the corpus
+                                      knows it: data.synthetic_kind=topics)
 
 A trunk (schedule wsd_trunk) is not a point: it has no row, and its FLOPs are in its branches'.
 
@@ -79,6 +82,7 @@ class Column(enum.StrEnum):
   BRANCH_TOKENS = ("branch_tokens", "tokens", "integer")
   DECAY_TOKENS = ("decay_tokens", "tokens", "integer")
   FLOPS_SPENT = ("flops_spent", "FLOPs", "number")
+  LOSS_FLOOR = ("loss_floor", "nats/token", "number")
 
 
 COLUMNS = tuple(Column)

@@ -381,6 +381,9 @@ class _Loop:
     bits = prepared.bits_per_byte(final.loss) if final else None
     if bits is not None:
       result[Key.BITS_PER_BYTE] = bits
+    floor = pipeline.validation_floor(prepared, config.model.seq_len, config.train.eval_tokens)
+    if floor is not None:
+      result[Key.LOSS_FLOOR] = floor
     if diverged_step is not None:
       result[Key.DIVERGED_STEP] = diverged_step
       logging.error("diverged: non-finite train loss at step %d", diverged_step)

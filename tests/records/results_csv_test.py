@@ -11,7 +11,8 @@ def test_columns_in_order_each_with_a_unit_and_a_kind():
       "run_id", "seed", "n_layers", "d_model", "n_params_total", "n_params_non_embedding",
       "tokens", "flops_6nd", "flops_exact", "final_eval_loss", "final_train_loss", "status",
       "wall_seconds", "curve_path", "compute_budget", "bits_per_byte", "peak_learning_rate",
-      "batch_size", "schedule", "trunk_id", "branch_tokens", "decay_tokens", "flops_spent"]
+      "batch_size", "schedule", "trunk_id", "branch_tokens", "decay_tokens", "flops_spent",
+      "loss_floor"]
   for column in results_csv.COLUMNS:
     assert column.unit and column.kind in ("text", "integer", "number")
     assert str(column) in results_csv.__doc__

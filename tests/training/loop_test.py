@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
+from data import pipeline
 from training import loop, step as step_lib
 
 RESULT_KEYS = {
@@ -88,3 +89,15 @@ def test_nan_loss_ends_as_diverged(tiny_config, tmp_path, monkeypatch):
   on_disk = json.loads((tmp_path / "result.json").read_text())
   assert result["status"] == on_disk["status"] == "diverged"
   assert on_disk["diverged_step"] == 1 and on_disk["final_eval_loss"] is None
+
+
+def test_a_run_on_a_corpus_with_a_known_floor_records_it(tiny_config, tmp_path):
+  tiny_config.data.update(synthetic_kind="topics", synthetic_vocab=17)
+  tiny_config.train.update(train_tokens=512, warmup_tokens=256, eval_every_tokens=0,
+                           ckpt_every_tokens=0)
+  result = loop.train_and_evaluate(tiny_config, tmp_path, devices=jax.devices()[:1])
+  prepared = pipeline.prepare(tiny_config.data, seq_len=tiny_config.model.seq_len)
+  floor = pipeline.validation_floor(prepared, tiny_config.model.seq_len,
+                                    tiny_config.train.eval_tokens)
+  assert json.loads((tmp_path / "result.json").read_text())["loss_floor"] == floor
+  assert result["loss_floor"] == floor < result["final_eval_loss"]

@@ -39,8 +39,8 @@ def test_a_real_run_reads_back_column_by_column(tiny_config, tmp_path):
       **{column: written.get(column) for column in (
           Column.N_PARAMS_TOTAL, Column.N_PARAMS_NON_EMBEDDING, Column.TOKENS, Column.FLOPS_6ND,
           Column.FLOPS_EXACT, Column.FINAL_EVAL_LOSS, Column.FINAL_TRAIN_LOSS, Column.STATUS,
-          Column.WALL_SECONDS, Column.BITS_PER_BYTE, Column.SCHEDULE, Column.BRANCH_TOKENS,
-          Column.DECAY_TOKENS, Column.FLOPS_SPENT)},
+          Column.WALL_SECONDS, Column.BITS_PER_BYTE, Column.LOSS_FLOOR, Column.SCHEDULE,
+          Column.BRANCH_TOKENS, Column.DECAY_TOKENS, Column.FLOPS_SPENT)},
       Column.TRUNK_ID: None,  # not a branch: an empty cell
   }
   assert written[Key.TRUNK_ID] == "" and written[Key.SCHEDULE] == "cosine"
