@@ -14,7 +14,6 @@ dropped), in one process:
 Prints a markdown section: machine, versions, load average, wall and process CPU seconds, the
 speed-up and how far the two optima are apart.
 """
-import csv
 import datetime
 from importlib import metadata
 import os
@@ -40,17 +39,6 @@ _REPEATS = flags.DEFINE_integer("repeats", 5, "timed calls of the warm JAX fit")
 _DELTA = 1e-3
 
 
-def _load_chinchilla(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """N (parameters), D = C / 6N (tokens), loss (nats/token); the 5 highest losses dropped."""
-  with open(path) as f:
-    rows = list(csv.DictReader(f))
-  n = np.array([float(r["Model Size"]) for r in rows])
-  c = np.array([float(r["Training FLOP"]) for r in rows])
-  loss = np.array([float(r["loss"]) for r in rows])
-  keep = loss < np.sort(loss)[-5]
-  return n[keep], c[keep] / (6 * n[keep]), loss[keep]
-
-
 def _scipy_loop(n, d, loss) -> tuple[dict[str, float], float, int]:
   """Best of L-BFGS-B from every grid start: (params, objective, starts reaching it)."""
   params, values = scipy_chinchilla.fit(n, d, loss, scipy_chinchilla.hoffmann_grid(), _DELTA)
@@ -65,7 +53,7 @@ def _timed(function):
 
 def main(argv):
   del argv
-  n, d, loss = _load_chinchilla(_DATA.value)
+  n, d, loss = scipy_chinchilla.load_epoch(_DATA.value)
   inputs = dict(n=n, d=d)
   load_before = os.getloadavg()[0]
 

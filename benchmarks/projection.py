@@ -32,6 +32,7 @@ import numpy as np
 from analysis.fitting import options as fit_options
 from analysis.fitting import projection
 import host  # benchmarks/host.py, beside this script
+import scipy_chinchilla  # beside this script
 
 _SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 _DATA = flags.DEFINE_string("data", str(_SHARED), "the shared data folder")
@@ -43,13 +44,8 @@ _OLMO_PARAMS = {"190M": 190354176, "370M": 371262464, "760M": 758220288, "1B": 1
 
 
 def _chinchilla(root: pathlib.Path) -> dict[str, tuple[np.ndarray, ...]]:
-  with open(root / "chinchilla_epoch" / "svg_extracted_data.csv") as f:
-    rows = list(csv.DictReader(f))
-  n = np.array([float(r["Model Size"]) for r in rows])
-  c = np.array([float(r["Training FLOP"]) for r in rows])
-  loss = np.array([float(r["loss"]) for r in rows])
-  keep = loss < np.sort(loss)[-5]
-  return {"chinchilla (Epoch)": (n[keep], c[keep] / (6 * n[keep]), loss[keep])}
+  return {"chinchilla (Epoch)": scipy_chinchilla.load_epoch(
+      root / "chinchilla_epoch" / "svg_extracted_data.csv")}
 
 
 def _gadre(root: pathlib.Path) -> dict[str, tuple[np.ndarray, ...]]:

@@ -1,17 +1,32 @@
-"""An independent Chinchilla fit in numpy and scipy: the baseline of benchmarks/fit_speed.py and
-the cross-check of tests/analysis/fitting/fit_test.py.
+"""An independent Chinchilla fit in numpy and scipy, the baseline of benchmarks/fit_speed.py and
+the cross-check of tests/analysis/fitting/fit_test.py, and the one loader of Epoch's points.
 
 L(N, D) = E + A / N^alpha + B / D^beta fitted as Hoffmann et al. 2022 (App. D.2) and Besiroglu
 et al. 2024 do: the Huber loss (delta) of log L against log loss, L-BFGS-B with the analytic
 gradient from each start, the lowest objective kept. Coordinates (a, b, e, alpha, beta) with
 A = exp(a), B = exp(b), E = exp(e).
 """
+import csv
 import itertools
+import pathlib
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.optimize
 import scipy.special
+
+
+def load_epoch(path: str | pathlib.Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Epoch's 240 Chinchilla points (chinchilla_epoch/svg_extracted_data.csv) less the 5 highest
+  losses, as Besiroglu et al. 2024 fit them: N (parameters), D = C / 6N (tokens), loss
+  (nats/token)."""
+  with open(path) as handle:
+    rows = list(csv.DictReader(handle))
+  n = np.array([float(row["Model Size"]) for row in rows])
+  flops = np.array([float(row["Training FLOP"]) for row in rows])
+  loss = np.array([float(row["loss"]) for row in rows])
+  keep = loss < np.sort(loss)[-5]
+  return n[keep], flops[keep] / (6 * n[keep]), loss[keep]
 
 
 def hoffmann_grid() -> list[tuple[float, ...]]:

@@ -50,15 +50,10 @@ def shared_data() -> pathlib.Path:
 def epoch_chinchilla(shared_data) -> dict:
   """Epoch's 240 Chinchilla points less the 5 highest losses, as Besiroglu et al. 2024 fit
   them: n (parameters), d = C / 6N (tokens), loss (nats/token)."""
-  import csv  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  with open(shared_data / "chinchilla_epoch" / "svg_extracted_data.csv") as handle:
-    rows = list(csv.DictReader(handle))
-  n = np.array([float(row["Model Size"]) for row in rows])
-  flops = np.array([float(row["Training FLOP"]) for row in rows])
-  loss = np.array([float(row["loss"]) for row in rows])
-  keep = loss < np.sort(loss)[-5]
-  return dict(n=n[keep], d=flops[keep] / (6 * n[keep]), loss=loss[keep])
+  from benchmarks import scipy_chinchilla  # pylint: disable=g-import-not-at-top
+  n, d, loss = scipy_chinchilla.load_epoch(
+      shared_data / "chinchilla_epoch" / "svg_extracted_data.csv")
+  return dict(n=n, d=d, loss=loss)
 
 
 @pytest.fixture
