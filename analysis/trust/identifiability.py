@@ -20,7 +20,9 @@ ways a scaling-law fit goes wrong without the optimiser noticing:
   * an input of the form takes fewer than `min_distinct` distinct values (relative tolerance
     `DISTINCT_TOLERANCE`);
   * every run is far from the regime the law describes: every observed loss above
-    `FLOOR_FACTOR` x the fitted E, and, for laws in N and D (or tokens per parameter M = D/N),
+    `FLOOR_FACTOR` x E (the upper end of E's bootstrap interval when there is one: a fitted E
+    biased low would make every run look far from the floor), and, for laws in N and D (or
+    tokens per parameter M = D/N),
     every run below `MIN_TOKENS_PER_PARAMETER` tokens per parameter.
 
 Inputs are in natural units (parameters, tokens, FLOPs, tokens per parameter), losses in
@@ -277,15 +279,22 @@ def _distinct_reasons(form, arrays, min_distinct):
   return warnings, dict(counts=counts, min_distinct=min_distinct, tolerance=DISTINCT_TOLERANCE)
 
 
-def _regime_reasons(form, params, inputs, loss):
+def _regime_reasons(form, params, bootstrap_result, inputs, loss):
   warnings, details = [], {}
   if "E" in form.param_names:
-    floor_ratio = float(np.min(loss) / params["E"]) if params["E"] > 0 else math.inf
+    reference, named = params["E"], f"E = {params['E']:.3g}"
+    if bootstrap_result is not None and "E" in bootstrap_result.ci:
+      high = float(bootstrap_result.ci["E"][1])
+      if math.isfinite(high) and high > reference:
+        reference = high
+        named = f"the upper end of E's {bootstrap_result.level:.0%} interval, {high:.3g}"
+    floor_ratio = float(np.min(loss) / reference) if reference > 0 else math.inf
     details["min_loss_over_E"] = floor_ratio
+    details["E_reference"] = float(reference)
     if floor_ratio > FLOOR_FACTOR:
       warnings.append(
           f"every run is far from the loss floor (smallest loss {np.min(loss):.3g} = "
-          f"{floor_ratio:.3g} x E = {params['E']:.3g} nats/token, > {FLOOR_FACTOR:g} x): E is "
+          f"{floor_ratio:.3g} x {named} nats/token, > {FLOOR_FACTOR:g} x): E is "
           f"an extrapolation; add longer runs or larger models, or fix E")
   if "m" in form.inputs:
     tokens_per_parameter = np.asarray(inputs["m"], np.float64)
@@ -358,7 +367,7 @@ def assess(fit_result: fit_lib.FitResult,
                                   interval_factor),
       conditioning=_conditioning_reasons(form, jacobian, weights, condition_limit),
       distinct=_distinct_reasons(form, arrays, min_distinct),
-      regime=_regime_reasons(form, params, inputs, loss),
+      regime=_regime_reasons(form, params, bootstrap_result, inputs, loss),
   )
   warnings = [line for reasons, _ in checks.values() for line in reasons]
   details = {name: numbers for name, (_, numbers) in checks.items()}

@@ -1,7 +1,9 @@
 """Tests for analysis.trust.identifiability: each reason on a targeted case, an ill-posed and a
 well-posed synthetic grid, Epoch's Chinchilla data, the condition number against numpy and the
 coefficients' terms against their closed forms."""
+import dataclasses
 import json
+import types
 
 import numpy as np
 import pytest
@@ -97,8 +99,28 @@ def test_runs_far_from_the_floor_are_not_identifiable():
              for line in assessment.warnings)
   assert any(line.startswith("every run is under-trained") for line in assessment.warnings)
   regime = assessment.details["regime"]
-  assert regime["min_loss_over_E"] == pytest.approx(np.min(loss) / result.params["E"])
+  reference = max(result.params["E"], resamples.ci["E"][1])
+  assert regime["E_reference"] == pytest.approx(reference)
+  assert regime["min_loss_over_E"] == pytest.approx(np.min(loss) / reference)
   assert regime["max_tokens_per_parameter"] == pytest.approx(0.8)
+
+
+def test_the_floor_check_reads_the_upper_end_of_e_interval():
+  """A fitted E biased low makes every run look far from the floor; the upper end of its
+  interval, which a true floor within the interval cannot exceed, does not."""
+  inputs, loss = well_posed()
+  result = fit.fit(catalogue.CHINCHILLA, inputs, loss)
+  low = dataclasses.replace(result, params=dict(result.params, E=np.min(loss) / 5))
+  interval = types.SimpleNamespace(ci={"E": (np.min(loss) / 8, np.min(loss) / 1.5)}, level=0.95)
+  warnings, details = identifiability._regime_reasons(
+      catalogue.CHINCHILLA, low.params, interval, inputs, loss)
+  assert details["min_loss_over_E"] == pytest.approx(1.5)
+  assert not any("far from the loss floor" in line for line in warnings)
+  warnings, details = identifiability._regime_reasons(
+      catalogue.CHINCHILLA, low.params, None, inputs, loss)
+  assert details["min_loss_over_E"] == pytest.approx(5.0)
+  assert any(line.startswith("every run is far from the loss floor (smallest loss")
+             and "= 5 x E =" in line for line in warnings)
 
 
 def test_parameter_at_a_bound():
