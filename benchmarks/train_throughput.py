@@ -1,6 +1,7 @@
 """Training throughput (tokens/s) and MFU of the project's train step, per model size and dtype.
 
   python benchmarks/train_throughput.py [--peer=torch] [--profile] [--sizes=d128,d256]
+  python benchmarks/train_throughput.py --sizes=demo8x5,demo32x2 --seq_len=128  # demo shapes
 
 Times the real train step (the training loop's `Trainer`, training/trainer.py: forward,
 backward, clipping, AdamW) on one device with random tokens. MFU is model FLOPs
@@ -29,14 +30,20 @@ from model import ModelConfig, counting
 from training import metrics
 from training import trainer as trainer_lib
 
-SIZES = {  # name: (d_model, n_layers, n_heads)
-    "d128": (128, 2, 4),
-    "d256": (256, 4, 4),
-    "d384": (384, 4, 6),
-    "d512": (512, 4, 8),
+SIZES = {  # name: (d_model, n_layers, n_heads, d_ff)
+    "d128": (128, 2, 4, 384),
+    "d256": (256, 4, 4, 768),
+    "d384": (384, 4, 6, 1152),
+    "d512": (512, 4, 8, 1536),
+    # Shapes of configs/sweeps/demo.py's runs (head size 8; run them with --seq_len=128).
+    "demo8x5": (8, 5, 1, 24),
+    "demo16x3": (16, 3, 2, 40),
+    "demo24x1": (24, 1, 3, 64),
+    "demo32x2": (32, 2, 4, 88),
+    "demo48x2": (48, 2, 6, 128),
 }
 
-_SIZES = flags.DEFINE_list("sizes", list(SIZES), f"Model sizes from {list(SIZES)}.")
+_SIZES = flags.DEFINE_list("sizes", list(SIZES)[:4], f"Model sizes from {list(SIZES)}.")
 _DTYPES = flags.DEFINE_list("dtypes", ["float32", "bfloat16"], "Compute dtypes.")
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Sequences per step.")
 _SEQ_LEN = flags.DEFINE_integer("seq_len", 256, "Tokens per sequence.")
@@ -48,11 +55,11 @@ _PROFILE = flags.DEFINE_bool("profile", False, "Split device time into matmuls a
 
 
 def run_config(size: str, dtype: str):
-  """The base run config at one benchmark size (d_ff = 3 d_model, as in configs/base.py)."""
-  d_model, n_layers, n_heads = SIZES[size]
+  """The base run config at one benchmark size."""
+  d_model, n_layers, n_heads, d_ff = SIZES[size]
   config = base.get_config()
   config.model.update(vocab_size=_VOCAB.value, d_model=d_model, n_layers=n_layers,
-                      n_heads=n_heads, n_kv_heads=n_heads, d_ff=3 * d_model,
+                      n_heads=n_heads, n_kv_heads=n_heads, d_ff=d_ff,
                       seq_len=_SEQ_LEN.value, dtype=dtype)
   tokens_per_step = _BATCH.value * _SEQ_LEN.value
   config.train.update(batch_size=_BATCH.value, train_tokens=1000 * tokens_per_step,
