@@ -35,12 +35,15 @@ def _read_json(path: pathlib.Path) -> dict[str, Any] | None:
   return json.loads(path.read_text()) if path.is_file() else None
 
 
-def run_tokenizer(data_config: Any) -> tokenizers.Tokenizer:
-  """The tokenizer a run trained with (`config.data`); SentencePiece reads its prepared data."""
+def run_tokenizer(data_config: Any, run_dir: pathlib.Path) -> tokenizers.Tokenizer:
+  """The tokenizer a run trained with (`config.data`): a BPE from the copy saved in `run_dir`;
+  SentencePiece (or a BPE run without that copy) from its prepared data."""
   if data_config.corpus in ("synthetic", "tokens"):
     return tokenizers.TokenIdTokenizer(tokenizers.tokenizer_vocab_size(data_config))
   if data_config.tokenizer == "byte":
     return tokenizers.ByteTokenizer()
+  if data_config.tokenizer == "bpe" and (run_dir / layout.BPE_TOKENIZER_FILE).is_file():
+    return tokenizers.BpeTokenizer(run_dir / layout.BPE_TOKENIZER_FILE)
   return pipeline.prepare(data_config).tokenizer
 
 
@@ -75,6 +78,11 @@ def load_run(run_dir: str | pathlib.Path) -> LoadedRun:
                      "directory given to train.py as --workdir, or a sweep's runs/<id>")
   config = schema.RUN.from_dict(config_values)
   model_config = ModelConfig.from_config_dict(config.model).validate()
+  if model_config.parametrization != "standard":
+    raise ValueError(
+        f"{run_dir} was trained with model.parametrization={model_config.parametrization!r}; "
+        "export and sample run the standard Llama forward pass, without its attention and "
+        "output multipliers, so they refuse it")
   params, step = restore_params(run_dir / layout.CHECKPOINTS_DIR, model_config)
   result = _read_json(run_dir / layout.RESULT_FILE) or {}
   tokens_per_step = budget_lib.compute_budget(config).tokens_per_step
@@ -91,4 +99,4 @@ def load_run(run_dir: str | pathlib.Path) -> LoadedRun:
       "n_params_non_embedding": param_counts["non_embedding"],
       "code_version": result.get("code_version"),
   }
-  return LoadedRun(model_config, params, run_tokenizer(config.data), provenance)
+  return LoadedRun(model_config, params, run_tokenizer(config.data, run_dir), provenance)

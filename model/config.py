@@ -12,6 +12,7 @@ from typing import Any
 import jax.numpy as jnp
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+PARAMETRIZATIONS = ("standard", "mup")  # see model/parametrization.py
 
 _POSITIVE_INTS = ("vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "seq_len")
 _POSITIVE_FLOATS = ("rope_theta", "norm_eps", "init_std")
@@ -36,6 +37,12 @@ class ModelConfig:
       the residual-output projections use init_std / sqrt(2 * n_layers).
     dtype: compute dtype name, "float32" or "bfloat16".
     param_dtype: parameter storage dtype name, "float32" or "bfloat16".
+    parametrization: "standard", or "mup" (Yang et al. 2022): init scales, learning rates and
+      the attention and output multipliers follow the width (model/parametrization.py).
+    mup_base_width: mup: the d_model at which μP equals the standard parametrisation (where its
+      hyperparameters were tuned), 1..d_model; 0 under "standard".
+    mup_base_head_dim: mup: the base model's head size, 1..head_dim; 0 for this model's own
+      (heads added at a fixed size). 0 under "standard".
   """
   vocab_size: int = 264
   d_model: int = 64
@@ -50,6 +57,9 @@ class ModelConfig:
   init_std: float = 0.02
   dtype: str = "float32"
   param_dtype: str = "float32"
+  parametrization: str = "standard"
+  mup_base_width: int = 0
+  mup_base_head_dim: int = 0
 
   @classmethod
   def from_config_dict(cls, config_model: Mapping[str, Any]) -> "ModelConfig":
@@ -104,4 +114,28 @@ class ModelConfig:
       raise ValueError(
           f"model head size d_model/n_heads={self.head_dim} is odd: rotary embeddings need an "
           "even head size; change d_model or n_heads")
+    self._validate_parametrization()
     return self
+
+  def _validate_parametrization(self) -> None:
+    if self.parametrization not in PARAMETRIZATIONS:
+      raise ValueError(f"model.parametrization={self.parametrization!r}: must be one of "
+                       f"{', '.join(repr(name) for name in PARAMETRIZATIONS)}")
+    for name, largest in (("mup_base_width", self.d_model),
+                          ("mup_base_head_dim", self.head_dim)):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"model.{name}={value!r}: must be a non-negative integer")
+      if self.parametrization == "standard" and value:
+        raise ValueError(
+            f"model.{name}={value} is read only with model.parametrization='mup'; remove it "
+            f"(set it to 0) or set model.parametrization='mup'")
+      if value > largest:
+        limit = "model.d_model" if name == "mup_base_width" else "the head size d_model/n_heads"
+        raise ValueError(
+            f"model.{name}={value} is larger than {limit}={largest}: muP scales up from a "
+            f"smaller base model; set model.{name} to at most {largest}")
+    if self.parametrization == "mup" and not self.mup_base_width:
+      raise ValueError(
+          "model.parametrization='mup' needs model.mup_base_width, the d_model its "
+          f"hyperparameters were tuned at; set it to a width of at most {self.d_model}")

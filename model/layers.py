@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from model import projection, sharding
+from model import attention, parametrization, projection, sharding
 from model.config import ModelConfig
 
 
@@ -76,7 +76,8 @@ class Embedding(nnx.Embed):
 
 
 class Attention(nnx.Module):
-  """Causal multi-head attention with grouped-query key/value heads and rotary positions."""
+  """Causal multi-head attention with grouped-query key/value heads and rotary positions; query-key
+  products are scaled by `parametrization.attention_scale` (1/sqrt(head size) unless μP)."""
 
   def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
     d_model, n_heads, n_kv_heads, head_dim = (
@@ -90,14 +91,15 @@ class Attention(nnx.Module):
                              ("embed", "kv_heads", "head_dim"), config.init_std, rngs)
     self.output = _projection(config, "BLNH,NHD->BLD", (n_heads, head_dim, d_model),
                               ("heads", "head_dim", "embed"), output_std, rngs)
+    self.scale = parametrization.attention_scale(config)
 
   def __call__(self, x_BxLxD: jax.Array, sin_LxH2: jax.Array, cos_LxH2: jax.Array
                ) -> jax.Array:
     query_BxLxNxH = apply_rope(self.query(x_BxLxD), sin_LxH2, cos_LxH2)
     key_BxLxKxH = apply_rope(self.key(x_BxLxD), sin_LxH2, cos_LxH2)
     value_BxLxKxH = self.value(x_BxLxD)
-    attended_BxLxNxH = jax.nn.dot_product_attention(
-        query_BxLxNxH, key_BxLxKxH, value_BxLxKxH, is_causal=True)
+    attended_BxLxNxH = attention.causal_attention(
+        query_BxLxNxH, key_BxLxKxH, value_BxLxKxH, scale=self.scale)
     return self.output(attended_BxLxNxH)
 
 

@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from model import layers, projection, sharding
+from model import layers, parametrization, projection, sharding
 from model.config import ModelConfig
 
 
@@ -22,7 +22,8 @@ class Transformer(nnx.Module):
 
   Calling it maps int32 tokens [B, L] (L <= seq_len) to next-token logits [B, L, vocab_size] in
   float32. The blocks are stored stacked (each block parameter has a leading 'layers' axis) and run
-  with `jax.lax.scan`, so compile time does not grow with depth.
+  with `jax.lax.scan`, so compile time does not grow with depth. Under μP the hidden matrices
+  start rescaled and the logits are multiplied by 1/width multiplier (model/parametrization.py).
   """
 
   def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
@@ -39,6 +40,7 @@ class Transformer(nnx.Module):
           kernel_init=nnx.initializers.normal(stddev=config.init_std),
           kernel_metadata=sharding.param_metadata(("embed", "vocab")),
           einsum_op=projection.projection_einsum, rngs=rngs)
+    parametrization.rescale_init(config, self)
 
   def __call__(self, tokens_BxL: jax.Array) -> jax.Array:
     """Returns float32 logits [B, L, vocab_size]; position t sees tokens 0..t only."""
@@ -58,6 +60,7 @@ class Transformer(nnx.Module):
 
     x_BxLxD, _ = jax.lax.scan(run_block, x_BxLxD, block_state)
     x_BxLxD = self.final_norm(x_BxLxD)
-    if self.head is None:
-      return self.embed.attend(x_BxLxD)
-    return self.head(x_BxLxD)
+    logits_BxLxV = self.embed.attend(x_BxLxD) if self.head is None else self.head(x_BxLxD)
+    if parametrization.is_mup(self.config):
+      logits_BxLxV = logits_BxLxV * parametrization.output_multiplier(self.config)
+    return logits_BxLxV

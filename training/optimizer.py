@@ -1,5 +1,10 @@
 """Learning-rate schedules and the AdamW optimizer, indexed by optimizer step.
 
+The schedule gives the peak-relative learning rate of every parameter under the standard
+parametrisation; under μP a parameter's update is further multiplied by its learning-rate
+multiplier (`model.parametrization.learning_rate_multipliers`: 1/width multiplier for hidden
+matrices, 1 for the rest), which is a per-parameter learning rate.
+
 Schedules map an optimizer step (0-based count of updates already applied) to a learning rate.
 All start with a linear warmup from 0 to the peak over `warmup_steps`; their length is the run's
 own `total_steps` (from `training.budget`), so a shorter run decays faster.
@@ -17,6 +22,7 @@ import ml_collections
 import optax
 from flax import nnx
 
+from model import ModelConfig, parametrization
 from training.budget import StepBudget
 
 SCHEDULES = ("cosine", "constant", "wsd")
@@ -92,15 +98,28 @@ def weight_decay_mask(params: nnx.State) -> Any:
   return jax.tree.map(_decays, params, is_leaf=lambda x: isinstance(x, nnx.Variable))
 
 
+def scale_by_multipliers(multipliers: Any) -> optax.GradientTransformation:
+  """Multiplies each parameter's update by its entry of `multipliers` (floats, a prefix of the
+  parameter tree); stateless."""
+
+  def scale(updates: Any, params: Any = None) -> Any:
+    del params
+    return jax.tree.map(lambda multiplier, update: jax.tree.map(lambda u: u * multiplier, update),
+                        multipliers, updates)
+  return optax.stateless(scale)
+
+
 def make_optimizer(optimizer_config: ml_collections.ConfigDict, budget: StepBudget,
-                   params: nnx.State) -> optax.GradientTransformation:
+                   params: nnx.State, model_config: ModelConfig | None = None
+                   ) -> optax.GradientTransformation:
   """AdamW with global-norm gradient clipping and a weight-decay mask; one update per step.
 
   Gradient accumulation happens inside the train step (a scan over micro-batches), so every
-  call of `update` is one optimizer step of the schedule.
+  call of `update` is one optimizer step of the schedule. Under μP (`model_config`) the AdamW
+  update of each parameter is then multiplied by its learning-rate multiplier.
   """
   clip = optimizer_config.grad_clip_norm
-  return optax.chain(
+  adamw = optax.chain(
       optax.clip_by_global_norm(clip) if clip > 0 else optax.identity(),
       optax.adamw(
           learning_rate=make_schedule(optimizer_config, budget),
@@ -111,3 +130,7 @@ def make_optimizer(optimizer_config: ml_collections.ConfigDict, budget: StepBudg
           mask=weight_decay_mask(params),
       ),
   )
+  if model_config is None or not parametrization.is_mup(model_config):
+    return adamw
+  return optax.chain(adamw, scale_by_multipliers(
+      parametrization.learning_rate_multipliers(model_config, params)))

@@ -58,7 +58,8 @@ class Trainer:
     with self._context():
       model = state_lib.init_model(
           lambda: Transformer(self.model_config, rngs=nnx.Rngs(params=config.seed)), self.mesh)
-      tx = optimizer_lib.make_optimizer(config.optimizer, self.budget, model.params)
+      tx = optimizer_lib.make_optimizer(config.optimizer, self.budget, model.params,
+                                        self.model_config)
       opt_state, self.opt_sharding = state_lib.init_optimizer(tx, model.params, self.mesh)
     self.params_sharding = model.params_sharding
     self._params, self._opt_state, self._step = model.params, opt_state, 0
