@@ -15,7 +15,7 @@ import ml_collections
 
 from model import ModelConfig, counting, shapes
 from records import conventions
-from scaling import hparams
+from scaling import hparams, published_hparams
 from scaling.tables import format_count
 from training import budget
 
@@ -146,14 +146,16 @@ def cadence(schedule: ml_collections.ConfigDict, tokens: int,
 def _run(sweep: ml_collections.ConfigDict, shape: Shape, tokens: float, seed: int,
          compute_budget: float | None, field: str, source: tuple[str, ...]) -> RunSpec:
   base = sweep.base
+  point = published_point(base.model, shape, tokens)
   learning_rate = hparams.value_for_size(
       "learning_rate", sweep.hparams.learning_rate, size_label=shape.label,
       non_embedding_params=shape.non_embedding_params,
-      base_value=base.optimizer.peak_learning_rate)
+      base_value=base.optimizer.peak_learning_rate, point=point)
   batch_size = hparams.batch_size_for_size(
       sweep.hparams.batch_size, size_label=shape.label,
-      non_embedding_params=shape.non_embedding_params, base_value=base.train.batch_size)
-  seq_len = shape.model_fields.get("seq_len", base.model.seq_len)
+      non_embedding_params=shape.non_embedding_params, base_value=base.train.batch_size,
+      point=point)
+  seq_len = point.seq_len
   tokens_per_step = batch_size * seq_len
   if tokens < tokens_per_step:
     raise ValueError(
@@ -179,6 +181,17 @@ def _run(sweep: ml_collections.ConfigDict, shape: Shape, tokens: float, seed: in
   except ValueError as error:
     raise ValueError(f"{field} (size {shape.label}): {error}") from error
   return spec
+
+
+def published_point(base_model: ml_collections.ConfigDict, shape: Shape,
+                    tokens: float) -> published_hparams.Point:
+  """What the published hyperparameter laws read of a run of `shape` on `tokens` tokens."""
+  def field(name: str) -> int:
+    return int(shape.model_fields.get(name, base_model[name]))
+  return published_hparams.Point(
+      non_embedding_params=shape.non_embedding_params, total_params=shape.total_params,
+      tokens=float(tokens), n_layers=field("n_layers"), d_model=field("d_model"),
+      seq_len=field("seq_len"))
 
 
 def apply_overrides(base: ml_collections.ConfigDict,
