@@ -17,13 +17,24 @@ is one line on stderr, `error: ...`, naming the bad field or file and the fix:
       workdir is usable.
   3   diverged: non-finite train loss; result.json has status "diverged" and diverged_step.
   75  preempted (SIGTERM): a checkpoint was saved, no result.json; relaunch to resume.
+
+One run over several processes (hosts): start the same command in every process with
+JAX_COORDINATOR_ADDRESS=HOST:PORT (process 0's), JAX_NUM_PROCESSES and JAX_PROCESS_ID (TPU pod
+slices, Slurm and Open MPI need none of them). Each process reads its share of every batch,
+all write the checkpoints together, process 0 writes the other files, and all end with the
+same exit code (a SIGTERM to any of them stops all at the same step, with a checkpoint). When a
+process dies the others stop within about --peer_timeout_seconds, failed (exit 1, or an abort
+when jax's coordination service ends them); relaunching all of them resumes from the last
+checkpoint.
 """
 import logging as std_logging
+import os
 import pathlib
 import sys
 import traceback
-from typing import Sequence
+from typing import NoReturn, Sequence
 
+import jax
 import ml_collections
 from absl import flags, logging
 from ml_collections import config_flags
@@ -38,6 +49,9 @@ from training import mesh as mesh_lib
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Run config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, results.")
+_PEER_TIMEOUT = flags.DEFINE_integer(
+    "peer_timeout_seconds", mesh_lib.PEER_TIMEOUT_SECONDS,
+    "multi-process runs: a process silent this long is dead, and the others stop (seconds)")
 
 _EXIT_CODES = {status_lib.RunStatus.COMPLETED: preemption.EXIT_COMPLETED,
                status_lib.RunStatus.DIVERGED: preemption.EXIT_DIVERGED,
@@ -109,7 +123,8 @@ def _fail(config: ml_collections.ConfigDict, workdir: str, error: Exception) -> 
   refused = isinstance(error, validate.ConfigError)
   message = cli.one_line(error) if refused else f"{type(error).__name__}: {cli.one_line(error)}"
   line = message if refused else f"run failed: {message}"
-  if not isinstance(error, validate.WorkdirError):  # else nothing can be written there
+  # A WorkdirError leaves nothing writable; in a multi-process run process 0 writes.
+  if not isinstance(error, validate.WorkdirError) and jax.process_index() == 0:
     trace = None if refused else "".join(traceback.format_exception(error))
     result_path = pathlib.Path(workdir) / layout.RESULT_FILE
     try:
@@ -132,13 +147,25 @@ def main(argv: list[str]) -> int:
     raise cli.UsageError("--workdir is empty; name the run's directory")
   logging.get_absl_handler().addFilter(_quiet_libraries)
   compilation.enable(compilation.CACHE_DIR.value, min_compile_seconds=0.0)
-  mesh_lib.maybe_initialize_distributed()
+  mesh_lib.maybe_initialize_distributed(_PEER_TIMEOUT.value)
   config, workdir = _load_config(), _WORKDIR.value
   try:
     result = loop.train_and_evaluate(config, workdir)
   except Exception as error:  # pylint: disable=broad-except
-    return _fail(config, workdir, error)
+    code = _fail(config, workdir, error)
+    if jax.process_count() > 1:
+      _exit_now(code)
+    return code
   return _EXIT_CODES[result["status"]]
+
+
+def _exit_now(code: int) -> NoReturn:
+  """Ends a failed process of a multi-process run at once, with `code`: jax's exit-time
+  shutdown barrier would wait for peers that may be dead (the peer timeout), then abort."""
+  logging.flush()
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(code)  # pylint: disable=protected-access
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ terminal does not reach the trainers directly, and stopping a run signals its wh
 The runner dies with the launcher (Linux parent-death signal; see `scaling.runner`). With
 `gpus_per_run = 0` every run sees all local devices and `--max_parallel` runs share them; with
 `gpus_per_run = k` the visible GPUs are split into disjoint groups of k and each run gets one
-group through CUDA_VISIBLE_DEVICES (at most one run per group at a time).
+group through CUDA_VISIBLE_DEVICES (at most one run per group at a time). With
+`hosts_per_run = k > 1` every run is k train.py processes on this machine that form one
+multi-process jax program, each seeing `devices_per_host` devices (its own GPUs of the run's
+group; or that many CPU devices): how to check a multi-host preset before paying for a slice.
 """
 import os
 import pathlib
@@ -46,9 +49,11 @@ class LocalExecutor:
 
   def __init__(self, *, max_retries: int, stale_seconds: float, heartbeat_seconds: float,
                trainer: pathlib.Path = runner.DEFAULT_TRAINER,
-               device_groups: list[str] | None = None):
+               device_groups: list[str] | None = None, hosts_per_run: int = 1,
+               devices_per_host: int = 0):
     self.arguments = [f"--max_retries={max_retries}", f"--stale_seconds={stale_seconds}",
-                      f"--heartbeat_seconds={heartbeat_seconds}", f"--trainer={trainer}"]
+                      f"--heartbeat_seconds={heartbeat_seconds}", f"--trainer={trainer}",
+                      f"--hosts_per_run={hosts_per_run}", f"--devices_per_host={devices_per_host}"]
     self.free_groups = list(device_groups or [])
     self.uses_groups = bool(device_groups)
     self.group_of: dict[int, str] = {}

@@ -9,13 +9,15 @@ knows that number when it hands each run its devices (`launch.gpus_per_run` on t
 backend, `launch.num_gpus` on Ray); otherwise every run sees all the devices of the machine it
 lands on, which the launcher does not measure (that would initialize an accelerator), so the
 mesh is checked against its fixed axes (data x fsdp x tensor, a -1 axis counted as 1) and train.py
-checks the rest when it starts.
+checks the rest when it starts. A run of `launch.hosts_per_run` processes has that many times
+the devices of one, and its batch must split into whole sequences per process.
 """
 import math
 import re
 
 import ml_collections
 
+from scaling import hosts as hosts_lib
 from scaling import runs
 from training import mesh as mesh_lib
 from training import validate
@@ -31,12 +33,19 @@ _SET_BY_SWEEP = {
 
 
 def run_device_count(sweep: ml_collections.ConfigDict, backend: str) -> int | None:
-  """Devices each run sees when the launcher assigns them; None when it is the whole machine."""
+  """Devices each run sees (over all its processes) when the launcher assigns them; None when
+  it is every device of the machines it lands on."""
   settings = sweep.launch
+  hosts = int(settings.hosts_per_run)
+  if backend == "local" and hosts > 1 and settings.devices_per_host > 0:
+    return hosts * int(settings.devices_per_host)
   if backend == "local" and settings.gpus_per_run > 0:
     return int(settings.gpus_per_run)
+  if backend == "ray" and settings.tpu_topology:
+    _, chips_per_host = hosts_lib.slice_hosts(settings.tpu_topology, settings.tpu_version)
+    return hosts * chips_per_host
   if backend == "ray" and settings.num_gpus >= 1:
-    return int(settings.num_gpus)
+    return hosts * int(settings.num_gpus)
   return None
 
 
@@ -58,12 +67,15 @@ def sweep_field(key: str, sweep: ml_collections.ConfigDict, run: runs.PlannedRun
 
 def check_runs(sweep: ml_collections.ConfigDict, planned: list[runs.PlannedRun],
                backend: str) -> None:
-  """Raises ValueError (one line) naming the first run train.py would reject, and how many."""
+  """Raises ValueError (one line) naming the first run train.py would reject, and how many
+  (first the hosts of a run: `scaling.hosts.check`)."""
+  hosts_lib.check(sweep.launch, backend)
   devices = run_device_count(sweep, backend)
   rejected = []
   for run in planned:
     try:
-      validate.validate_config(run.config, devices or _fixed_mesh_devices(run.config))
+      validate.validate_config(run.config, devices or _fixed_mesh_devices(run.config),
+                               int(sweep.launch.hosts_per_run))
     except ValueError as error:
       rejected.append((run, str(error)))
   if not rejected:

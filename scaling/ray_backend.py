@@ -16,8 +16,14 @@ bucket mounted with gcsfuse). Start the cluster (`ray start --head` on one node,
 
 Each run task asks for `sweep.launch.num_cpus`, `num_gpus` and custom `resources`; on TPU VMs
 declare the chips of one host, e.g. `sweep.launch.resources = {"TPU": 4}`, so one run owns one
-host; a run larger than a host needs a multi-host slice, which this backend does not schedule.
+host. A run of `sweep.launch.hosts_per_run = k > 1` hosts is one multi-process jax program:
+its task holds no resources and runs the run's runner, which reserves k bundles of those
+resources on distinct nodes for each attempt and starts one train.py per bundle
+(scaling/ray_gang.py; on TPU VMs the slice of `tpu_topology` / `tpu_version`). The lease, the
+retries and the resume stay the run's: a lost host fails the attempt, and the retry restarts
+the whole gang from the run's last checkpoint.
 """
+import json
 import os
 import pathlib
 import signal
@@ -52,7 +58,8 @@ class RayExecutor:
 
   def __init__(self, *, address: str | None, num_cpus: float, num_gpus: float,
                resources: dict[str, float], max_retries: int, stale_seconds: float,
-               heartbeat_seconds: float, trainer: pathlib.Path = runner.DEFAULT_TRAINER):
+               heartbeat_seconds: float, trainer: pathlib.Path = runner.DEFAULT_TRAINER,
+               hosts_per_run: int = 1, tpu_topology: str = "", tpu_version: str = ""):
     if not ray.is_initialized():
       ray.init(address=address or "auto", logging_level="WARNING")
     self.arguments = [f"--max_retries={max_retries}", f"--stale_seconds={stale_seconds}",
@@ -60,6 +67,14 @@ class RayExecutor:
     self.task = ray.remote(_run_on_worker)
     self.task_options = dict(num_cpus=num_cpus, num_gpus=num_gpus, resources=resources or None,
                              max_retries=NODE_LOSS_RETRIES, retry_exceptions=False)
+    if hosts_per_run > 1 or tpu_topology:
+      host = {"CPU": num_cpus, "GPU": num_gpus, **resources}
+      self.arguments += [
+          f"--ray_address={ray.get_runtime_context().gcs_address}",
+          f"--hosts_per_run={hosts_per_run}",
+          f"--host_resources={json.dumps({name: value for name, value in host.items() if value})}",
+          f"--tpu_topology={tpu_topology}", f"--tpu_version={tpu_version}"]
+      self.task_options.update(num_cpus=0, num_gpus=0, resources=None)
 
   def start(self, run_dir: pathlib.Path) -> ray.ObjectRef:
     """Submits the run's task."""

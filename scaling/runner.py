@@ -9,6 +9,12 @@ code and reason; when the retries are spent, `result.json` records status 'faile
 train.py wrote one). On SIGTERM / SIGINT the trainer is told to save and stop, and the runner
 exits with EXIT_STOPPED, leaving the run resumable.
 
+A run of `--hosts_per_run` processes (one multi-process jax program) is one gang of train.py
+processes per attempt (scaling/gang.py): on this machine, or with `--ray_address` on the hosts
+of a Ray placement group (scaling/ray_gang.py). The lease, the retries and the failure records
+stay the run's: a member that dies fails the attempt, and the retry restarts every member,
+which resume together from the run's last checkpoint.
+
 Orphans: on Linux the runner asks the kernel to SIGKILL it when its parent (the launcher or the
 Ray task) dies, and the trainer likewise when the runner dies, so killing a launcher with SIGKILL
 leaves no trainer behind; the leases they held become stale at once (dead pid on this host).
@@ -19,9 +25,9 @@ import json
 import os
 import pathlib
 import signal
-import subprocess
 import sys
 import time
+from typing import Callable
 
 from absl import app
 from absl import flags
@@ -32,6 +38,7 @@ from records import cli
 from records import layout
 from records import result as result_lib
 from records import status as status_lib
+from scaling import gang as gang_lib
 from scaling import lease, rundir
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -45,6 +52,8 @@ EXIT_FINISHED = 0   # the run is done, diverged, or failed for good: result.json
 EXIT_BUSY = 4       # another live process holds the run's lease
 EXIT_STOPPED = 75   # stopped by a signal; the run is resumable
 _PR_SET_PDEATHSIG = 1
+# `start_gang(train_command, run_dir)`: starts one attempt's train.py processes.
+StartGang = Callable[[list[str], pathlib.Path], gang_lib.Gang]
 
 
 def die_with_parent(expected_parent: int) -> None:
@@ -84,20 +93,21 @@ class _Runner:
   """One run's attempts under one lease."""
 
   def __init__(self, run_dir: pathlib.Path, max_retries: int, stale_seconds: float,
-               heartbeat_seconds: float, trainer: pathlib.Path):
+               heartbeat_seconds: float, trainer: pathlib.Path, start_gang: StartGang):
     self.run_dir = pathlib.Path(run_dir).resolve()
     self.trainer_script = trainer
     self.max_retries = max_retries
     self.heartbeat_seconds = heartbeat_seconds
     self.lease = lease.Lease(self.run_dir, stale_seconds)
     self.stopping = False
-    self.trainer: subprocess.Popen | None = None
+    self.start_gang = start_gang
+    self.trainer: gang_lib.Gang | None = None
 
   def _on_signal(self, signum: int, frame) -> None:
     del frame
     self.stopping = True
-    if self.trainer is not None and self.trainer.poll() is None:
-      self.trainer.send_signal(signal.SIGTERM)
+    if self.trainer is not None:
+      self.trainer.terminate()
     logging.info("signal %d: stopping %s", signum, self.run_dir.name)
 
   def _archive_failed_result(self, attempt: int) -> None:
@@ -107,22 +117,19 @@ class _Runner:
                  self.run_dir / layout.failed_result_file(int(time.time()), attempt))
 
   def _train_once(self) -> int | None:
-    """Runs train.py to its exit; its exit code, or None when the lease was lost."""
-    runner_pid = os.getpid()
-    with open(self.run_dir / layout.TRAIN_LOG, "ab") as log_file:
-      self.trainer = subprocess.Popen(
-          train_command(self.run_dir, self.trainer_script), cwd=PROJECT_ROOT, stdout=log_file,
-          stderr=subprocess.STDOUT, preexec_fn=lambda: die_with_parent(runner_pid))
+    """Runs train.py (every process of the run) to its exit; its exit code (one for the
+    gang, `gang.gang_exit_code`), or None when the lease was lost."""
+    self.trainer = self.start_gang(train_command(self.run_dir, self.trainer_script),
+                                   self.run_dir)
     self.lease.update(trainer_pid=self.trainer.pid)
     while True:
-      try:
-        return self.trainer.wait(timeout=self.heartbeat_seconds)
-      except subprocess.TimeoutExpired:
-        if not self.lease.heartbeat():
-          logging.error("lost the lease of %s; killing its trainer", self.run_dir.name)
-          self.trainer.kill()
-          self.trainer.wait()
-          return None
+      exit_code = self.trainer.wait(timeout=self.heartbeat_seconds)
+      if exit_code is not None:
+        return exit_code
+      if not self.lease.heartbeat():
+        logging.error("lost the lease of %s; killing its trainer", self.run_dir.name)
+        self.trainer.kill()
+        return None
 
   def _record_failure(self, attempt: int, exit_code: int, reason: str) -> None:
     with open(self.run_dir / layout.FAILURES_FILE, "a") as failures:
@@ -190,14 +197,29 @@ class _Runner:
     return EXIT_STOPPED
 
 
+def local_gang(hosts_per_run: int = 1, devices_per_host: int = 0) -> StartGang:
+  """Starts each attempt's `hosts_per_run` train.py processes on this machine
+  (`gang.LocalGang`); every one dies with the runner."""
+  runner_pid = os.getpid()
+
+  def start(command: list[str], run_dir: pathlib.Path) -> gang_lib.LocalGang:
+    return gang_lib.LocalGang(command, run_dir, cwd=PROJECT_ROOT, hosts=hosts_per_run,
+                              devices_per_host=devices_per_host,
+                              preexec_fn=lambda: die_with_parent(runner_pid))
+  return start
+
+
 def run_one(run_dir: pathlib.Path, *, max_retries: int, stale_seconds: float,
-            heartbeat_seconds: float, trainer: pathlib.Path = DEFAULT_TRAINER) -> int:
+            heartbeat_seconds: float, trainer: pathlib.Path = DEFAULT_TRAINER,
+            start_gang: StartGang | None = None) -> int:
   """Trains one run directory to a final state in this process; returns a runner exit code.
 
-  `trainer` is the training script, called as train.py is (see `train_command`).
+  `trainer` is the training script, called as train.py is (see `train_command`);
+  `start_gang(command, run_dir)` starts the processes of one attempt (default: one, here).
+  A lost member fails the attempt, and a retry restarts every member.
   """
   return _Runner(run_dir, max_retries, stale_seconds, heartbeat_seconds,
-                 pathlib.Path(trainer)).run()
+                 pathlib.Path(trainer), start_gang or local_gang()).run()
 
 
 def _define_flags() -> None:
@@ -207,6 +229,13 @@ def _define_flags() -> None:
   flags.DEFINE_float("stale_seconds", 60.0, "lease heartbeat timeout, seconds")
   flags.DEFINE_float("heartbeat_seconds", 5.0, "heartbeat period, seconds")
   flags.DEFINE_string("trainer", str(DEFAULT_TRAINER), "the training script")
+  flags.DEFINE_integer("hosts_per_run", 1, "train.py processes that form the run")
+  flags.DEFINE_integer("devices_per_host", 0, "devices each process sees (0: all)")
+  flags.DEFINE_string("ray_address", "", "start the processes on the hosts of a Ray "
+                      "placement group on this cluster (default: on this machine)")
+  flags.DEFINE_string("host_resources", "{}", "ray: JSON resources of one host's bundle")
+  flags.DEFINE_string("tpu_topology", "", "ray: the TPU slice's topology, e.g. 2x2x4")
+  flags.DEFINE_string("tpu_version", "", "ray: the TPU generation, e.g. v4")
 
 
 def main(argv: list[str]) -> int:
@@ -215,9 +244,16 @@ def main(argv: list[str]) -> int:
   values = flags.FLAGS
   if values.parent_pid:
     die_with_parent(values.parent_pid)
+  if values.ray_address:
+    from scaling import ray_gang  # pylint: disable=import-outside-toplevel
+    start_gang = ray_gang.ray_gang(values.ray_address, values.hosts_per_run,
+                                   json.loads(values.host_resources), values.tpu_topology,
+                                   values.tpu_version)
+  else:
+    start_gang = local_gang(values.hosts_per_run, values.devices_per_host)
   return run_one(pathlib.Path(argv[1]), max_retries=values.max_retries,
                  stale_seconds=values.stale_seconds, heartbeat_seconds=values.heartbeat_seconds,
-                 trainer=pathlib.Path(values.trainer))
+                 trainer=pathlib.Path(values.trainer), start_gang=start_gang)
 
 
 if __name__ == "__main__":

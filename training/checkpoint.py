@@ -4,6 +4,11 @@ A thin layer over orbax's `CheckpointManager`: saves are asynchronous and atomic
 half-way leaves a tmp directory that the next start removes), the last `keep` are kept, and
 restoring uses the freshly initialized arrays as the target so shardings are preserved.
 `restore_latest` falls back past unreadable (corrupt) checkpoints to the newest intact one.
+
+Multi-process runs write one checkpoint together: every process writes its shards of the
+arrays, process 0 the loop state, and each process its own data-iterator position
+(`data/process_I-of-N.json`, I = jax.process_index(), as grain's own orbax handler names it),
+which it alone reads back. A single process keeps the data position in `data/metadata`.
 """
 import pathlib
 from typing import Any
@@ -30,6 +35,17 @@ def _reason(error: BaseException) -> str:
   return reason if len(reason) <= _REASON_CHARS else reason[:_REASON_CHARS] + "..."
 
 
+def _item_handlers() -> dict[str, ocp.CheckpointHandler]:
+  """Orbax handlers of the items: the data position is written by every process, to its own
+  file (see the module docstring)."""
+  index, count = jax.process_index(), jax.process_count()
+  data = (ocp.JsonCheckpointHandler() if count == 1 else ocp.JsonCheckpointHandler(
+      f"process_{index}-of-{count}.json",
+      multiprocessing_options=ocp.options.MultiprocessingOptions(primary_host=None)))
+  return {"params": ocp.StandardCheckpointHandler(), "opt_state": ocp.StandardCheckpointHandler(),
+          "data": data, "loop": ocp.JsonCheckpointHandler()}
+
+
 class Checkpointer:
   """Saves and restores {params, opt_state, data (iterator state), loop (JSON)} by step."""
 
@@ -44,7 +60,8 @@ class Checkpointer:
         enable_async_checkpointing=True, create=not read_only, read_only=read_only,
         save_interval_steps=0 if read_only else 1)
     self._directory = pathlib.Path(directory).absolute()
-    self._manager = ocp.CheckpointManager(self._directory, options=options, item_names=_ITEMS)
+    self._manager = ocp.CheckpointManager(self._directory, options=options, item_names=_ITEMS,
+                                          item_handlers=_item_handlers())
 
   def save(self, step: int, params: Any, opt_state: Any, data_state: dict[str, Any],
            loop_state: dict[str, Any]) -> None:

@@ -12,19 +12,32 @@ MESH_AXES = ("data", "fsdp", "tensor")
 BATCH_AXES = ("data", "fsdp")  # the batch dimension is split over both
 _CLUSTER_ENV = ("JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE",
                 "TPU_WORKER_HOSTNAMES")
+# A process of a multi-process job is declared dead when its heartbeats stop for this long; the
+# survivors then abort instead of waiting on it in a collective (seconds).
+PEER_TIMEOUT_SECONDS = 30
 
 
-def maybe_initialize_distributed() -> bool:
+def maybe_initialize_distributed(peer_timeout_seconds: int = PEER_TIMEOUT_SECONDS) -> bool:
   """Calls `jax.distributed.initialize()` when the environment describes a multi-host job.
 
   Must run before any other jax call. Returns whether it initialized. Single-process runs (no
-  coordinator address, no cluster scheduler variables) skip it.
+  coordinator address, no cluster scheduler variables) skip it. An explicit job is
+  `JAX_COORDINATOR_ADDRESS` (host:port of process 0), `JAX_NUM_PROCESSES` and
+  `JAX_PROCESS_ID`; TPU pod slices, Slurm and Open MPI are detected by jax. CPU devices of
+  different processes talk through gloo. A peer silent for `peer_timeout_seconds` (or one
+  that ends while the others still run) stops every process within about that time.
   """
   if not any(os.environ.get(name) for name in _CLUSTER_ENV):
     return False
   if os.environ.get("SLURM_JOB_ID") and int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
     return False
-  jax.distributed.initialize()
+  explicit = {}
+  if os.environ.get("JAX_NUM_PROCESSES"):
+    explicit = dict(num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
+                    process_id=int(os.environ.get("JAX_PROCESS_ID", "0")))
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(heartbeat_timeout_seconds=peer_timeout_seconds,
+                             shutdown_timeout_seconds=peer_timeout_seconds, **explicit)
   logging.info("jax.distributed initialized: process %d of %d", jax.process_index(),
                jax.process_count())
   return True

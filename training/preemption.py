@@ -1,10 +1,17 @@
-"""SIGTERM handling: a preempted run saves a checkpoint and exits with `EXIT_PREEMPTED`."""
+"""SIGTERM handling: a preempted run saves a checkpoint and exits with `EXIT_PREEMPTED`.
+
+In a multi-process run the processes must stop at the same step (the checkpoint is written by
+all of them together): jax's preemption notifier takes SIGTERM in every process, and jax's
+preemption sync point tells all of them the same step to stop at, whichever got the signal.
+"""
 import contextlib
 import signal
 import threading
 from typing import Iterator
 
+import jax
 from absl import logging
+from jax.experimental import multihost_utils
 
 from records import cli
 
@@ -25,14 +32,18 @@ class Preemption:
     self._requested.set()
 
   def should_stop(self, step: int) -> bool:
-    """True once a stop was requested (`step`: optimizer steps done so far)."""
-    del step
+    """True once a stop was requested (`step`: optimizer steps done so far); in a multi-process
+    run, at the step all processes agree on. Call it after every step."""
+    if jax.process_count() > 1:
+      return multihost_utils.reached_preemption_sync_point(step)
     return self._requested.is_set()
 
   @contextlib.contextmanager
   def on_sigterm(self) -> Iterator[None]:
-    """Routes SIGTERM to `request` while the block runs (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
+    """Routes SIGTERM to `request` while the block runs (main thread only; in a multi-process
+    run jax's preemption notifier keeps it)."""
+    if (threading.current_thread() is not threading.main_thread()
+        or jax.process_count() > 1):
       yield
       return
 
