@@ -13,7 +13,13 @@
       --columns=n:params,d:tokens,loss:loss_openlm --where=dataset:c4_original \\
       --rollout_split=n --out=DIR
 
+  python -m analysis fit --dataset=misfitting2025 --checkpoints=hitchhiker --out=DIR
+  python -m analysis fit --results=SWEEP/results.csv --checkpoints=hitchhiker --out=DIR
+
 `c:COL` instead of `d:COL` derives D = C / (6 N); `budget:COL` names each run's IsoFLOP budget.
+`--checkpoints=RECIPE` fits intermediate checkpoints as points (analysis/table/checkpoints.py):
+of a published set of curves (`--dataset`, analysis/table/published_curves.py) or of each run's
+eval curve in a sweep; every bootstrap resamples whole curves.
 Bad data or options end as one line `error: ...` on stderr and exit code 2 (`records.cli`).
 """
 
@@ -21,7 +27,9 @@ from absl import flags
 from absl import logging
 
 from analysis.fitting import objectives
+from analysis.table import checkpoints
 from analysis.table import observations
+from analysis.table import published_curves
 from analysis.report import document as report
 from analysis.table import seeds
 from analysis.design import suggest_cli
@@ -37,6 +45,16 @@ _WHERE = flags.DEFINE_string("where", None, "COLUMN:VALUE pairs: keep only the C
                              "holding these values, e.g. dataset:c4_original or "
                              "peak_learning_rate:0.003")
 _RESULTS = flags.DEFINE_string("results", None, "a sweep's results.csv")
+_DATASET = flags.DEFINE_enum("dataset", None, list(published_curves.LOADERS),
+                             "a published set of training curves in --shared_data, read as "
+                             "checkpoints (analysis/table/published_curves.py)")
+_SHARED_DATA = flags.DEFINE_string("shared_data", "../shared/data",
+                                   "the folder of published datasets --dataset reads")
+_CHECKPOINTS = flags.DEFINE_enum(
+    "checkpoints", None, list(checkpoints.RECIPES), "fit checkpoints of each curve as points "
+    "(--results or --dataset): final (one point per run, the default of --dataset) or "
+    "hitchhiker (Choshen et al. 2025: past the first 10% of each curve's tokens, each curve "
+    "weighted equally); the bootstrap resamples whole curves")
 _OUT = flags.DEFINE_string("out", None, "output folder for fits.json, PNGs and report.md")
 _N_CONVENTION = flags.DEFINE_enum("n_convention", "non_embedding",
                                   list(observations.N_CONVENTIONS), "parameter count used as N")
@@ -91,9 +109,17 @@ _ROLLOUT_RESAMPLES = flags.DEFINE_integer("rollout_resamples", 100,
 
 
 def _load() -> observations.Observations:
-  if (_DATA.value is None) == (_RESULTS.value is None):
-    raise cli.UsageError("pass exactly one of --data=FILE.csv (with --columns) or "
-                         "--results=SWEEP/results.csv")
+  if sum(flag.value is not None for flag in (_DATA, _RESULTS, _DATASET)) != 1:
+    raise cli.UsageError("pass exactly one of --data=FILE.csv (with --columns), "
+                         "--results=SWEEP/results.csv or --dataset=NAME")
+  recipe = _recipe()
+  if recipe is not None:
+    if _WHERE.value:
+      raise cli.UsageError("--where does not apply with --checkpoints or --dataset; select "
+                           "the runs in the results.csv instead")
+    table = (published_curves.load(_DATASET.value, _SHARED_DATA.value)
+             if _DATASET.value is not None else checkpoints.from_sweep(_RESULTS.value))
+    return table.select(recipe.name)
   where = observations.parse_where(_WHERE.value) if _WHERE.value else None
   if _RESULTS.value is not None:
     return observations.Observations.from_results_csv(_RESULTS.value, where=where)
@@ -114,13 +140,33 @@ def _floats(flag: flags.FlagHolder) -> list[float] | None:
                          "1e19,3e19") from None
 
 
+def _recipe() -> checkpoints.Recipe | None:
+  """The checkpoint recipe of --checkpoints (default final with --dataset); None without."""
+  name = _CHECKPOINTS.value or ("final" if _DATASET.value is not None else None)
+  if name is not None and _DATA.value is not None:
+    raise cli.UsageError("--checkpoints needs each run's curve: pass --results=SWEEP/results.csv "
+                         "or --dataset=NAME instead of --data")
+  return None if name is None else checkpoints.recipe(name)
+
+
+def _weighting() -> str:
+  """--weights, or the checkpoint recipe's weighting when it names one."""
+  recipe = _recipe()
+  if recipe is None or recipe.weighting is None:
+    return _WEIGHTS.value
+  if _WEIGHTS.present and _WEIGHTS.value != recipe.weighting:
+    raise cli.UsageError(f"--weights={_WEIGHTS.value}: --checkpoints={recipe.name} weights "
+                         f"{recipe.weighting}; drop --weights")
+  return recipe.weighting
+
+
 def _fit_options() -> fit_options.FitOptions:
   """How `fit` and `suggest` fit: every fit of either command takes these options."""
   return fit_options.FitOptions(
       law=_LAW.value,
       objective=objectives.Objective(kind=_OBJECTIVE.value, delta=_DELTA.value,
                                      over_weight=_OVER_WEIGHT.value),
-      bounded=_BOUNDED.value, weighting=_WEIGHTS.value,
+      bounded=_BOUNDED.value, weighting=_weighting(),
       rollout_forms=tuple(_ROLLOUT_FORMS.value), rollout_objectives=tuple(_ROLLOUT_OBJECTIVES.value),
       rollout_split=_ROLLOUT_SPLIT.value,
       rollout_thresholds=(tuple(_floats(_ROLLOUT_THRESHOLDS))
@@ -150,7 +196,8 @@ def main(argv: list[str]) -> None:
       nominal_budgets=_floats(_BUDGETS), tolerance_decades=_TOLERANCE.value,
       parabola_window=_PARABOLA_WINDOW.value or None,
       table_flops=_floats(_TABLE_FLOPS), kaplan=_KAPLAN.value,
-      single_variable=_SINGLE_VARIABLE.value, seed=_SEED.value, fit_options=options)
+      single_variable=_SINGLE_VARIABLE.value, seed=_SEED.value, fit_options=options,
+      checkpoints=_recipe() is not None)
   params = summary["approach3"]["params"]
   identifiable = "" if summary["approach3"]["identifiable"] else " (NOT identifiable)"
   print(f"approach 3{identifiable}:", ", ".join(f"{k}={v:.4g}" for k, v in params.items()))

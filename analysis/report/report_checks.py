@@ -31,6 +31,11 @@ def settings_section(summary: dict) -> list[str]:
               f"{markdown.number(branching['ratio'], 2)}x the "
               f"{markdown.number(branching['flops_from_scratch'], 4)} of training each from "
               f"scratch."]
+  curves = summary["data"].get("checkpoints")
+  if curves:
+    lines += ["", f"{curves['points']} points are checkpoints of {curves['curves']} training "
+              "curves; the bootstrap resamples whole curves, and the rollout keeps each curve "
+              "on one side of a threshold and predicts the curves' final points."]
   return lines
 
 
@@ -70,14 +75,22 @@ def compute_optimal_section(summary: dict) -> list[str]:
   rows = [[markdown.number(row["flops"], 3), markdown.number(row["n_opt"], 3),
            markdown.number(row["d_opt"], 3), markdown.number(row["loss"]),
            markdown.interval((row["mean_low"], row["mean_high"])),
-           markdown.interval((row["run_low"], row["run_high"]))] for row in block["rows"]]
+           markdown.interval((row["run_low"], row["run_high"])),
+           markdown.number(row["distance"], 2), markdown.number(row["calibrated_loss"]),
+           markdown.interval((row["calibrated_low"], row["calibrated_high"]))]
+          for row in block["rows"]]
   body = ["## Predicted loss at the compute-optimal point", "",
           f"L(N_opt, D_opt) of the `{block['form']}` fit at each budget, with C = 6ND; "
           f"{level} intervals from the bootstrap refits, each at its own optimum: for the "
-          f"law's mean loss, and for one new run (adding {block['noise']}). Conventions: "
-          f"{markdown.convention_label(block['conventions'])}.", "",
+          f"law's mean loss, and for one new run (adding {block['noise']}); beside them the "
+          f"calibrated prediction and one-run interval (distance: decades of "
+          f"{block['distance_in'].upper()} beyond the largest run; see the calibration "
+          f"section). Conventions: {markdown.convention_label(block['conventions'])}.", "",
           markdown.table(["C (FLOPs)", "N_opt", "D_opt (tokens)", "loss",
-                          f"{level} mean-loss interval", f"{level} one-run interval"], rows)]
+                          f"{level} mean-loss interval", f"{level} one-run interval (bootstrap)",
+                          "distance", "calibrated loss", f"{level} one-run interval (calibrated)"],
+                         rows), "",
+          f"**Headline interval: {block['headline']}**, because {block['headline_reason']}."]
   return markdown.unless_identifiable(summary["approach3"], body)
 
 
@@ -114,6 +127,9 @@ def rollout_section(summary: dict) -> list[str]:
                      + [f"{level} coverage"], rows), "",
       f"**Recommendation:** {recommendation['statement']}. "
       "The paired test reuses runs across thresholds, so its p-value is optimistic.", "",
+      f"**Chosen out of sample** (at each threshold, the form with the best record below it, "
+      f"or the forms averaged by held-out weight; the baseline where there is no record): "
+      f"{block['selection']['statement']}.", "",
       f"Held-out predictions ({len(shown)} of {len(predictions)}, the largest thresholds last):",
       "", markdown.table(["threshold", "run", "N", "D", "actual"]
                          + [f"{label}: rel. error (covered)" for label in labels],
@@ -145,3 +161,27 @@ def _prediction_rows(block: dict) -> list[tuple[tuple, list[str]]]:
                        markdown.number(first["d"], 3), markdown.number(first["actual"])]
                  + values))
   return rows
+
+
+def calibration_section(summary: dict) -> list[str]:
+  """How the Approach-3 law's held-out record widens and shifts its bootstrap intervals."""
+  block = summary["calibration"]
+  title = "## Intervals calibrated by the held-out record"
+  if "skipped" in block:
+    return [title, "", "Skipped: " + block["skipped"]]
+  split = {"c": "C", "n": "N"}[block["split_by"]]
+  checked = block["out_of_sample"]
+  check = ("No threshold of the rollout had a record below it to check the calibration on."
+           if not checked["n"] else
+           f"Out of sample on the rollout itself (each threshold calibrated only by the record "
+           f"below it): {checked['n']} predictions, covered "
+           f"{100 * checked['bootstrap_coverage']:.0f}% by the bootstrap intervals and "
+           f"{100 * checked['calibrated_coverage']:.0f}% by the calibrated ones.")
+  return [title, "",
+          f"The rollout's held-out predictions of `{block['label']}` (distance: decades of "
+          f"{split} beyond the largest training run): {block['description']}. A target's "
+          f"{block['level']:.0%} one-run interval becomes the bootstrap's log half-width h "
+          "combined with the growth g as sqrt(h^2 + (g distance)^2) around the prediction times "
+          "exp(bias distance) where the bias is corrected; g is the split-conformal quantile of "
+          "the growth each held-out prediction needed (`analysis.trust.calibration`). It "
+          "assumes the error keeps growing with distance at the record's rate.", "", check]

@@ -28,7 +28,7 @@ import numpy as np
 from analysis.table import observations as observations_lib
 
 
-WEIGHT_KINDS = ("uniform", "compute", "inverse_seed_variance")
+WEIGHT_KINDS = ("uniform", "compute", "inverse_seed_variance", "per_curve")
 # A group's run ids are joined with this separator in the aggregated table's run_id.
 RUN_ID_SEPARATOR = "+"
 
@@ -122,6 +122,10 @@ def observation_weights(kind: str, *, flops: np.ndarray | None = None,
     inverse_seed_variance: 1 / (variance of each group's mean log loss) = n_g / s_g^2, with
       s_g the group's own log-space seed sd and the pooled sd for single-seed groups; needs
       `groups` (rows are the groups' rows).
+    per_curve: 1 / (rows of the row's training curve), so that every curve weighs the same
+      however many of its checkpoints are rows (Choshen et al. 2025 weight each run equally);
+      a curve is a bootstrap block (`Observations.bootstrap_blocks`: the trunk_id, which
+      `analysis.table.checkpoints` sets to the curve); needs `groups`.
 
   Raises:
     ValueError: unknown kind, missing or bad inputs, no group with 2 seeds, or a group whose
@@ -142,7 +146,14 @@ def observation_weights(kind: str, *, flops: np.ndarray | None = None,
       raise ValueError("compute weights: flops must be finite and > 0 for every row")
     return flops / flops.mean()
   if groups is None:
-    raise ValueError("inverse_seed_variance weights need groups= (seeds.aggregate(...))")
+    raise ValueError(f"{kind} weights need groups= (seeds.aggregate(...))")
+  if kind == "per_curve":
+    blocks = groups.observations.bootstrap_blocks()
+    if blocks is None:
+      return np.ones(len(groups.n_seeds))
+    _, block_of_row, block_sizes = np.unique(blocks, return_inverse=True, return_counts=True)
+    per_curve = 1.0 / block_sizes[block_of_row]
+    return per_curve / per_curve.mean()
   if groups.pooled_log_sd is None:
     raise ValueError("inverse_seed_variance weights need at least one group with >= 2 seeds; "
                      "repeat some runs with other seeds or use kind='uniform'")

@@ -5,9 +5,16 @@ with every objective on the runs below the threshold and predicts every run at o
 fit is the recipe of `analysis.fitting.options` under the analysis's FitOptions (bounds, weights,
 objective delta), so the rollout's 'chinchilla/huber' is the report's Approach-3 fit restricted to
 the training runs. A prediction carries its distance of extrapolation, log10(C_run / largest C of
-the training runs) in decades, its relative error (predicted - actual) / actual, and whether the
-new-run prediction interval of `analysis.trust.intervals` at `level` covers the actual loss
-(nats/token).
+the training runs) in decades, its distance in the split variable, log10(X_run / largest X of
+the training runs) for X = C or N (`split_distance`, decades, > 0 for every held-out run), its
+relative error (predicted - actual) / actual, and whether the new-run prediction interval of
+`analysis.trust.intervals` at `level` covers the actual loss (nats/token).
+
+`RolloutResult.record_below(t)` is the record a user holding only the runs below a threshold t
+would have: the predictions made at thresholds below t of runs that are themselves below t. The
+calibration (`analysis.trust.calibration`) and the choice among forms
+(`analysis.trust.selection`) read only that record when they are scored at t, so neither sees
+the runs it is scored on.
 
 The form x objective with the lowest mean |log(predicted / actual)| over all its held-out
 predictions, each threshold weighted equally, is recommended, with how often it wins a
@@ -64,8 +71,8 @@ class RolloutResult:
 
   Attributes:
     rows: one dict per prediction: label, form, objective, threshold, run, n (parameters),
-      d (tokens), c (FLOPs), distance (decades), actual, predicted (nats/token),
-      relative_error, low, high (new-run interval), covered.
+      d (tokens), c (FLOPs), distance and split_distance (decades), actual, predicted
+      (nats/token), relative_error, low, high (new-run interval), covered.
     fits: one dict per fit: label, threshold, n_train, params, converged, bootstrap refits.
     split_by: 'c' or 'n'.
     thresholds: the thresholds, ascending, in the split variable's units.
@@ -142,6 +149,13 @@ class RolloutResult:
     result["statement"] = statement
     return result
 
+  def record_below(self, threshold: float) -> list[dict[str, Any]]:
+    """The rows a user holding only the runs with split value < `threshold` could compute:
+    those of thresholds below it whose run is itself below it (the same units as
+    `thresholds`)."""
+    return [row for row in self.rows
+            if row["threshold"] < threshold and row[self.split_by] < threshold]
+
   def to_json(self) -> dict[str, Any]:
     return dict(split_by=self.split_by, thresholds=self.thresholds, level=self.level,
                 table=self.table(), recommendation=self.recommend(), fits=self.fits,
@@ -170,12 +184,29 @@ def default_thresholds(runs: Mapping[str, np.ndarray], split_by: str, min_train:
   return thresholds
 
 
+def _by_curve(split: np.ndarray, tokens: np.ndarray, curves: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+  """(split value of each point's curve, whether the point is its curve's last): a curve's
+  split value is that of its point with the most tokens."""
+  curves = np.asarray(curves).reshape(-1)
+  if curves.size != split.size:
+    raise ValueError(f"curves has {curves.size} labels for {split.size} runs")
+  _, curve_of = np.unique(curves, return_inverse=True)
+  last = np.full(curve_of.max() + 1, -1)
+  for index in np.argsort(tokens, kind="stable"):
+    last[curve_of[index]] = index
+  targets = np.zeros(split.size, dtype=bool)
+  targets[last] = True
+  return split[last][curve_of], targets
+
+
 def _check_runs(runs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
   missing = {"n", "d", "c", "loss"} - set(runs)
   if missing:
     raise ValueError(f"runs: missing {sorted(missing)}; pass n (parameters), d (tokens), "
                      "c (FLOPs) and loss (nats/token) arrays")
-  arrays = {k: np.asarray(runs[k], np.float64).reshape(-1) for k in ("n", "d", "c", "loss")}
+  names = ("n", "d", "c", "loss") + (("u",) if runs.get("u") is not None else ())
+  arrays = {k: np.asarray(runs[k], np.float64).reshape(-1) for k in names}
   if len({v.size for v in arrays.values()}) > 1:
     raise ValueError(f"runs: arrays differ in length { {k: v.size for k, v in arrays.items()} }")
   for name, values in arrays.items():
@@ -187,11 +218,14 @@ def _check_runs(runs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 def rollout(runs: Mapping[str, np.ndarray],
             options: fit_options.FitOptions = fit_options.FitOptions(), *,
             weights: np.ndarray | None = None, level: float = 0.9, seed: int = 0,
-            run_ids: Sequence[str] | None = None, warm_start: bool = True) -> RolloutResult:
+            run_ids: Sequence[str] | None = None, warm_start: bool = True,
+            curves: np.ndarray | None = None, groups: np.ndarray | None = None
+            ) -> RolloutResult:
   """Fits every form x objective below each threshold and predicts the runs at or above it.
 
   Args:
-    runs: n (parameters), d (tokens), c (FLOPs) and loss (nats/token), one value per run.
+    runs: n (parameters), d (tokens), c (FLOPs) and loss (nats/token), one value per run;
+      optionally u (unique tokens, for forms of repeated data such as `data_constrained`).
     options: what is compared and how each is fitted. Every one of
       `options.rollout_candidates()` (a form of `rollout_forms` with an objective kind of
       `rollout_objectives`) is fitted by the recipe of `analysis.fitting.options` (the bounds
@@ -204,6 +238,12 @@ def rollout(runs: Mapping[str, np.ndarray],
     run_ids: a name per run for the rows; defaults to the run's index.
     warm_start: start bootstrap refits from the fit's survivors (fast) instead of the form's
       whole start grid (see the module docstring).
+    curves: optional label per run naming the training curve it is a checkpoint of
+      (`analysis.table.checkpoints`): all points of a curve fall on the side of each threshold
+      where its last point (largest D) falls, and only last points are predicted, so that no
+      held-out run is fitted on through its own early checkpoints.
+    groups: optional label per run; each bootstrap refit resamples whole groups (a block
+      bootstrap, e.g. by `Observations.bootstrap_blocks`: the points of one curve or trunk).
 
   Returns:
     RolloutResult with one row per (form, objective, threshold, held-out run).
@@ -227,17 +267,19 @@ def rollout(runs: Mapping[str, np.ndarray],
       weights, np.float64)
   if weights.shape != (n_runs,):
     raise ValueError(f"weights has shape {weights.shape}; pass one weight per run ({n_runs})")
-  split = arrays[split_by]
+  split, targets = arrays[split_by], np.ones(n_runs, dtype=bool)
+  if curves is not None:
+    split, targets = _by_curve(split, arrays["d"], curves)
   min_train = max(len(c.form().parameters) for c in candidates) + 3
   thresholds = options.rollout_thresholds
   if thresholds is None:
-    thresholds = default_thresholds(arrays, split_by, min_train)
+    thresholds = default_thresholds(dict(arrays, **{split_by: split}), split_by, min_train)
     if not thresholds:
       raise ValueError(f"rollout: no threshold of {split_by} leaves {min_train} runs to fit; "
                        "add runs or use fewer parameters")
   thresholds = sorted(float(t) for t in thresholds)
   for t in thresholds:
-    if np.sum(split < t) < min_train or not np.any(split >= t):
+    if np.sum(split < t) < min_train or not np.any((split >= t) & targets):
       raise ValueError(f"rollout_thresholds: {split_by}={t:.3g} leaves "
                        f"{int(np.sum(split < t))} runs to fit (need {min_train}) and "
                        f"{int(np.sum(split >= t))} to predict")
@@ -245,7 +287,7 @@ def rollout(runs: Mapping[str, np.ndarray],
   for candidate in candidates:
     for threshold in thresholds:
       new_rows, fit_summary = _evaluate(candidate, arrays, weights, split < threshold, level,
-                                        seed, run_ids, warm_start)
+                                        seed, run_ids, warm_start, targets, groups)
       fit_summary.update(threshold=threshold)
       fits.append(fit_summary)
       rows.extend(dict(row, threshold=threshold) for row in new_rows)
@@ -255,18 +297,21 @@ def rollout(runs: Mapping[str, np.ndarray],
 
 def _evaluate(candidate: fit_options.FitOptions, arrays: dict[str, np.ndarray],
               weights: np.ndarray, train: np.ndarray, level: float, seed: int,
-              run_ids: list[str], warm_start: bool) -> tuple[list[dict], dict]:
-  """Fit `candidate` on `train`, bootstrap, predict the rest: (rows, fit summary)."""
+              run_ids: list[str], warm_start: bool, targets: np.ndarray,
+              groups: np.ndarray | None) -> tuple[list[dict], dict]:
+  """Fit `candidate` on `train`, bootstrap (by `groups`), predict the `targets` among the
+  rest: (rows, fit summary)."""
   form, objective = candidate.form(), candidate.objective
-  inputs = forms_lib.inputs_for(form, n=arrays["n"], d=arrays["d"], c=arrays["c"])
+  inputs = forms_lib.inputs_for(form, n=arrays["n"], d=arrays["d"], c=arrays["c"],
+                                u=arrays.get("u"))
   loss = arrays["loss"]
-  heldout = np.flatnonzero(~train)
+  heldout = np.flatnonzero(~train & targets)
   fitted = fit_options.fit(candidate, inputs, loss, weights, train=train)
   train_inputs = {k: v[train] for k, v in inputs.items()}
   heldout_inputs = {k: v[heldout] for k, v in inputs.items()}
   resampled = fit_options.resample(fitted, inputs, loss, weights, train=train,
                                    n_resamples=candidate.rollout_resamples, level=level,
-                                   seed=seed, warm_start=warm_start)
+                                   seed=seed, warm_start=warm_start, groups=groups)
   with np.errstate(invalid="ignore", divide="ignore"):
     log_residuals = (np.log(intervals.predict(form, fitted.params, train_inputs))
                      - np.log(loss[train]))
@@ -277,10 +322,13 @@ def _evaluate(candidate: fit_options.FitOptions, arrays: dict[str, np.ndarray],
                                        seed=seed)
   predicted = intervals.predict(form, fitted.params, heldout_inputs)
   largest_train_flops = np.max(arrays["c"][train])
+  split = arrays[candidate.rollout_split]
+  largest_train_split = np.max(split[train])
   rows = [dict(label=label(form, objective), form=form.name, objective=objective.kind,
                run=run_ids[i], n=float(arrays["n"][i]), d=float(arrays["d"][i]),
                c=float(arrays["c"][i]),
                distance=float(np.log10(arrays["c"][i] / largest_train_flops)),
+               split_distance=float(np.log10(split[i] / largest_train_split)),
                actual=float(loss[i]), predicted=float(p), relative_error=float(p / loss[i] - 1),
                low=float(low), high=float(high), covered=bool(low <= loss[i] <= high))
           for i, p, low, high in zip(heldout, predicted, band.low, band.high)]

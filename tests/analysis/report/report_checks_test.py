@@ -12,6 +12,7 @@ from analysis.report import document as report
 from analysis.report import pipeline
 from analysis.report import report_checks
 from analysis.fitting import options as fit_options
+from analysis.trust import calibration
 
 LAW = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
 # One law, three compilations: Approach 3, its bootstrap and the rollout's bootstrap.
@@ -64,9 +65,22 @@ def test_well_posed_sweep_gets_rollout_diagnostics_and_intervals(tmp_path):
   assert [entry["label"] for entry in rollout["table"]] == ["chinchilla/huber",
                                                             "single_variable_n/huber"]
   assert rollout["recommendation"]["best"] == "chinchilla/huber"
+  chosen = rollout["selection"]
+  assert chosen["baseline"] == "chinchilla/huber" and chosen["best_single"] == "chinchilla/huber"
+  assert chosen["scores"]["chosen"] == pytest.approx(chosen["scores"]["chinchilla/huber"])
+  calibrated = fits["calibration"]
+  assert calibrated["label"] == "chinchilla/huber" and calibrated["n_record"] == sum(
+      row["label"] == "chinchilla/huber" for row in rollout["rows"])
+  assert fits["compute_optimal_loss"]["headline"] == "calibrated"
+  for row in rows:
+    assert (row["calibrated_high"] / row["calibrated_low"]
+            >= row["run_high"] / row["run_low"] * (1 - 1e-12))
+    assert row["calibrated_low"] < row["calibrated_loss"] < row["calibrated_high"]
   text = (tmp_path / "report.md").read_text()
   for heading in ("## Fit settings", "## Residual diagnostics", "## Model selection on held-out",
-                  "## Predicted loss at the compute-optimal point", "**Recommendation:**"):
+                  "## Predicted loss at the compute-optimal point", "**Recommendation:**",
+                  "## Intervals calibrated by the held-out record",
+                  "**Headline interval: calibrated**", "**Chosen out of sample**"):
     assert heading in text
   for name in ("residual_panels", "rollout_errors", "rollout_final_split"):
     assert (tmp_path / f"{name}.png").stat().st_size > 1000 and f"]({name}.png)" in text
@@ -143,3 +157,16 @@ def test_settings_section_says_how_many_points_came_from_how_many_trunks():
   assert "3 points are cooldown branches of 2 WSD trunks" in text and "0.68x" in text
   assert pipeline.branching(observations.Observations.from_columns(
       n_total=[10.0], d=[100.0], loss=[3.0])) is None
+
+
+def test_calibration_section_gives_the_record_and_its_out_of_sample_check():
+  rows = [dict(predicted=3.0, actual=3.0 * np.exp(0.02 * x), low=2.99, high=3.01,
+               split_distance=x, threshold=t) for x, t in ((0.2, 1.0), (0.5, 1.0), (0.4, 2.0))]
+  found = calibration.calibrate(rows, 0.5)
+  block = dict(found.to_json(), label="chinchilla/huber", split_by="n",
+               out_of_sample=dict(n=4, bootstrap_coverage=0.25, calibrated_coverage=1.0))
+  text = "\n".join(report_checks.calibration_section(dict(calibration=block)))
+  assert "`chinchilla/huber` (distance: decades of N" in text and found.describe() in text
+  assert "covered 25% by the bootstrap intervals and 100% by the calibrated ones" in text
+  skipped = report_checks.calibration_section(dict(calibration=dict(skipped="no rollout")))
+  assert skipped[-1] == "Skipped: no rollout"
