@@ -5,8 +5,9 @@ run, `configs/base.py`) or `SWEEP` (every field of a sweep, `configs/sweeps/base
 `base` is a run config). Conventions:
   * JSON: `config_to_dict` is the config as plain nested dicts; tuples become lists, and
     `Schema.from_dict` turns them back into the tuples the schema holds.
-  * Hash: `config_hash` is the sha256 (hex) of the canonical JSON (sorted keys, no whitespace).
-    The same hash means the same run: a run's id ends with the hash of its resolved config.
+  * Hash: `config_hash` is the sha256 (hex) of the canonical JSON (sorted keys, no whitespace)
+    less `UNHASHED_SECTIONS` (where metrics are sent changes no result). The same hash means
+    the same run: a run's id ends with the hash of its resolved config.
   * Unknown keys: a key the schema does not declare is an error naming it with its dotted path
     (`train.batchsize`). A field whose default is an empty dict (`grid.shape_rule`, a per-size
     `table`, `launch.resources`) is an open map: its keys are checked by the code that reads it.
@@ -23,6 +24,7 @@ from configs import base as run_base
 from configs.sweeps import base as sweep_base
 
 Values = ml_collections.ConfigDict | dict[str, Any]
+UNHASHED_SECTIONS = ("logging",)
 
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -36,8 +38,11 @@ def canonical_json(config: ml_collections.ConfigDict) -> str:
 
 
 def config_hash(config: ml_collections.ConfigDict) -> str:
-  """sha256 (hex) of the canonical JSON of the config."""
-  return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+  """sha256 (hex) of the canonical JSON of the config without its UNHASHED_SECTIONS."""
+  values = {key: value for key, value in config_to_dict(config).items()
+            if key not in UNHASHED_SECTIONS}
+  return hashlib.sha256(json.dumps(values, sort_keys=True, separators=(",", ":")).encode()
+                        ).hexdigest()
 
 
 @functools.cache

@@ -1,16 +1,16 @@
 """`prepare`: tokenize a corpus once into flat memmapped token files plus `manifest.json`.
 
 A prepared directory holds `train.bin` and `val.bin` (flat token ids, uint16 when the vocabulary
-fits, else uint32; each document is followed by the tokenizer's end-of-document id),
-`manifest.json` and, for SentencePiece, `tokenizer.model`. Its name is a hash of everything that
-decides its content (corpus identity and content hash, tokenizer, vocabulary, split seed and
-fraction), so preparing the same input again finds it and does nothing. It is written under a
-temporary name, `.KEY.tmp-HOST-PID-ID` (records.atomic.temporary_path), and renamed at the end:
-a half-written preparation is never taken for a finished one, and when two processes prepare the
-same data at once, the loser of the rename uses the winner's result. A killed preparation leaves
-its temporary behind; the next `prepare` on the same host deletes it once no process PID runs
-there (records.atomic.remove_stale_temporaries). Token-file corpora are not copied: their
-directory holds only the manifest.
+fits, else uint32; each document is followed by the tokenizer's end-of-document id), `manifest.json`
+and the trained tokenizer (`tokenizer.model` for SentencePiece, `tokenizer.json` for byte-level
+BPE). Its name is a hash of everything that decides its content (corpus identity and content hash,
+tokenizer, vocabulary, split seed and fraction), so preparing the same input again finds it and does
+nothing. It is written under a temporary name, `.KEY.tmp-HOST-PID-ID`
+(records.atomic.temporary_path), and renamed at the end: a half-written preparation is never taken
+for a finished one, and when two processes prepare the same data at once, the loser of the rename
+uses the winner's result. A killed preparation leaves its temporary behind; the next `prepare` on
+the same host deletes it once no process PID runs there (records.atomic.remove_stale_temporaries).
+Token-file corpora are not copied: their directory holds only the manifest.
 """
 import dataclasses
 import hashlib
@@ -194,6 +194,11 @@ def _write_text_corpus(corpus: corpora.TextCorpus, data_config: ml_collections.C
     tokenizers.train_sentencepiece(train_texts, data_config.tokenizer_vocab_size,
                                    data_config.tokenizer_model,
                                    directory / tokenizers.SENTENCEPIECE_MODEL_FILE, seed=seed)
+  elif data_config.tokenizer == "bpe":
+    train_texts = (d.text for d in corpus.documents()
+                   if d.text and not splits.is_validation(d.key, seed, fraction))
+    tokenizers.train_bpe(train_texts, data_config.tokenizer_vocab_size,
+                         directory / tokenizers.BPE_MODEL_FILE)
   vocab_size = tokenizers.tokenizer_vocab_size(data_config)
   writer = _SplitWriter(directory, _token_dtype(vocab_size), progress, total_bytes)
   chunks = _chunks(corpus.documents(), seed, fraction)

@@ -1,8 +1,10 @@
-"""Tokenizers: byte-level, SentencePiece (trained on the corpus) and identity over token ids.
+"""Tokenizers: bytes, SentencePiece and byte-level BPE (both trained on the corpus), token ids.
 
 Every tokenizer maps text to int token ids and back and names one end-of-document id, which
 `prepare` appends after every document. `vocab_size` counts every id the tokenizer can emit,
-specials included, so a model needs `vocab_size` embedding rows or more.
+specials included, so a model needs `vocab_size` embedding rows or more. The byte-level BPE
+(GPT-2 style: text as UTF-8 bytes, merges learned by the `tokenizers` library, which is imported
+only when a BPE is trained or loaded) is saved as `tokenizer.json`.
 """
 import pathlib
 import random
@@ -21,6 +23,9 @@ _SP_UNK_ID = 0
 _SP_EOD_ID = 1
 # Lines longer than this (in bytes) are left out of SentencePiece training, not out of the data.
 _SP_MAX_SENTENCE_BYTES = 4192
+BPE_MODEL_FILE = "tokenizer.json"
+BPE_END_OF_DOCUMENT = "<|endoftext|>"  # the one special token of the BPE (and of HF exports)
+BPE_MIN_VOCAB_SIZE = 256 + 1  # every byte, plus the end of document
 
 
 class Tokenizer(Protocol):
@@ -80,6 +85,45 @@ class SentencePieceTokenizer:
   def decode(self, ids: Iterable[int]) -> str:
     specials = (self.end_of_document_id, _SP_UNK_ID)
     return self._processor.decode([int(i) for i in ids if int(i) not in specials])
+
+
+class BpeTokenizer:
+  """A trained byte-level BPE (`tokenizers.Tokenizer` in `backend`): every text round-trips;
+  `end_of_document_id` is the id of BPE_END_OF_DOCUMENT."""
+
+  def __init__(self, model_file: str | pathlib.Path):
+    from tokenizers import Tokenizer as Backend  # pylint: disable=import-outside-toplevel
+    self.model_file = pathlib.Path(model_file)
+    self.backend = Backend.from_file(str(self.model_file))
+    self.vocab_size = self.backend.get_vocab_size()
+    self.end_of_document_id = self.backend.token_to_id(BPE_END_OF_DOCUMENT)
+
+  def encode(self, text: str) -> np.ndarray:
+    return np.asarray(self.backend.encode(text, add_special_tokens=False).ids, dtype=np.int32)
+
+  def decode(self, ids: Iterable[int]) -> str:
+    return self.backend.decode([int(i) for i in ids], skip_special_tokens=True)
+
+
+def train_bpe(documents: Iterable[str], vocab_size: int, output_file: str | pathlib.Path
+              ) -> BpeTokenizer:
+  """Trains a byte-level BPE of `vocab_size` ids (the 256 bytes, the end of document, merges) on
+  `documents` (the training split) and saves it to `output_file` (a tokenizer.json). The same
+  documents give the same merges. A corpus with too few distinct pairs yields fewer ids."""
+  from tokenizers import Tokenizer as Backend  # pylint: disable=import-outside-toplevel
+  from tokenizers import decoders, models, pre_tokenizers, trainers  # pylint: disable=import-outside-toplevel
+  if vocab_size < BPE_MIN_VOCAB_SIZE:
+    raise ValueError(f"data.tokenizer_vocab_size={vocab_size} is too small for a byte-level BPE: "
+                     f"use at least {BPE_MIN_VOCAB_SIZE} (256 bytes and the end of document)")
+  backend = Backend(models.BPE())
+  backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+  backend.decoder = decoders.ByteLevel()
+  trainer = trainers.BpeTrainer(
+      vocab_size=vocab_size, special_tokens=[BPE_END_OF_DOCUMENT], show_progress=False,
+      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+  backend.train_from_iterator(documents, trainer=trainer)
+  backend.save(str(output_file))
+  return BpeTokenizer(output_file)
 
 
 def _sample_lines(documents: Iterable[str], max_lines: int, seed: int) -> list[str]:
@@ -180,12 +224,13 @@ def tokenizer_vocab_size(data_config: ml_collections.ConfigDict) -> int:
     return int(data_config.tokenizer_vocab_size)
   if data_config.tokenizer == "byte":
     return BYTE_VOCAB_SIZE
-  if data_config.tokenizer == "sentencepiece":
+  if data_config.tokenizer in ("sentencepiece", "bpe"):
     if data_config.tokenizer_vocab_size <= 0:
-      raise ValueError("data.tokenizer_vocab_size must be > 0 for the sentencepiece tokenizer "
-                       "(e.g. 4096)")
+      raise ValueError(f"data.tokenizer_vocab_size must be > 0 for the {data_config.tokenizer} "
+                       "tokenizer (e.g. 4096)")
     return int(data_config.tokenizer_vocab_size)
-  raise ValueError(f"data.tokenizer={data_config.tokenizer!r}: use 'byte' or 'sentencepiece'")
+  raise ValueError(f"data.tokenizer={data_config.tokenizer!r}: use 'byte', 'sentencepiece' or "
+                   "'bpe'")
 
 
 def load_tokenizer(kind: str, vocab_size: int,
@@ -195,6 +240,8 @@ def load_tokenizer(kind: str, vocab_size: int,
     return ByteTokenizer()
   if kind == "sentencepiece":
     return SentencePieceTokenizer(pathlib.Path(directory) / SENTENCEPIECE_MODEL_FILE)
+  if kind == "bpe":
+    return BpeTokenizer(pathlib.Path(directory) / BPE_MODEL_FILE)
   if kind == "token_ids":
     return TokenIdTokenizer(vocab_size)
   raise ValueError(f"unknown tokenizer {kind!r} in the manifest: prepare the data again")

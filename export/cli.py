@@ -1,11 +1,13 @@
 """The `export` and `sample` commands of `python -m scaling`.
 
-  python -m scaling export RUNDIR --out=DIR
+  python -m scaling export RUNDIR --out=DIR [--format=scaling-lab|hf]
   python -m scaling sample RUNDIR|SWEEP --prompt="def " [--max_new_tokens=N] [--temperature=0.8]
       [--top_k=K] [--top_p=P] [--sample_seed=S] [--sliding_window]
 
 `export` writes DIR/model.safetensors and DIR/run.py (then `python DIR/run.py
 DIR/model.safetensors --prompt=...` needs only numpy, safetensors and the tokenizer library).
+`--format=hf` writes instead a Hugging Face Llama directory (export/hf.py) that
+`transformers.AutoModelForCausalLM.from_pretrained(DIR)` loads.
 `sample` decodes from one run, or from every finished run of a sweep ordered by N.
 """
 from absl import flags
@@ -15,6 +17,10 @@ from export import exporter
 from export import sample
 
 _OUT = flags.DEFINE_string("out", None, "export: the folder for model.safetensors and run.py.")
+FORMATS = ("scaling-lab", "hf")
+_FORMAT = flags.DEFINE_string(
+    "format", "scaling-lab", "export: scaling-lab (the parameter file and run.py) or hf (a "
+    "Hugging Face Llama directory).")
 _PROMPT = flags.DEFINE_string("prompt", None, "sample: the text to continue.")
 _MAX_NEW_TOKENS = flags.DEFINE_integer(
     "max_new_tokens", 0, "sample: tokens to generate (0: until the context window is full).")
@@ -28,9 +34,25 @@ _SLIDING_WINDOW = flags.DEFINE_bool(
 COMMANDS = ("export", "sample")
 
 
+def _export_hf(path: str) -> int:
+  from export import hf  # pylint: disable=import-outside-toplevel  # imports transformers
+  exported = hf.export_run_hf(path, _OUT.value)
+  provenance = exported.provenance
+  tokenizer = ("with its tokenizer" if exported.has_tokenizer else
+               "without a tokenizer (only byte and bpe tokenizers have a Hugging Face form)")
+  print(f"wrote {exported.directory} (Hugging Face Llama, step {provenance['step']}, "
+        f"{provenance['tokens_trained']:,} tokens) {tokenizer}")
+  print(f"load it: transformers.AutoModelForCausalLM.from_pretrained({str(exported.directory)!r})")
+  return 0
+
+
 def _export(path: str) -> int:
   if not _OUT.value:
     raise ValueError("export needs --out=DIR, the folder to write model.safetensors and run.py")
+  if _FORMAT.value not in FORMATS:
+    raise ValueError(f"--format={_FORMAT.value!r}: use one of {', '.join(FORMATS)}")
+  if _FORMAT.value == "hf":
+    return _export_hf(path)
   exported = exporter.export_run(path, _OUT.value)
   provenance = exported.provenance
   print(f"wrote {exported.parameter_file} ({exported.parameter_file.stat().st_size:,} bytes: "

@@ -89,7 +89,8 @@ def tokenizer_metadata(tokenizer: tokenizers.Tokenizer) -> dict[str, str]:
     kind = "token_ids"
   else:
     raise ValueError(f"cannot export tokenizer {type(tokenizer).__name__}: only byte, "
-                     "sentencepiece and token-id tokenizers are supported")
+                     "sentencepiece and token-id tokenizers are supported (export a bpe run "
+                     "with --format=hf)")
   info = {"kind": kind, "vocab_size": int(tokenizer.vocab_size),
           "end_of_document_id": tokenizer.end_of_document_id}
   metadata = {"tokenizer": json.dumps(info)}

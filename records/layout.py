@@ -4,6 +4,7 @@ A run directory (`train.py --workdir=RUNDIR`, or `SWEEP/runs/RUN_ID/` in a sweep
   config.json      the run config, written first (atomically) by train.py
   metrics.jsonl    one JSON record per line: train scalars, and eval points ("kind": "eval")
   tensorboard/     the same scalars for TensorBoard
+  wandb/           the same scalars for Weights & Biases, when config.logging.wandb is on
   checkpoints/     the kept checkpoints (parameters, optimizer, data position, loop state)
   branch_points/   a trunk's checkpoints at its branch points, kept whatever the retention
                    (training/branch.py), until the sweep has finished every branch of one
@@ -15,6 +16,9 @@ A run directory (`train.py --workdir=RUNDIR`, or `SWEEP/runs/RUN_ID/` in a sweep
   runner.log       the runner's own log (sweeps)
   failures.jsonl   one record per failed attempt: attempt, exit_code, reason, time (sweeps)
   lease.json       the live runner's lease (sweeps; scaling/lease.py)
+  tokenizer.json   a byte-level BPE run's trained tokenizer, copied from its prepared data
+  hf/              the run exported for Hugging Face transformers (`python -m scaling evaluate`)
+  downstream.json  lm-evaluation-harness scores of that export, per task (scaling/evaluate.py)
 
 A sweep directory (`python -m scaling --workdir=SWEEP`):
   sweep.json       the run table: name, identity, lease_stale_seconds and one row per run
@@ -28,6 +32,7 @@ Either may hold `reproductions/K/` (`python -m scaling reproduce`): the K-th rer
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
+WANDB_DIR = "wandb"  # the wandb library's own name for its folder under the run directory
 CHECKPOINTS_DIR = "checkpoints"
 BRANCH_POINTS_DIR = "branch_points"
 RESULT_FILE = "result.json"
@@ -35,6 +40,9 @@ TRAIN_LOG = "train.log"
 RUNNER_LOG = "runner.log"
 FAILURES_FILE = "failures.jsonl"
 LEASE_FILE = "lease.json"
+BPE_TOKENIZER_FILE = "tokenizer.json"
+HF_EXPORT_DIR = "hf"
+DOWNSTREAM_FILE = "downstream.json"
 
 SWEEP_FILE = "sweep.json"
 RUNS_DIR = "runs"

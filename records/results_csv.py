@@ -35,6 +35,9 @@ One row per run whose result.json is completed or diverged, sorted by run id. Ev
                                       knows it: data.synthetic_kind=topics)
 
 A trunk (schedule wsd_trunk) is not a point: it has no row, and its FLOPs are in its branches'.
+After these columns come the downstream tasks a sweep was evaluated on (`python -m scaling
+evaluate`), one column per task named by the task, holding its score (the task's first metric,
+in the task's own unit, e.g. bits per byte; empty for a run not evaluated on it).
 
 An empty cell is a missing value (None). Numbers are written with Python's `str`, which reads
 back exactly.
@@ -93,12 +96,20 @@ REQUIRED = (Column.RUN_ID, Column.N_PARAMS_TOTAL, Column.N_PARAMS_NON_EMBEDDING,
 _OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
-def write_results(path: str | pathlib.Path, rows: Iterable[Mapping[str, Any]]) -> pathlib.Path:
-  """Writes `rows` ({column: value}, None or absent for an empty cell) under the COLUMNS header,
-  atomically. Raises ValueError for a key that is not a Column."""
+def write_results(path: str | pathlib.Path, rows: Iterable[Mapping[str, Any]],
+                  task_columns: Iterable[str] = ()) -> pathlib.Path:
+  """Writes `rows` ({column: value}, None or absent for an empty cell) under the COLUMNS header
+  and then `task_columns` (downstream task scores), atomically. Raises ValueError for a key that
+  is neither, or for a task column named like a Column."""
   path = pathlib.Path(path)
+  task_columns = list(task_columns)
+  clashing = sorted(set(task_columns) & set(COLUMNS))
+  if clashing:
+    raise ValueError(f"downstream task {clashing[0]!r} has the name of a results.csv column: "
+                     "rename the task")
   buffer = io.StringIO()
-  writer = csv.DictWriter(buffer, fieldnames=COLUMNS, restval="", lineterminator="\n")
+  writer = csv.DictWriter(buffer, fieldnames=[*COLUMNS, *task_columns], restval="",
+                          lineterminator="\n")
   writer.writeheader()
   for row in rows:
     writer.writerow({key: "" if value is None else value for key, value in row.items()})

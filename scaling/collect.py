@@ -92,8 +92,15 @@ def branch_shares(runs_dir: pathlib.Path, rows: list[dict[Column, Any]],
     row[Column.FLOPS_SPENT] = (row.get(Column.FLOPS_SPENT) or 0.0) + share
 
 
+def downstream_scores(run_dir: pathlib.Path) -> dict[str, float]:
+  """{task: score} from the run's downstream.json (`python -m scaling evaluate`); {} without."""
+  record = atomic.read_json(run_dir / layout.DOWNSTREAM_FILE) or {}
+  return {task: block["score"] for task, block in record.get("tasks", {}).items()}
+
+
 def collect(sweep_dir: pathlib.Path) -> list[dict[Column, Any]]:
-  """Rows for every finished run under `SWEEP/runs/` but trunks, sorted by run id."""
+  """Rows for every finished run under `SWEEP/runs/` but trunks, sorted by run id; a run's
+  downstream task scores are in its row under the task names."""
   sweep_dir = pathlib.Path(sweep_dir)
   table = {row["run_id"]: row for row in
            (atomic.read_json(sweep_dir / layout.SWEEP_FILE) or {"runs": []})["runs"]}
@@ -102,12 +109,16 @@ def collect(sweep_dir: pathlib.Path) -> list[dict[Column, Any]]:
     result = result_lib.read_result(run_dir)
     if (result is not None and result.get(Key.STATUS) in status_lib.FINISHED
         and result.get(Key.SCHEDULE) != TRUNK_SCHEDULE):
-      rows.append(result_row(run_dir, result, table.get(run_dir.name)))
+      rows.append(dict(result_row(run_dir, result, table.get(run_dir.name)),
+                       **downstream_scores(run_dir)))
   branch_shares(sweep_dir / layout.RUNS_DIR, rows, table)
   return rows
 
 
 def write_results(sweep_dir: pathlib.Path) -> pathlib.Path:
-  """Rebuilds `SWEEP/results.csv` atomically; returns its path."""
+  """Rebuilds `SWEEP/results.csv` atomically (with a column per downstream task any run was
+  evaluated on, in name order); returns its path."""
   sweep_dir = pathlib.Path(sweep_dir)
-  return results_csv.write_results(sweep_dir / layout.RESULTS_FILE, collect(sweep_dir))
+  rows = collect(sweep_dir)
+  tasks = sorted({key for row in rows for key in row if key not in results_csv.COLUMNS})
+  return results_csv.write_results(sweep_dir / layout.RESULTS_FILE, rows, tasks)

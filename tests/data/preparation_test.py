@@ -36,7 +36,7 @@ def _decoded_documents(tokens: np.ndarray, tokenizer) -> list[str]:
   return [tokenizer.decode(tokens[s:e]) for s, e in zip(starts, ends)]
 
 
-@pytest.mark.parametrize("tokenizer", ["byte", "sentencepiece"])
+@pytest.mark.parametrize("tokenizer", ["byte", "sentencepiece", "bpe"])
 def test_round_trip_and_disjoint_splits(text_corpus, tokenizer, files_config):
   config = files_config(tokenizer=tokenizer, tokenizer_vocab_size=600)
   prepared = preparation.prepare(config, seq_len=16, progress=None)
@@ -51,8 +51,9 @@ def test_round_trip_and_disjoint_splits(text_corpus, tokenizer, files_config):
   assert manifest["val_bytes"] == sum(len(text.encode()) for text in val)
   assert manifest["vocab_size"] == prepared.tokenizer.vocab_size
   assert prepared.train_tokens.dtype == np.uint16
-  if tokenizer == "sentencepiece":
-    assert (prepared.directory / "tokenizer.model").is_file()
+  if tokenizer in ("sentencepiece", "bpe"):
+    model_file = {"sentencepiece": "tokenizer.model", "bpe": "tokenizer.json"}[tokenizer]
+    assert (prepared.directory / model_file).is_file()
     assert prepared.bytes_per_token > 1.5
   else:
     assert prepared.bytes_per_token == pytest.approx(1.0, abs=0.01)
