@@ -73,6 +73,8 @@ class Key(enum.StrEnum):
   CONFIG_HASH = ("config_hash", "sha256 hex", "hash of the canonical JSON of the config")
   CODE_VERSION = ("code_version", "git commit", "the checkout's commit, '-dirty' if changed")
   VERSIONS = ("versions", "dict", "versions of jax, flax and optax")
+  MACHINE = ("machine", "text", "the CPU model and the devices the run trained on (floating-point "
+             "results are bit-exact only on the same machine, code and versions)")
   DATA_MANIFEST = ("data_manifest", "dict", "key and content_hash of the prepared data")
   ERROR = ("error", "text", "why train.py refused or failed the run, on one line")
   TRACEBACK = ("traceback", "text", "the traceback of a run that failed while running")

@@ -3,15 +3,17 @@
   python -m scaling --config=configs/sweeps/<name>.py --workdir=SWEEP [--backend=local|ray]
       [--max_parallel=K] [--dry_run] [--ray_address=HOST:PORT]
   python -m scaling status --workdir=SWEEP
-  python -m scaling export RUNDIR --out=DIR
+  python -m scaling export RUNDIR --out=DIR [--format=hf]
+  python -m scaling evaluate SWEEP|RUNDIR --tasks=NAME,... --task_dir=DIR
   python -m scaling sample RUNDIR|SWEEP --prompt="..."
   python -m scaling reproduce RUNDIR|SWEEP [--out=DIR]
 
 `run` is the default command. See scaling/launch.py (run), scaling/status.py (status),
-export/cli.py (export, sample), scaling/reproduce.py (reproduce); the demo (train the demo sweep,
-then fit it) is `python demo.py`, above this package. Exit codes (records.cli): 0 every run
-completed or diverged, 1 a run failed, 2 bad flags, config or paths (one line on stderr, nothing
-run), 75 interrupted (run the same command again to resume).
+export/cli.py (export, sample), scaling/evaluate.py (evaluate), scaling/reproduce.py
+(reproduce); the demo (train the demo sweep, then fit it) is `python demo.py`, above this
+package. Exit codes (records.cli): 0 every run completed or diverged, 1 a run failed, 2 bad
+flags, config or paths (one line on stderr, nothing run), 75 interrupted (run the same command
+again to resume).
 """
 import pathlib
 
@@ -20,11 +22,15 @@ from ml_collections import config_flags
 
 from export import cli as export_cli
 from records import cli
-from scaling import estimate, launch, status
+from scaling import estimate, evaluate, launch, status
 from scaling import reproduce
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Sweep config (configs/sweeps/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "The sweep directory.")
+_TOLERANCE = flags.DEFINE_float(
+    "tolerance", reproduce.MACHINE_TOLERANCE,
+    "reproduce: the relative final-loss difference accepted from a run recorded on another "
+    "machine (on the same machine, code and versions a rerun must be bit-exact)")
 _BACKEND = flags.DEFINE_string("backend", "local", f"One of {launch.BACKENDS}.")
 _MAX_PARALLEL = flags.DEFINE_integer(
     "max_parallel", 0, "Local backend: runs at a time (0: sweep.launch.max_parallel).")
@@ -66,8 +72,10 @@ def main(argv: list[str]) -> int:
   command = argv[1] if len(argv) > 1 else "run"
   if command in export_cli.COMMANDS:
     return export_cli.main(argv[1:])
+  if command == "evaluate":
+    return evaluate.main(argv[1:])
   if command == "reproduce":
-    return reproduce.main(argv[1:], out=flags.FLAGS.out)
+    return reproduce.main(argv[1:], out=flags.FLAGS.out, tolerance=_TOLERANCE.value)
   if command not in COMMANDS or len(argv) > 2:
     raise app.UsageError(f"unknown command {argv[1:]}; commands: {', '.join(COMMANDS)}")
   if not _WORKDIR.value:

@@ -3,9 +3,11 @@
 A lease is `RUNDIR/lease.json`, created atomically with O_CREAT | O_EXCL and holding its owner's
 id, host and pid. The holder refreshes the file's mtime every few seconds (the heartbeat). A lease
 is stale when its heartbeat is older than `stale_seconds`, or at once when its holder is a process
-on this host that no longer exists (or is a zombie). A stale lease is taken over by renaming it
-aside (atomic: of several contenders exactly one rename succeeds) and creating a fresh one.
-Before each heartbeat the holder checks that the file still names it; if not, it has lost the
+on this host that no longer exists (or is a zombie). A stale lease is taken over under a takeover
+marker (`lease.json.takeover`, created with O_EXCL: of several contenders exactly one holds it),
+whose holder checks that the lease is still the stale one it read and then replaces it
+atomically, so the lease file never disappears while contenders read it. A marker left by a
+contender that died mid-takeover expires after `stale_seconds`. Before each heartbeat the holder checks that the file still names it; if not, it has lost the
 lease and must stop its run.
 """
 import json
@@ -65,15 +67,17 @@ class Lease:
     self.owner = uuid.uuid4().hex
     self.held = False
 
+  def _content(self, extra: dict[str, Any]) -> dict[str, Any]:
+    return dict(owner=self.owner, host=socket.gethostname(), pid=os.getpid(),
+                acquired=time.time(), **extra)
+
   def _create(self, extra: dict[str, Any]) -> bool:
     try:
       descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
       return False
-    content = dict(owner=self.owner, host=socket.gethostname(), pid=os.getpid(),
-                   acquired=time.time(), **extra)
     with os.fdopen(descriptor, "w") as lease_file:
-      json.dump(content, lease_file)
+      json.dump(self._content(extra), lease_file)
       lease_file.flush()
       os.fsync(lease_file.fileno())
     return True
@@ -89,23 +93,30 @@ class Lease:
       return self.held
     if not is_stale(info, mtime, self.stale_seconds):
       return False
-    aside = self.path.with_name(f"{layout.LEASE_FILE}.stale-{self.owner}")
+    marker = self.path.with_name(f"{layout.LEASE_FILE}.takeover")
     try:
-      os.rename(self.path, aside)
+      os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+      self._expire(marker)
+      return False
+    try:
+      current, current_mtime = read(self.path)
+      if current != info or current_mtime is None or not is_stale(
+          current, current_mtime, self.stale_seconds):
+        return False  # renewed or taken over since we read it
+      atomic.write_json_atomic(self.path, self._content(extra))
+      self.held = True
+      return True
+    finally:
+      os.unlink(marker)
+
+  def _expire(self, marker: pathlib.Path) -> None:
+    """Removes a takeover marker older than `stale_seconds` (its contender died)."""
+    try:
+      if time.time() - os.stat(marker).st_mtime > self.stale_seconds:
+        os.unlink(marker)
     except FileNotFoundError:
-      return False
-    moved, _ = read(aside)
-    if moved is not None and moved != info:
-      # Between our read and our rename the lease was renewed by a contender: give it back.
-      try:
-        os.link(aside, self.path)
-      except FileExistsError:
-        pass
-      os.unlink(aside)
-      return False
-    os.unlink(aside)
-    self.held = self._create(extra)
-    return self.held
+      pass
 
   def heartbeat(self) -> bool:
     """Refreshes the lease's mtime; False (and no longer held) when another owner has it."""

@@ -6,6 +6,7 @@ values are records.result's and records.status's.
 """
 import json
 import pathlib
+import platform
 import subprocess
 from typing import Any
 
@@ -50,6 +51,24 @@ def write_failure(workdir: str | pathlib.Path, config_dict: dict[str, Any] | Non
 def versions() -> dict[str, str]:
   """Versions of the numerical stack."""
   return {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__}
+
+
+def machine() -> str:
+  """The CPU model and this process's devices, e.g. 'AMD EPYC (family 25, model 1) | cpu x1'
+  (what a loss's last bits depend on besides the code and the versions)."""
+  model = platform.processor() or platform.machine()
+  try:
+    fields = dict(line.split(":", 1) for line in
+                  pathlib.Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines()
+                  if ":" in line)
+    fields = {name.strip(): value.strip() for name, value in fields.items()}
+    model = (f"{fields['model name']} (family {fields.get('cpu family', '?')}, "
+             f"model {fields.get('model', '?')})")
+  except (OSError, KeyError):
+    pass
+  devices = jax.local_devices()
+  kind = devices[0].device_kind if devices[0].platform != "cpu" else "cpu"
+  return f"{model} | {kind} x{len(devices)}"
 
 
 def code_version() -> str | None:

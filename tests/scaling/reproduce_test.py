@@ -86,6 +86,7 @@ def test_cli_reproduces_a_run_bit_exactly(sweep_dir, one_device, tmp_path):
   original, rerun = _result(run_dir), _result(tmp_path / "rerun")
   assert rerun["final_eval_loss"] == original["final_eval_loss"]
   assert rerun["data_manifest"] == original["data_manifest"]
+  assert rerun["machine"] == original["machine"] and " | cpu x1" in original["machine"]
   assert reproduce.params_hash(tmp_path / "rerun") == reproduce.params_hash(run_dir)
 
 
@@ -126,7 +127,7 @@ def test_default_out_is_the_next_free_reproductions_folder(tmp_path):
   (run_dir / layout.REPRODUCTIONS_DIR / "1").mkdir(parents=True)
   calls = []
 
-  def fake_reproduce_run(path, out_dir, trainer):
+  def fake_reproduce_run(path, out_dir, trainer, tolerance):
     calls.append((path, out_dir))
     return "compared"
 
@@ -162,6 +163,43 @@ def test_verdicts():
   assert loss.verdict() == "eval loss differs by +0.0001 nats/token; steps differ"
   failed = _comparison(rerun_loss=None, differing_fields=("status", "final_eval_loss"))
   assert failed.loss_difference is None and failed.verdict() == "status differ"
+
+
+def test_another_machine_is_judged_within_the_tolerance():
+  close = _comparison(rerun_loss=2.5 * (1 + 1e-4), differing_fields=("final_eval_loss",),
+                      params_match=False, other_machine="run A, rerun B",
+                      relative_loss_difference=1e-4)
+  assert close.within_tolerance and close.passed and not close.bit_exact
+  assert close.verdict().startswith("within tolerance (1.0e-04 <= 0.001 relative, another machine)")
+  far = _comparison(rerun_loss=2.6, differing_fields=("final_eval_loss",), params_match=False,
+                    other_machine="run A, rerun B", relative_loss_difference=0.04)
+  assert not far.within_tolerance and not far.passed
+  same_machine = _comparison(rerun_loss=2.5 * (1 + 1e-6), differing_fields=("final_eval_loss",),
+                             relative_loss_difference=1e-6)
+  assert not same_machine.passed
+  steps = _comparison(differing_fields=("steps",), other_machine="run A, rerun B",
+                      relative_loss_difference=0.0)
+  assert not steps.passed
+  table = reproduce.format_table([close, far])
+  assert "0 of 2 run(s) bit-exact, 1 within tolerance from another machine" in table
+  assert "machines differ: run A, rerun B" in table
+
+
+def test_machines_and_loss_differences_from_the_records():
+  run = {"machine": "A | cpu x1", "final_eval_loss": 2.0, "final_train_loss": 2.2}
+  assert reproduce._machine_note(run, dict(run)) == ""
+  assert reproduce._machine_note(run, {"machine": "B | cpu x1"}) == (
+      "run A | cpu x1, rerun B | cpu x1")
+  assert reproduce._machine_note({}, run) == "run not recorded, rerun A | cpu x1"
+  rerun = {"final_eval_loss": 2.002, "final_train_loss": 2.2 * (1 - 1e-4)}
+  assert reproduce._relative_loss_difference(run, rerun) == pytest.approx(1e-3)
+  assert reproduce._relative_loss_difference(run, {}) is None
+
+
+def test_a_bad_tolerance_is_one_line(capsys):
+  assert reproduce.main(["reproduce", "somewhere"], tolerance=2.0) == 2
+  assert capsys.readouterr().err.strip() == (
+      "error: --tolerance=2.0 must be a relative loss difference in [0, 1), e.g. 0.001")
 
 
 def _save_params(directory: pathlib.Path, params: dict) -> None:
