@@ -11,6 +11,8 @@ from absl import logging
 from analysis.laws import published
 from analysis.report import auxiliary
 from analysis.report import figures
+from analysis.report import html
+from analysis.report import learning_rate
 from analysis.report import markdown
 from analysis.report import pipeline
 from analysis.report import report_checks
@@ -19,8 +21,8 @@ from export import compression_report
 from records import atomic
 
 # Everything `build` writes into its folder.
-OUTPUTS = ("fits.json", "report.md", *(f"{name}.png" for name in figures.NAMES),
-           compression_report.FIGURE)
+OUTPUTS = ("fits.json", "report.md", html.FILE, *(f"{name}.png" for name in figures.NAMES),
+           compression_report.FIGURE, *learning_rate.FIGURES)
 
 
 def build(observations: observations_lib.Observations, out_dir: str | pathlib.Path,
@@ -29,8 +31,10 @@ def build(observations: observations_lib.Observations, out_dir: str | pathlib.Pa
 
   `options` are those of `pipeline.analyse` (conventions, n_resamples, level, holdout_flops,
   nominal_budgets, tolerance_decades, parabola_window, table_flops, seed). Returns the fits.json
-  content: the analysis's summary with the figures drawn (`figures`, name -> file name) and the warnings of
-  the figures and the compression section after the analysis's own. The previous analysis's
+  content: the analysis's summary with the figures drawn (`figures`, name -> file name), the
+  warnings of the figures and the compression section after the analysis's own, and, when the
+  sweep searched its learning rate, the learning-rate section's block (`learning_rate`,
+  `analysis.report.learning_rate`). The previous analysis's
   outputs (`OUTPUTS`) are removed first, so an analysis that fails leaves none that look current;
   fits.json and report.md are written last, atomically. A figure that cannot be drawn is left
   out with a warning.
@@ -44,11 +48,18 @@ def build(observations: observations_lib.Observations, out_dir: str | pathlib.Pa
   compression_section, _ = auxiliary.attempt(
       "compression section", warnings,
       lambda: compression_report.section(observations.source, out_dir))
+  learning_rate_section, _ = auxiliary.attempt(
+      "learning-rate section", warnings,
+      lambda: learning_rate.section(observations.source, out_dir))
+  lines, block = learning_rate_section or ([], None)
   summary = dict(analysis.summary, warnings=warnings,
-                 figures={name: path.name for name, path in drawn.items()})
-  text = _markdown(summary) + "\n".join(compression_section or [])
+                 figures={name: path.name for name, path in drawn.items()},
+                 **({"learning_rate": block} if block is not None else {}))
+  text = _markdown(summary) + "\n".join([*lines, *(compression_section or [])])
   atomic.write_json_atomic(out_dir / "fits.json", summary)
   atomic.write_text_atomic(out_dir / "report.md", text)
+  auxiliary.attempt("report.html", summary["warnings"],
+                    lambda: html.write(text, analysis, summary, out_dir))
   return summary
 
 
@@ -108,7 +119,19 @@ def _approach3_section(summary: dict) -> list[str]:
                      rows), "",
       f"Compute-optimal exponents: a = {markdown.number(block.get('a'))} "
       f"{markdown.interval(block['ci'].get('a'))}, b = {markdown.number(block.get('b'))} "
-      f"{markdown.interval(block['ci'].get('b'))}."])
+      f"{markdown.interval(block['ci'].get('b'))}.", *_known_floor_lines(block)])
+
+
+def _known_floor_lines(block: dict) -> list[str]:
+  """The corpus's known floor beside E, when the runs record one."""
+  truth = block.get("known_floor")
+  if truth is None:
+    return []
+  verdict = "covers" if truth["covered"] else "does **not** cover"
+  return ["", f"**The truth beside the fit.** This corpus's validation floor is known exactly: "
+          f"{markdown.number(truth['floor'], 4)} nats/token. E = {markdown.number(truth['E'], 4)} "
+          f"misses it by {truth['miss']:+.3g} nats/token ({truth['relative_miss']:+.1%}); its "
+          f"{truth['level']:.0%} interval {markdown.interval(truth['ci'])} {verdict} it."]
 
 
 def _approaches_section(summary: dict) -> list[str]:
@@ -268,4 +291,4 @@ SECTIONS = (report_checks.settings_section, _approach3_section, _approaches_sect
             _single_variable_section, _kaplan_section, _allocation_section,
             report_checks.compute_optimal_section, _conventions_section,
             report_checks.diagnostics_section, _extrapolation_section,
-            report_checks.rollout_section)
+            report_checks.rollout_section, report_checks.calibration_section)

@@ -21,10 +21,12 @@ from analysis.fitting import bootstrap
 from analysis.fitting import fit
 from analysis.report import auxiliary
 from analysis.report import steps as steps_lib
+from analysis.report import step_types
 from analysis.table import observations as observations_lib
 from analysis.table import seeds
 from analysis.trust import extrapolate
 from analysis.trust import intervals
+from analysis.trust import known_floor
 from analysis.trust import residuals
 from analysis.trust import rollout
 
@@ -45,6 +47,7 @@ class Analysis:
   noise: intervals.Noise
   diagnostics: residuals.Diagnostics | None
   rollout: rollout.RolloutResult | None
+  run_ids: tuple[str, ...] = ()  # of the points in `runs` (seeds.RUN_ID_SEPARATOR joins seeds)
 
   def allocations_at(self, flops: np.ndarray) -> list[optimal.Allocation]:
     """N_opt, D_opt at `flops` (FLOPs) from each approach fitted here, then from the
@@ -60,7 +63,7 @@ def analyse(observations: observations_lib.Observations, *,
             **settings: Any) -> Analysis:
   """Cleans the runs, fits Approaches 1-3 and single-variable laws, allocates, extrapolates.
 
-  `settings` are the fields of `steps.Settings` (n_resamples, level, holdout_flops,
+  `settings` are the fields of `step_types.Settings` (n_resamples, level, holdout_flops,
   nominal_budgets, tolerance_decades, parabola_window, table_flops, kaplan, single_variable,
   seed, fit_options). Runs that differ only in seed are averaged first (`analysis.table.seeds`);
   their spread is the noise of the prediction intervals when there is any, else the Approach-3
@@ -73,7 +76,7 @@ def analyse(observations: observations_lib.Observations, *,
   are reported as not identifiable; a side step that fails is skipped with a warning. Raises
   ValueError as `prepare` does.
   """
-  options = steps_lib.Settings(**settings)
+  options = step_types.Settings(**settings)
   data = prepare(observations, options, n_convention=n_convention, c_convention=c_convention)
   done, warnings = run(steps_lib.STEPS, data, options)
   summary = dict(description(data, options), warnings=warnings,
@@ -86,11 +89,11 @@ def analyse(observations: observations_lib.Observations, *,
                   extrapolation=done["extrapolation"].result, level=options.level,
                   summary=summary, noise=approach3.noise,
                   diagnostics=done["residual_diagnostics"].result,
-                  rollout=done["rollout"].result)
+                  rollout=done["rollout"].result, run_ids=tuple(data.clean.run_id))
 
 
-def prepare(observations: observations_lib.Observations, settings: steps_lib.Settings, *,
-            n_convention: str, c_convention: str) -> steps_lib.Prepared:
+def prepare(observations: observations_lib.Observations, settings: step_types.Settings, *,
+            n_convention: str, c_convention: str) -> step_types.Prepared:
   """The cleaned, seed-averaged runs under the conventions, with their weights.
 
   Raises ValueError for a `level` outside (0, 1), a law that is not Approach 3's, or no more
@@ -110,11 +113,16 @@ def prepare(observations: observations_lib.Observations, settings: steps_lib.Set
   if len(clean) <= n_params:
     raise ValueError(f"{len(clean)} usable runs after cleaning; the L(N, D) fit needs more "
                      f"than {n_params} (see the warnings: {warnings})")
-  return steps_lib.Prepared(
+  try:
+    floor = known_floor.common_floor(observations.loss_floor)
+  except ValueError as error:
+    floor = None
+    warnings.append(f"no known floor beside E: {error}")
+  return step_types.Prepared(
       source=observations.source, n_runs=len(observations), clean=clean, groups=groups,
       runs=runs, conventions=dict(n=n_convention, c=c_convention),
       weights=settings.fit_options.weights(flops=runs["c"], groups=groups),
-      warnings=tuple(warnings))
+      warnings=tuple(warnings), known_floor=floor)
 
 
 def branching(clean: observations_lib.Observations) -> dict[str, Any] | None:
@@ -130,22 +138,24 @@ def branching(clean: observations_lib.Observations) -> dict[str, Any] | None:
               ratio=float(spent / represented) if represented > 0 else None)
 
 
-def description(data: steps_lib.Prepared, settings: steps_lib.Settings) -> dict[str, Any]:
-  """The summary's head: the conventions, the data's source, counts and seeds per point, and
-  the fit options."""
-  return dict(
-      conventions=data.conventions,
-      data=dict(source=data.source, n_runs=data.n_runs, n_used=len(data.clean),
-                one_parameter_count=bool(np.array_equal(data.clean.n_total,
-                                                        data.clean.n_non_embedding)),
-                seeds_per_point=dict(max=int(data.groups.n_seeds.max()),
-                                     pooled_log_sd=data.groups.pooled_log_sd),
-                branching=branching(data.clean)),
-      fit_options=settings.fit_options.to_json())
+def description(data: step_types.Prepared, settings: step_types.Settings) -> dict[str, Any]:
+  """The summary's head: the conventions, the data's source, counts and seeds per point (and,
+  for checkpoints, how many curves they come from), and the fit options."""
+  described = dict(source=data.source, n_runs=data.n_runs, n_used=len(data.clean),
+                   one_parameter_count=bool(np.array_equal(data.clean.n_total,
+                                                           data.clean.n_non_embedding)),
+                   seeds_per_point=dict(max=int(data.groups.n_seeds.max()),
+                                        pooled_log_sd=data.groups.pooled_log_sd),
+                   branching=None if settings.checkpoints else branching(data.clean))
+  if settings.checkpoints:
+    described["checkpoints"] = dict(points=len(data.clean),
+                                    curves=len(set(data.clean.trunk_id.tolist())))
+  return dict(conventions=data.conventions, data=described,
+              fit_options=settings.fit_options.to_json())
 
 
-def run(steps: tuple[steps_lib.Step, ...], data: steps_lib.Prepared,
-        settings: steps_lib.Settings) -> tuple[dict[str, steps_lib.Outcome], list[str]]:
+def run(steps: tuple[step_types.Step, ...], data: step_types.Prepared,
+        settings: step_types.Settings) -> tuple[dict[str, step_types.Outcome], list[str]]:
   """Runs the enabled `steps` in order: ({name: outcome}, every warning line in order, those of
   `data` first). A side step that raises gets its `on_failure` block and one warning line."""
   done, warnings = {}, list(data.warnings)
@@ -158,7 +168,7 @@ def run(steps: tuple[steps_lib.Step, ...], data: steps_lib.Prepared,
     else:
       outcome, failure = auxiliary.attempt(step.label, warnings, compute)
       if outcome is None:
-        outcome = steps_lib.Outcome(None, step.on_failure(failure, data))
+        outcome = step_types.Outcome(None, step.on_failure(failure, data))
     warnings.extend(outcome.warnings)
     done[step.name] = outcome
   return done, warnings

@@ -6,10 +6,8 @@ name. Its outcome holds its result (the fitted object, for the figures), its fit
 (naming its N and C conventions) and its warning lines. Numbers: parameters (count), tokens,
 FLOPs, loss in nats/token.
 """
-from collections.abc import Callable, Mapping
-import dataclasses
 import pathlib
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -18,123 +16,23 @@ from analysis.approaches import isoflop
 from analysis.approaches import optimal
 from analysis.fitting import bootstrap
 from analysis.fitting import fit
-from analysis.fitting import options as options_lib
 from analysis.laws import catalogue
 from analysis.laws import forms
 from analysis.laws import published
 from analysis.report import auxiliary
 from analysis.report import conventions
+from analysis.report import held_out_steps
 from analysis.report import law_fits
 from analysis.report import markdown
+from analysis.report.step_types import Done, Outcome, Prepared, Settings, Step
 from analysis.table import observations as observations_lib
-from analysis.table import seeds
-from analysis.trust import extrapolate
+from analysis.trust import calibration
 from analysis.trust import intervals
+from analysis.trust import known_floor
 from analysis.trust import residuals
-from analysis.trust import rollout
 
 # Built once so that repeated analyses in one process reuse the compiled searches.
 _SINGLE_VARIABLE_FORMS = {x: catalogue.single_variable(x) for x in ("n", "d", "c")}
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-  """How an analysis runs; see `pipeline.analyse`.
-
-  Attributes:
-    n_resamples: bootstrap resamples per law (each a full refit).
-    level: the level of every interval, in (0, 1).
-    holdout_flops: the held-out extrapolation's threshold (FLOPs); None takes
-      `extrapolate.default_threshold`.
-    nominal_budgets: IsoFLOP budgets (FLOPs) the runs are grouped to; None infers them.
-    tolerance_decades: the IsoFLOP grouping's tolerance, decades of C.
-    parabola_window: Approach 2 fits each budget's parabola to this many sizes on each side of
-      its lowest loss (`isoflop.approach2`'s window); None fits every size (Hoffmann et al.).
-    table_flops: the allocation table's budgets (FLOPs); None takes the largest observed C
-      times 1, 10, 100 and 1000 (`table_budgets`).
-    kaplan: also fit Kaplan et al.'s L(N, D) (Eq. 1.5).
-    single_variable: also fit L(N), L(D), L(C) on the lower envelopes of the final losses.
-    seed: the bootstrap seed.
-    fit_options: how every parametric law is fitted (`analysis.fitting.options`).
-  """
-  n_resamples: int = 1000
-  level: float = 0.95
-  holdout_flops: float | None = None
-  nominal_budgets: list[float] | None = None
-  tolerance_decades: float = 0.05
-  parabola_window: int | None = None
-  table_flops: list[float] | None = None
-  kaplan: bool = True
-  single_variable: bool = True
-  seed: int = 0
-  fit_options: options_lib.FitOptions = options_lib.FitOptions()
-
-  def budgets(self) -> dict[str, Any]:
-    """The IsoFLOP grouping's keywords: `nominal` budgets (FLOPs) and `tolerance_decades`."""
-    return dict(nominal=self.nominal_budgets, tolerance_decades=self.tolerance_decades)
-
-  def resampling(self) -> dict[str, Any]:
-    """The bootstrap's keywords: `n_resamples`, `level` and `seed`."""
-    return dict(n_resamples=self.n_resamples, level=self.level, seed=self.seed)
-
-
-@dataclasses.dataclass(frozen=True)
-class Prepared:
-  """The runs every step reads (`pipeline.prepare`).
-
-  Attributes:
-    source: where the observations came from.
-    n_runs: the number of observations before cleaning.
-    clean: the usable runs, those that differ only in seed averaged (`seeds.aggregate`).
-    groups: the seed groups behind `clean`, with the pooled seed sd of log loss.
-    runs: `clean.arrays` under `conventions`: n (parameters), d (tokens), c (FLOPs) and loss
-      (nats/token), one entry per row of `clean`.
-    conventions: {'n': the N convention, 'c': the C convention}.
-    weights: the observation weight of each row of `clean` (`FitOptions.weights`), mean 1.
-    warnings: what cleaning and averaging reported.
-  """
-  source: str
-  n_runs: int
-  clean: observations_lib.Observations
-  groups: seeds.SeedGroups
-  runs: dict[str, np.ndarray]
-  conventions: dict[str, str]
-  weights: np.ndarray
-  warnings: tuple[str, ...]
-
-  def skipped(self, reason: str) -> dict[str, Any]:
-    """The block of a step skipped for `reason`, under these conventions."""
-    return dict(skipped=reason, conventions=self.conventions)
-
-
-class Outcome(NamedTuple):
-  """What one step produced: `result` (for the figures; None when there is none), its
-  fits.json `block`, and the warning lines it adds to the report, in order."""
-  result: Any
-  block: Any
-  warnings: tuple[str, ...] | list[str] = ()
-
-
-Done = Mapping[str, Outcome]
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-  """One named step of an analysis.
-
-  Attributes:
-    name: the key of its block in the summary, and of its outcome in `done`.
-    run: (data, settings, done) -> Outcome.
-    label: a side step's name in the warning of its failure; None for a step whose failure
-      is the analysis's (Approach 3, and the steps that only assemble numbers).
-    on_failure: (the failure's reason, data) -> the block of a side step that failed.
-    enabled: whether the settings ask for the step at all (its block is absent when not).
-  """
-  name: str
-  run: Callable[[Prepared, Settings, Done], Outcome]
-  label: str | None = None
-  on_failure: Callable[[str, Prepared], Any] = lambda reason, data: data.skipped(reason)
-  enabled: Callable[[Settings], bool] = lambda settings: True
 
 
 class Approach3(NamedTuple):
@@ -158,7 +56,15 @@ def _approach3(data: Prepared, settings: Settings, done: Done) -> Outcome:
   law = _fit_law(settings.fit_options.approach3_form(), dict(n=runs["n"], d=runs["d"]),
                  runs["loss"], data.weights, data, settings)
   noise = prediction_noise(law.fitted, runs, data.groups.pooled_log_sd)
-  return Outcome(Approach3(law.fitted, law.resampled, noise), law.block, law.warnings)
+  block, warnings = law.block, list(law.warnings)
+  if data.known_floor is not None and "E" in law.fitted.params:
+    truth = known_floor.check(data.known_floor, law.fitted.params["E"], law.resampled.ci["E"],
+                              law.resampled.level)
+    block = dict(block, known_floor=truth.to_json())
+    if not truth.covered:
+      warnings.append(f"approach3: E's {truth.level:.0%} interval does not cover the corpus's "
+                      f"known floor ({truth.line()})")
+  return Outcome(Approach3(law.fitted, law.resampled, noise), block, warnings)
 
 
 def prediction_noise(fitted: fit.FitResult, runs: dict[str, np.ndarray],
@@ -259,39 +165,6 @@ def _published(data: Prepared, settings: Settings, done: Done) -> Outcome:
   return Outcome(None, {key: law.to_json() for key, law in published.LAWS.items()})
 
 
-def _extrapolation(data: Prepared, settings: Settings, done: Done) -> Outcome:
-  """Approach 3 fitted below `settings.holdout_flops` (default
-  `extrapolate.default_threshold`), predicting the runs above; each run named by its run_id."""
-  runs = data.runs
-  threshold = settings.holdout_flops
-  if threshold is None:
-    threshold = extrapolate.default_threshold(runs["c"])
-  if threshold is None:
-    return Outcome(None, data.skipped(
-        "fewer than 3 compute budgets; pass --holdout_flops to choose a threshold"))
-  try:
-    result = extrapolate.extrapolate(
-        settings.fit_options, dict(n=runs["n"], d=runs["d"]), runs["loss"], runs["c"],
-        threshold, weights=data.weights, **settings.resampling())
-  except ValueError as error:
-    return Outcome(None, data.skipped(str(error)))
-  block = dict(result.to_json(), conventions=data.conventions)
-  block["runs"] = [dict(run, run_id=str(data.clean.run_id[run["index"]]))
-                   for run in block["runs"]]
-  return Outcome(result, block)
-
-
-def _rollout(data: Prepared, settings: Settings, done: Done) -> Outcome:
-  """The rollout of `fit_options.rollout_forms`, skipped with the reason when no threshold fits."""
-  try:
-    result = rollout.rollout(data.runs, settings.fit_options, weights=data.weights,
-                             level=settings.level, seed=settings.seed,
-                             run_ids=data.clean.run_id)
-  except ValueError as error:
-    return Outcome(None, data.skipped(str(error)))
-  return Outcome(result, dict(result.to_json(), conventions=data.conventions))
-
-
 def table_budgets(data: Prepared, settings: Settings) -> list[float]:
   """The allocation table's budgets (FLOPs): `settings.table_flops`, or by default the largest
   observed C times 1, 10, 100 and 1000 to one significant digit."""
@@ -340,7 +213,10 @@ def _optimal_allocation(data: Prepared, settings: Settings, done: Done) -> Outco
 
 
 def _compute_optimal_loss(data: Prepared, settings: Settings, done: Done) -> Outcome:
-  """Approach 3's loss at the compute-optimal point of each table budget, with its intervals."""
+  """Approach 3's loss at the compute-optimal point of each table budget, with its bootstrap
+  intervals and, beside them, the prediction and one-run interval calibrated by the rollout's
+  record (`analysis.trust.calibration`; distance in decades of the rollout's split variable, C or
+  N_opt, beyond the largest run), and which of the two intervals the report leads with."""
   approach3 = done["approach3"].result
   flops = np.asarray(table_budgets(data, settings), dtype=np.float64)
   n_opt, d_opt, loss = optimal.optimal_point(approach3.fitted.form, approach3.fitted.params,
@@ -349,15 +225,24 @@ def _compute_optimal_loss(data: Prepared, settings: Settings, done: Done) -> Out
                                             noise=approach3.noise)
   noise = ("pooled seed sd" if isinstance(approach3.noise, float)
            else "resampled log residuals of the fit")
+  found = done["calibration"].result if "calibration" in done else None
+  headline, reason = calibration.headline(found)
+  split_by = done["rollout"].result.split_by if found is not None else "c"
+  target, observed = (n_opt, data.runs["n"]) if split_by == "n" else (flops, data.runs["c"])
+  distance = np.log10(target / np.max(observed))
+  point, low, high = (found or calibration.uncalibrated(settings.level)).interval(
+      loss, band.low, band.high, distance)
   return Outcome(None, dict(
       form=approach3.fitted.form.name, level=settings.level, noise=noise,
-      conventions=data.conventions,
+      conventions=data.conventions, headline=headline, headline_reason=reason,
+      distance_in=split_by,
       rows=[dict(flops=float(c), n_opt=float(n), d_opt=float(d), loss=float(value),
                  run_low=float(lo), run_high=float(hi), mean_low=float(plo),
-                 mean_high=float(phi))
-            for c, n, d, value, lo, hi, plo, phi in zip(
+                 mean_high=float(phi), distance=float(x), calibrated_loss=float(cp),
+                 calibrated_low=float(cl), calibrated_high=float(ch))
+            for c, n, d, value, lo, hi, plo, phi, x, cp, cl, ch in zip(
                 flops, n_opt, d_opt, loss, band.low, band.high, band.parameter_low,
-                band.parameter_high)]))
+                band.parameter_high, distance, point, low, high)]))
 
 
 def _convention_comparison(data: Prepared, settings: Settings, done: Done) -> Outcome:
@@ -378,8 +263,9 @@ STEPS = (
     Step("approach2", _approach2, label="Approach 2"),
     Step("residual_diagnostics", _diagnostics, label="residual diagnostics"),
     Step("published", _published),
-    Step("extrapolation", _extrapolation, label="held-out extrapolation"),
-    Step("rollout", _rollout, label="rollout"),
+    Step("extrapolation", held_out_steps.extrapolation, label="held-out extrapolation"),
+    Step("rollout", held_out_steps.rollout_record, label="rollout"),
+    Step("calibration", held_out_steps.calibration_record, label="calibration"),
     Step("optimal_allocation", _optimal_allocation),
     Step("compute_optimal_loss", _compute_optimal_loss, label="compute-optimal loss"),
     Step("convention_comparison", _convention_comparison, label="convention comparison",

@@ -38,7 +38,8 @@ class Observations:
   decayed off ('' for a run from scratch): points of one trunk share its noise, so the bootstrap
   resamples trunks (`bootstrap_blocks`). `flops_spent` is what the sweep spent on the point
   (FLOPs, exact; a branch's decay plus its share of the trunk; NaN when not recorded).
-  `source` names where the rows came from.
+  `loss_floor` is the validation set's known Bayes-optimal loss (nats/token; NaN for corpora
+  that do not know it). `source` names where the rows came from.
   """
   run_id: np.ndarray
   n_total: np.ndarray
@@ -53,6 +54,7 @@ class Observations:
   budget: np.ndarray
   trunk_id: np.ndarray
   flops_spent: np.ndarray
+  loss_floor: np.ndarray
   source: str = ""
 
   def __len__(self) -> int:
@@ -65,7 +67,7 @@ class Observations:
                    seed: list | None = None, status: list | None = None,
                    curve_path: list | None = None, budget: list | None = None,
                    trunk_id: list | None = None, flops_spent: list | None = None,
-                   source: str = "") -> "Observations":
+                   loss_floor: list | None = None, source: str = "") -> "Observations":
     """Builds the table from arrays; missing optional columns get neutral defaults."""
     size = len(loss)
     n_total = np.asarray(n_total, dtype=np.float64)
@@ -93,6 +95,7 @@ class Observations:
         budget=column(budget, np.nan, np.float64),
         trunk_id=column(trunk_id, "", object),
         flops_spent=column(flops_spent, np.nan, np.float64),
+        loss_floor=column(loss_floor, np.nan, np.float64),
         source=source)
 
   @classmethod
@@ -127,6 +130,8 @@ class Observations:
         trunk_id=table.texts(Column.TRUNK_ID) if Column.TRUNK_ID in table.header else None,
         flops_spent=(table.floats(Column.FLOPS_SPENT) if Column.FLOPS_SPENT in table.header
                      else None),
+        loss_floor=(table.floats(Column.LOSS_FLOOR) if Column.LOSS_FLOOR in table.header
+                    else None),
         source=str(path))
 
   @classmethod

@@ -4,6 +4,7 @@ run wrote it (records.result keys, records.results_csv columns)."""
 import dataclasses
 
 import jax
+import numpy as np
 import pytest
 
 from analysis.table import observations
@@ -61,10 +62,11 @@ def test_a_real_run_reads_back_column_by_column(tiny_config, tmp_path):
       "curve_path": Column.CURVE_PATH, "budget": Column.COMPUTE_BUDGET,
       "flops_spent": Column.FLOPS_SPENT}
   fields = {field.name for field in dataclasses.fields(runs)} - {"source"}
-  assert set(read_back) | {"trunk_id"} == fields  # a new Observations field needs its check
+  assert set(read_back) | {"trunk_id", "loss_floor"} == fields  # a new field needs its check
   for field, column in read_back.items():
     assert list(getattr(runs, field)) == [expected[column]], field
   assert list(runs.trunk_id) == [""] and runs.bootstrap_blocks() is None
+  assert Key.LOSS_FLOOR not in written and np.isnan(runs.loss_floor).all()  # markov: no floor
   assert runs.source == str(path)
   kept, warnings = runs.clean()
   assert len(kept) == 1 and warnings == []

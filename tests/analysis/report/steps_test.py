@@ -8,6 +8,7 @@ import pytest
 from analysis.laws import catalogue
 from analysis.report import pipeline
 from analysis.report import steps
+from analysis.report import step_types
 from analysis.table import observations
 
 LAW = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
@@ -37,17 +38,17 @@ def test_approach1_is_skipped_with_the_reason(tmp_path, sweep_with_curves):
       no_curves, no_curves.arrays(), n_resamples=5, level=0.9, seed=0)[1]
 
 
-def _prepared(n: np.ndarray, d: np.ndarray, loss: np.ndarray) -> steps.Prepared:
+def _prepared(n: np.ndarray, d: np.ndarray, loss: np.ndarray) -> step_types.Prepared:
   table = observations.Observations.from_columns(n_total=n, d=d, loss=loss)
-  return pipeline.prepare(table, steps.Settings(), n_convention="total", c_convention="6nd")
+  return pipeline.prepare(table, step_types.Settings(), n_convention="total", c_convention="6nd")
 
 
 def test_table_budgets_default_to_decades_above_the_largest_run():
   n = np.geomspace(1e7, 1e9, 8)
   # The largest run: 6 * 1e9 * 5.6e9 = 3.36e19 FLOPs.
   data = _prepared(n, np.geomspace(1e9, 5.6e9, 8), np.linspace(3.0, 2.5, 8))
-  assert steps.table_budgets(data, steps.Settings()) == [3e19, 3e20, 3e21, 3e22]
-  assert steps.table_budgets(data, steps.Settings(table_flops=[1e22])) == [1e22]
+  assert steps.table_budgets(data, step_types.Settings()) == [3e19, 3e20, 3e21, 3e22]
+  assert steps.table_budgets(data, step_types.Settings(table_flops=[1e22])) == [1e22]
 
 
 def test_prediction_noise_is_the_seed_sd_or_else_the_fit_residuals():

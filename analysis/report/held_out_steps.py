@@ -1,0 +1,74 @@
+"""The held-out steps of an analysis: the extrapolation check, the rollout (with its
+out-of-sample choice of form) and the calibration of Approach 3's intervals by the rollout's
+record. Each is `run(data, settings, done) -> Outcome` (`analysis.report.step_types`).
+"""
+import numpy as np
+
+from analysis.report.step_types import Done, Outcome, Prepared, Settings
+from analysis.trust import calibration
+from analysis.trust import extrapolate
+from analysis.trust import rollout
+from analysis.trust import selection
+
+
+def extrapolation(data: Prepared, settings: Settings, done: Done) -> Outcome:
+  """Approach 3 fitted below `settings.holdout_flops` (default
+  `extrapolate.default_threshold`), predicting the runs above; each run named by its run_id."""
+  runs = data.runs
+  threshold = settings.holdout_flops
+  if threshold is None:
+    threshold = extrapolate.default_threshold(runs["c"])
+  if threshold is None:
+    return Outcome(None, data.skipped(
+        "fewer than 3 compute budgets; pass --holdout_flops to choose a threshold"))
+  try:
+    result = extrapolate.extrapolate(
+        settings.fit_options, dict(n=runs["n"], d=runs["d"]), runs["loss"], runs["c"],
+        threshold, weights=data.weights, **settings.resampling())
+  except ValueError as error:
+    return Outcome(None, data.skipped(str(error)))
+  block = dict(result.to_json(), conventions=data.conventions)
+  block["runs"] = [dict(run, run_id=str(data.clean.run_id[run["index"]]))
+                   for run in block["runs"]]
+  return Outcome(result, block)
+
+
+def rollout_record(data: Prepared, settings: Settings, done: Done) -> Outcome:
+  """The rollout of `fit_options.rollout_forms`, skipped with the reason when no threshold fits."""
+  try:
+    result = rollout.rollout(data.runs, settings.fit_options, weights=data.weights,
+                             level=settings.level, seed=settings.seed,
+                             run_ids=data.clean.run_id,
+                             curves=data.clean.trunk_id if settings.checkpoints else None,
+                             groups=data.clean.bootstrap_blocks())
+  except ValueError as error:
+    return Outcome(None, data.skipped(str(error)))
+  baseline = rollout.label(settings.fit_options.approach3_form(), settings.fit_options.objective)
+  chosen = selection.select(result, baseline if baseline in result.labels()
+                            else result.labels()[0])
+  return Outcome(result, dict(result.to_json(), selection=chosen.summary(),
+                              conventions=data.conventions))
+
+
+def calibration_record(data: Prepared, settings: Settings, done: Done) -> Outcome:
+  """The Approach-3 law's calibration by its rollout record (`analysis.trust.calibration`), with
+  how the calibration did out of sample on the rollout itself (each threshold calibrated by the
+  record below it), skipped with the reason when the rollout gave no record of that law."""
+  result = done["rollout"].result
+  if result is None:
+    return Outcome(None, data.skipped(f"no rollout ({done['rollout'].block.get('skipped')})"))
+  options = settings.fit_options
+  name = rollout.label(options.approach3_form(), options.objective)
+  if name not in result.labels():
+    return Outcome(None, data.skipped(
+        f"the rollout does not compare Approach 3's law ({name}); add "
+        f"{options.approach3_form().name} to --rollout_forms"))
+  found = calibration.calibrate([row for row in result.rows if row["label"] == name],
+                                result.level)
+  checked = [row for row in calibration.out_of_sample(result, name) if row["n_record"]]
+  out_of_sample = dict(n=len(checked), bootstrap_coverage=float(np.mean(
+      [row["covered"] for row in checked])) if checked else None,
+      calibrated_coverage=float(np.mean([row["calibrated_covered"] for row in checked]))
+      if checked else None)
+  return Outcome(found, dict(found.to_json(), label=name, split_by=result.split_by,
+                             out_of_sample=out_of_sample, conventions=data.conventions))
