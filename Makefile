@@ -14,8 +14,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 venv: $(VENV)/.installed
 
+# Two workers, one test file each at a time (a file's module fixtures are built once).
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 demo: $(VENV)/.installed
 	$(PY) demo.py --workdir=demo_out

@@ -26,6 +26,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       init_std=0.02,
       dtype="float32",       # compute dtype: float32 or bfloat16
       param_dtype="float32",
+      # standard | mup: per-layer init and learning-rate multipliers, attention and output
+      # scales relative to a base width (model/parametrization.py, Yang et al. 2022).
+      parametrization="standard",
+      mup_base_width=0,      # mup: d_model of the base model (<= d_model); 0 under standard
+      mup_base_head_dim=0,   # mup: the base model's head size; 0 = this model's own
   ))
 
   # Data (see data/): which corpus, which tokenizer, where the prepared tokens live.
@@ -38,8 +43,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       # the prepared data's identity: it changes no corpus that prepares without it.
       skip_unreadable_input=False,
       token_dtype="",        # tokens corpus: uint16 or uint32
-      tokenizer="byte",      # byte | sentencepiece
-      tokenizer_vocab_size=0,  # sentencepiece vocabulary size (0 for byte)
+      tokenizer="byte",      # byte | sentencepiece | bpe (byte-level BPE, `tokenizers`)
+      tokenizer_vocab_size=0,  # sentencepiece or bpe vocabulary size (0 for byte)
       tokenizer_model="bpe",   # sentencepiece model type: bpe | unigram
       prepared_dir="",       # where prepared data is cached; '' = ~/.cache/scaling-lab/data
       val_fraction=0.02,     # fraction of documents held out for validation
@@ -91,6 +96,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       eps=1e-8,
       weight_decay=0.1,            # decoupled; not applied to norms or biases
       grad_clip_norm=1.0,
+  ))
+
+  # Where the run's scalars also go; not part of the run's identity (schema.UNHASHED_SECTIONS).
+  config.logging = ml_collections.ConfigDict(dict(
+      wandb="off",             # off | offline | online: Weights & Biases (training/wandb_sink.py)
+      wandb_project="scaling-lab",  # the W&B project; a sweep's runs form one group in it
   ))
 
   # Device mesh: sizes of the (data, fsdp, tensor) axes; -1 takes the remaining devices.

@@ -62,43 +62,66 @@ def finished_results(sweep_dir: pathlib.Path, at_most: int = MAX_CALIBRATION_RUN
   return [atomic.read_json(path) for path in paths]
 
 
-def measure(run: runs.PlannedRun) -> Throughput:
-  """Trains `run`'s config for CALIBRATION_STEPS steps in a temporary directory and times it
-  (at a constant learning rate, on its own: a trunk's or branch's schedule does not change the
-  time of a step)."""
-  tokens_per_step = run.config.train.batch_size * run.config.model.seq_len
-  config = grid.apply_overrides(run.config, {
-      "train.train_tokens": CALIBRATION_STEPS * tokens_per_step, "train.warmup_tokens": 0,
-      "train.eval_every_tokens": 0, "train.ckpt_every_tokens": 0,
-      "train.eval_tokens": tokens_per_step, "train.branch_point_tokens": (),
-      "train.branch_from": "", "optimizer.schedule": "constant"})
-  with tempfile.TemporaryDirectory(prefix="scaling-calibration-") as workdir:
-    run_dir = pathlib.Path(workdir)
-    atomic.write_json_atomic(run_dir / layout.CONFIG_FILE, runs.config_json(config))
-    completed = subprocess.run(runner.train_command(run_dir), cwd=runner.PROJECT_ROOT,
-                               capture_output=True, text=True, check=False)
-    result = atomic.read_json(run_dir / layout.RESULT_FILE)
-    if completed.returncode != 0 or result is None:
-      tail = (completed.stdout + completed.stderr).strip().splitlines()[-1:]
-      message = (f"the throughput calibration run of {run.run_id} failed (train.py exit code "
-                 f"{completed.returncode}: {' '.join(tail)}); fix the config, or pass "
+class Calibration:
+  """A throughput measurement in progress: `run`'s config trained for CALIBRATION_STEPS steps by
+  train.py in a temporary directory (at a constant learning rate, on its own: a trunk's or
+  branch's schedule does not change the time of a step). It runs in a child process, so the
+  caller can go on (the dry run checks its run configs meanwhile); `result()` waits for it,
+  `cancel()` stops it."""
+
+  def __init__(self, run: runs.PlannedRun):
+    tokens_per_step = run.config.train.batch_size * run.config.model.seq_len
+    config = grid.apply_overrides(run.config, {
+        "train.train_tokens": CALIBRATION_STEPS * tokens_per_step, "train.warmup_tokens": 0,
+        "train.eval_every_tokens": 0, "train.ckpt_every_tokens": 0,
+        "train.eval_tokens": tokens_per_step, "train.branch_point_tokens": (),
+        "train.branch_from": "", "optimizer.schedule": "constant"})
+    self._run_id = run.run_id
+    self._workdir = tempfile.TemporaryDirectory(prefix="scaling-calibration-")
+    self._run_dir = pathlib.Path(self._workdir.name)
+    atomic.write_json_atomic(self._run_dir / layout.CONFIG_FILE, runs.config_json(config))
+    self._process = subprocess.Popen(runner.train_command(self._run_dir), cwd=runner.PROJECT_ROOT,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+  def result(self) -> Throughput:
+    """Waits for the run; its throughput, or ValueError (a config train.py refuses) or
+    RuntimeError (any other failure), one line naming the fix."""
+    output, _ = self._process.communicate()
+    result = atomic.read_json(self._run_dir / layout.RESULT_FILE)
+    self._workdir.cleanup()
+    if self._process.returncode != 0 or result is None:
+      tail = output.strip().splitlines()[-1:]
+      message = (f"the throughput calibration run of {self._run_id} failed (train.py exit code "
+                 f"{self._process.returncode}: {' '.join(tail)}); fix the config, or pass "
                  f"--throughput=FLOPS_PER_SECOND to skip the measurement")
-      raise (ValueError if completed.returncode == cli.EXIT_USAGE else RuntimeError)(message)
-  throughput = from_results([result])
-  return dataclasses.replace(throughput, source=f"{CALIBRATION_STEPS}-step run of {run.run_id}")
+      raise (ValueError if self._process.returncode == cli.EXIT_USAGE else RuntimeError)(message)
+    return dataclasses.replace(from_results([result]),
+                               source=f"{CALIBRATION_STEPS}-step run of {self._run_id}")
+
+  def cancel(self) -> None:
+    """Stops the run and removes its directory."""
+    self._process.kill()
+    self._process.communicate()
+    self._workdir.cleanup()
 
 
-def throughput_for(sweep_dir: pathlib.Path, planned: list[runs.PlannedRun]) -> Throughput:
-  """From finished runs, else the cached calibration, else a new calibration (then cached)."""
+def known_throughput(sweep_dir: pathlib.Path) -> Throughput | None:
+  """From the sweep's finished runs, else from its cached calibration; None if neither."""
   sweep_dir = pathlib.Path(sweep_dir)
   measured = from_results(finished_results(sweep_dir))
   if measured is not None:
     return measured
   cached = atomic.read_json(sweep_dir / layout.THROUGHPUT_FILE)
-  if cached is not None:
-    return Throughput(**cached)
-  smallest = min(planned, key=lambda run: run.spec.flops_exact / run.spec.tokens)
-  measured = measure(smallest)
+  return Throughput(**cached) if cached is not None else None
+
+
+def start_calibration(planned: list[runs.PlannedRun]) -> Calibration:
+  """Starts measuring the sweep's smallest run (the fewest FLOPs per token)."""
+  return Calibration(min(planned, key=lambda run: run.spec.flops_exact / run.spec.tokens))
+
+
+def save_calibration(sweep_dir: pathlib.Path, throughput: Throughput) -> None:
+  """Caches a calibration in SWEEP/throughput.json, for later dry runs."""
+  sweep_dir = pathlib.Path(sweep_dir)
   sweep_dir.mkdir(parents=True, exist_ok=True)
-  atomic.write_json_atomic(sweep_dir / layout.THROUGHPUT_FILE, dataclasses.asdict(measured))
-  return measured
+  atomic.write_json_atomic(sweep_dir / layout.THROUGHPUT_FILE, dataclasses.asdict(throughput))

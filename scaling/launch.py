@@ -3,13 +3,16 @@
 Validates and expands the sweep (every error before anything starts: a malformed grid, a run
 config train.py would reject, a workdir holding another sweep), writes the run directories and
 SWEEP/sweep.json, runs what is not finished on the chosen backend, and rebuilds
-SWEEP/results.csv. Re-running the same command skips finished runs, resumes interrupted ones
-from their checkpoints and starts the rest; runs that failed get a fresh retry budget
+SWEEP/results.csv. A sweep that searches its learning rate (`scaling.lr_search`) trains its
+probes in SWEEP/lr_search first and its runs with the fitted law. Re-running the same command
+skips finished runs, resumes interrupted ones from their checkpoints and starts the rest; runs
+that failed get a fresh retry budget
 (`retry_failed`); diverged runs are final. The last line printed sums up the sweep; the exit
 code (`Outcome.exit_code`) is 0 when every run completed or diverged, 1 when any failed, 75 when
 the launch was interrupted.
 """
 import dataclasses
+import functools
 import pathlib
 import sys
 from typing import TextIO
@@ -19,8 +22,9 @@ import ml_collections
 from configs import schema
 from records import cli
 from records.status import SweepState
-from scaling import (collect, estimate, ladder, local, preflight, rundir, runner, runs, schedule,
-                     tables)
+from scaling import (collect, estimate, grid, hparams, ladder, local, lr_search, preflight, rundir,
+                     runner, runs, schedule, tables)
+from scaling import hosts as hosts_lib
 from scaling import progress as progress_lib
 
 BACKENDS = ("local", "ray")
@@ -53,27 +57,78 @@ def plan_checked(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, b
 
   Checks the sweep's keys (configs/sweeps/base.py declares them all), the grid, that `sweep_dir`
   holds no other sweep and that train.py accepts every run config; prints a notice for grid
-  entries that resolve to the same run. Writes nothing.
+  entries that resolve to the same run, and a warning for a published hyperparameter law
+  applied outside the range it was fitted on. Writes nothing. A learning-rate search's runs
+  are planned at its grid's centre, and its first probes are checked too.
   """
+  planned = _plan(sweep, sweep_dir, backend)
+  _check(sweep, sweep_dir, planned, backend, stream)
+  return planned
+
+
+def _plan(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path,
+          backend: str) -> list[runs.PlannedRun]:
+  """The sweep's runs, after the checks of its keys and grid."""
   check_backend(backend)
   schema.SWEEP.check(sweep)
-  planned = runs.plan(sweep, sweep_dir)
+  searching = lr_search.applies(sweep)
+  if searching:
+    lr_search.check(sweep)
+  return runs.plan(lr_search.centred(sweep) if searching else sweep, sweep_dir)
+
+
+def _check(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path,
+           planned: list[runs.PlannedRun], backend: str, stream: TextIO) -> None:
+  """The checks of planned runs: the workdir, every run config, notices and range warnings."""
+  searching = lr_search.applies(sweep)
   runs.check_same_sweep(sweep, sweep_dir)
   preflight.check_runs(sweep, planned, backend)
+  if searching:
+    preflight.check_runs(sweep, lr_search.plan_probes(sweep, sweep_dir), backend)
   for notice in runs.merge_notices(planned):
     print(notice, file=stream)
-  return planned
+  points = [grid.published_point(sweep.base.model, run.spec.shape, run.spec.tokens)
+            for run in planned]
+  for warning in hparams.range_warnings(sweep, points):
+    print(warning, file=stream)
 
 
 def dry_run(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, max_parallel: int,
             backend: str = "local", throughput: estimate.Throughput | None = None,
             stream: TextIO = sys.stdout) -> None:
-  """Prints the run table, estimated times and total compute; starts no run."""
-  planned = plan_checked(sweep, sweep_dir, backend=backend, stream=stream)
-  throughput = throughput or estimate.throughput_for(sweep_dir, planned)
+  """Prints the run table, estimated times and total compute; starts no run.
+
+  Without a given or known throughput (see `estimate.known_throughput`) the sweep's smallest
+  run is timed for a few steps, while the run configs are checked, and the measurement is kept
+  in SWEEP/throughput.json."""
+  planned = _plan(sweep, sweep_dir, backend)
+  throughput = throughput or estimate.known_throughput(sweep_dir)
+  calibration = None if throughput else estimate.start_calibration(planned)
+  try:
+    _check(sweep, sweep_dir, planned, backend, stream)
+  except BaseException:
+    if calibration:
+      calibration.cancel()
+    raise
+  if calibration:
+    throughput = calibration.result()
+    estimate.save_calibration(sweep_dir, throughput)
   rows = [run.row() for run in planned]
   seconds = [throughput.seconds(row["flops_spent"]) for row in rows]
+  if lr_search.applies(sweep):
+    probes = lr_search.plan_probes(sweep, sweep_dir)
+    probe_rows = [run.row() for run in probes]
+    print(f"learning-rate search: {len(probes)} probe runs in "
+          f"{pathlib.Path(sweep_dir) / lr_search.SEARCH_DIR} first (grids may grow at an "
+          "edge); the runs after them show the grid's centre learning rate until the law is "
+          "fitted", file=stream)
+    print(tables.dry_run_table(
+        probe_rows, [throughput.seconds(row["flops_spent"]) for row in probe_rows],
+        max_parallel, throughput.source), file=stream)
   print(tables.dry_run_table(rows, seconds, max_parallel, throughput.source), file=stream)
+  gang_line = hosts_lib.layout_line(sweep.launch, backend)
+  if gang_line:
+    print(gang_line, file=stream)
   if ladder.applies(sweep):
     print(tables.savings_line(ladder.savings([run.spec for run in planned])), file=stream)
 
@@ -94,6 +149,46 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
     max_parallel = min(max_parallel, len(groups))
   sweep_dir = pathlib.Path(sweep_dir).resolve()
   planned = plan_checked(sweep, sweep_dir, backend=backend, stream=stream)
+  runner_settings = dict(max_retries=settings.max_retries,
+                         stale_seconds=settings.lease_stale_seconds,
+                         heartbeat_seconds=settings.heartbeat_seconds, trainer=trainer)
+  if backend == "local":
+    executor = local.LocalExecutor(device_groups=groups, hosts_per_run=settings.hosts_per_run,
+                                   devices_per_host=settings.devices_per_host,
+                                   **runner_settings)
+  else:
+    from scaling import ray_backend  # pylint: disable=import-outside-toplevel
+    executor = ray_backend.RayExecutor(
+        address=ray_address, num_cpus=settings.num_cpus, num_gpus=settings.num_gpus,
+        resources=dict(settings.resources), hosts_per_run=settings.hosts_per_run,
+        tpu_topology=settings.tpu_topology, tpu_version=settings.tpu_version,
+        **runner_settings)
+  train = functools.partial(_train, sweep=sweep, executor=executor, backend=backend,
+                            max_parallel=max_parallel, retry_failed=retry_failed, stream=stream)
+  if lr_search.applies(sweep):
+    resolved, warnings = lr_search.search(
+        sweep, sweep_dir, lambda probes, directory: train(probes, directory)[0].finished)
+    for warning in warnings:
+      print(f"warning: {warning}", file=stream)
+    if resolved is None:
+      return Outcome(finished=False, failed=())
+    planned = runs.plan(resolved, sweep_dir)
+    preflight.check_runs(resolved, planned, backend)
+    law = lr_search.read_law(sweep_dir)["law"]
+    print(f"learning-rate search: LR*(N) = {law['coefficient']:.4g} x N^{law['n_exponent']:.3f} "
+          f"(N non-embedding params); the sweep's runs train with it", file=stream, flush=True)
+  outcome, states = train(planned, sweep_dir)
+  print(summary_line(sweep.name, sweep_dir, states, outcome), file=stream, flush=True)
+  return outcome
+
+
+def _train(planned: list[runs.PlannedRun], sweep_dir: pathlib.Path, *,
+           sweep: ml_collections.ConfigDict, executor: schedule.Executor, backend: str,
+           max_parallel: int, retry_failed: bool, stream: TextIO
+           ) -> tuple[Outcome, list[rundir.RunState]]:
+  """Writes the run directories under `sweep_dir`, runs what is not finished, prints one line
+  per failed or diverged run and rebuilds its results.csv."""
+  settings = sweep.launch
   runs.materialize(planned, sweep_dir, sweep.name, settings.lease_stale_seconds,
                    runs.sweep_identity(sweep))
   to_run = []
@@ -105,16 +200,7 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
     to_run.append(run.run_dir)
   print(f"sweep {sweep.name}: {len(planned)} runs, {len(planned) - len(to_run)} already "
         f"finished, {len(to_run)} to run on the {backend} backend", file=stream, flush=True)
-  runner_settings = dict(max_retries=settings.max_retries,
-                         stale_seconds=settings.lease_stale_seconds,
-                         heartbeat_seconds=settings.heartbeat_seconds, trainer=trainer)
-  if backend == "local":
-    executor = local.LocalExecutor(device_groups=groups, **runner_settings)
-  else:
-    from scaling import ray_backend  # pylint: disable=import-outside-toplevel
-    executor = ray_backend.RayExecutor(
-        address=ray_address, num_cpus=settings.num_cpus, num_gpus=settings.num_gpus,
-        resources=dict(settings.resources), **runner_settings)
+  if backend != "local":
     max_parallel = len(to_run) or 1
   progress = progress_lib.Progress(sweep_dir, [run.row() for run in planned],
                                    settings.lease_stale_seconds, stream=stream)
@@ -130,8 +216,7 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
   print(f"results: {results_path}", file=stream, flush=True)
   outcome = Outcome(finished=finished, failed=tuple(
       run_id for run_id, state in zip(run_ids, states) if state.state == SweepState.FAILED))
-  print(summary_line(sweep.name, sweep_dir, states, outcome), file=stream, flush=True)
-  return outcome
+  return outcome, states
 
 
 def summary_line(name: str, sweep_dir: pathlib.Path, states: list[rundir.RunState],

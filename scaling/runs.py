@@ -5,11 +5,11 @@ resolved config always gives the same id and the same directory `SWEEP/runs/<id>
 process. `SWEEP/sweep.json` holds the run table: every run the sweep config has ever listed
 (editing the grid adds runs; runs no longer listed keep their rows and directories).
 
-A sweep directory holds one sweep. Its identity, recorded in sweep.json, is everything that
-makes a run's config besides the grid: the base run config (`sweep.base`), the per-size
-hyperparameter rules (`sweep.hparams`; `table` labels may come and go) and the schedule
-(`sweep.schedule`). The grid (`sweep.grid`, `sweep.seeds`) may grow or change; the launch
-settings (`sweep.launch`) and the name are not part of it.
+A sweep directory holds one sweep. Its identity, recorded in sweep.json, is everything that makes a
+run's config besides the grid: the base run config (`sweep.base`, less `schema.UNHASHED_SECTIONS`:
+where metrics are sent), the per-size hyperparameter rules (`sweep.hparams`; `table` labels may come
+and go) and the schedule (`sweep.schedule`). The grid (`sweep.grid`, `sweep.seeds`) may grow or
+change; the launch settings (`sweep.launch`) and the name are not part of it.
 """
 import collections
 import dataclasses
@@ -70,15 +70,17 @@ def run_id(spec: grid.RunSpec, config: ml_collections.ConfigDict) -> str:
   return f"{spec.shape.label}-{tables.format_count(spec.tokens)}-{config_hash[:8]}"
 
 
-def plan(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path) -> list[PlannedRun]:
-  """Expands the sweep into runs under `sweep_dir`; writes nothing. Raises ValueError if bad.
+def plan(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path,
+         specs: list[grid.RunSpec] | None = None) -> list[PlannedRun]:
+  """Expands the sweep (or takes its runs `specs`) into runs under `sweep_dir`, branched when
+  the sweep is a ladder; writes nothing. Raises ValueError if bad.
 
   Grid entries that resolve to the same run (two target sizes rounding to one shape, two token
   budgets rounding to the same steps) give it once; its `merged_from` names the others.
   """
   first: dict[str, tuple[grid.RunSpec, ml_collections.ConfigDict, str]] = {}
   merged: dict[str, list[tuple[str, ...]]] = collections.defaultdict(list)
-  specs = grid.expand(sweep)
+  specs = grid.expand(sweep) if specs is None else specs
   if ladder.applies(sweep):
     specs = ladder.branched(sweep, specs)
   trunk_ids: dict[int, str] = {}  # id(trunk spec) -> its run id; trunks come first
@@ -115,8 +117,17 @@ def merge_notices(planned: list[PlannedRun]) -> list[str]:
 
 
 def sweep_identity(sweep: ml_collections.ConfigDict) -> dict[str, Any]:
-  """What makes the runs of `sweep` besides the grid, as JSON (see the module docstring)."""
-  return {name: schema.config_to_dict(sweep[name]) for name in IDENTITY_FIELDS}
+  """What makes the runs of `sweep` besides the grid, as JSON (see the module docstring).
+
+  The learning-rate search's fields count only when the sweep searches (`rule='search'`)."""
+  identity = {name: schema.config_to_dict(sweep[name]) for name in IDENTITY_FIELDS}
+  for section in schema.UNHASHED_SECTIONS:
+    identity["base"].pop(section, None)
+  learning_rate = identity["hparams"]["learning_rate"]
+  if learning_rate["rule"] != "search":
+    for key in [key for key in learning_rate if key.startswith("search_")]:
+      del learning_rate[key]
+  return identity
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -4,11 +4,13 @@ Validates the config, prepares the data, builds the run's `Trainer` (mesh, model
 steps), resumes from the newest intact checkpoint in `workdir` (parameters, optimizer,
 data-iterator position, loop state), trains, evaluates every `eval_every_tokens` and at the end,
 checkpoints every `ckpt_every_tokens`, at the end and on SIGTERM, and writes `result.json` last.
-Files in `workdir`: config.json, metrics.jsonl, tensorboard/, checkpoints/, result.json.
+Files in `workdir`: config.json, metrics.jsonl, tensorboard/, checkpoints/, result.json (and a
+byte-level BPE run's tokenizer.json).
 """
 import dataclasses
 import math
 import pathlib
+import shutil
 import time
 from typing import Any, Sequence
 
@@ -36,6 +38,7 @@ from training import preemption as preemption_lib
 from training import results
 from training import trainer as trainer_lib
 from training import validate
+from training import wandb_sink
 
 # Norms of each train step (global L2): TensorBoard 'train/NAME' every step, and the last
 # finished step's in each metrics.jsonl record.
@@ -112,6 +115,8 @@ def _setup_and_run(config: ml_collections.ConfigDict, workdir: pathlib.Path,
   with validate.config_errors():
     prepared, train_iterator, validation = _open_data(config)
     trainer = trainer_lib.Trainer(config, devices)
+  if config.data.tokenizer == "bpe" and jax.process_index() == 0:
+    shutil.copyfile(prepared.tokenizer.model_file, workdir / layout.BPE_TOKENIZER_FILE)
   data = _Data(prepared, train_iterator, [trainer.global_batch(rows) for rows in validation])
   run = _Loop(config, workdir, trainer, data, preemption, launch_start, point)
   try:
@@ -177,7 +182,9 @@ class _Loop:
     self._branch_point_steps = branch_lib.branch_point_steps(config, self._budget)
     self._branch_points = (checkpoint_lib.Checkpointer(
         workdir / layout.BRANCH_POINTS_DIR, keep=None) if self._branch_point_steps else None)
-    self._writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
+    writes = jax.process_index() == 0
+    self._writer = metrics_lib.MetricsWriter(
+        workdir, enabled=writes, sink=wandb_sink.open_sink(config, workdir) if writes else None)
     self._smoothed = metrics_lib.SmoothedLoss()
     self._elapsed_before = 0.0  # wall seconds of the launches before this one
     self._throughput = _Throughput()
@@ -375,6 +382,7 @@ class _Loop:
         Key.CONFIG_HASH: schema.config_hash(config),
         Key.CODE_VERSION: results.code_version(),
         Key.VERSIONS: results.versions(),
+        Key.MACHINE: results.machine(),
         Key.DATA_MANIFEST: {"key": prepared.manifest.get("key"),
                             "content_hash": prepared.manifest.get("content_hash")},
     }

@@ -2,25 +2,29 @@
 
 Losses are in nats/token, throughput in tokens/s, FLOPs are model FLOPs (the exact training
 count per token from `model.counting`), and MFU is achieved model FLOP/s over the peak FLOP/s
-of the machine (measured in-process, see `peak_flops`).
+of the machine (measured once per host, see `peak_flops`).
 """
 import functools
 import json
 import math
 import os
 import pathlib
+import socket
 import time
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import tensorboardX
+import tensorboard.summary
 from absl import logging
 
+from records import atomic
 from records import console
 from records import layout
 
 PEAK_FLOPS_ENV = "SCALING_LAB_PEAK_FLOPS"
+# The measured matmul peak of each host and device set, so that a run need not measure it again.
+PEAK_CACHE = pathlib.Path("~/.cache/scaling-lab/peak_flops.json")
 
 
 @functools.cache
@@ -45,9 +49,31 @@ def measured_matmul_peak(size: int = 2048, repeats: int = 5) -> float:
   return 2 * len(devices) * size**3 / best
 
 
-def peak_flops() -> float:
-  """Peak FLOP/s of the whole job for MFU: `$SCALING_LAB_PEAK_FLOPS` if set, else the measured
-  matmul peak of this process's devices (see `measured_matmul_peak`) x the process count."""
+def _peak_key(size: int) -> str:
+  """What a measured peak depends on: the host, its devices, the matmul size and jax."""
+  devices = jax.local_devices()
+  return (f"{socket.gethostname()}|{jax.default_backend()}|{devices[0].device_kind}"
+          f"|{len(devices)}|{size}|jax {jax.__version__}")
+
+
+def cached_matmul_peak(size: int, cache: pathlib.Path | None) -> float:
+  """`measured_matmul_peak(size)`, measured once per host and device set and kept in `cache`
+  (a JSON file; None measures every time). Delete the file to measure again."""
+  if cache is None:
+    return measured_matmul_peak(size=size)
+  cache = cache.expanduser()
+  known = atomic.read_json(cache) or {}
+  key = _peak_key(size)
+  if key not in known:
+    known[key] = measured_matmul_peak(size=size)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_json_atomic(cache, known)
+  return known[key]
+
+
+def peak_flops(cache: pathlib.Path | None = PEAK_CACHE) -> float:
+  """Peak FLOP/s of the whole job for MFU: `$SCALING_LAB_PEAK_FLOPS` if set, else the matmul
+  peak of this process's devices (see `cached_matmul_peak`) x the process count."""
   override = os.environ.get(PEAK_FLOPS_ENV)
   if override:
     value = float(override)
@@ -55,7 +81,7 @@ def peak_flops() -> float:
       raise ValueError(f"${PEAK_FLOPS_ENV}={override!r} must be a positive FLOP/s number")
     return value
   size = 2048 if jax.default_backend() == "cpu" else 8192
-  return measured_matmul_peak(size=size) * jax.process_count()
+  return cached_matmul_peak(size, cache) * jax.process_count()
 
 
 class SmoothedLoss:
@@ -88,15 +114,18 @@ def console_line(step: int, total_steps: int, loss: float, tokens_per_second: fl
 
 
 class MetricsWriter:
-  """Writes `metrics.jsonl` (one record per evaluation) and TensorBoard scalars.
+  """Writes `metrics.jsonl` (one record per evaluation) and TensorBoard scalars, and passes the
+  scalars on to `sink` (an object with `log(values, step)` and `close()`, e.g. W&B) when given.
 
   Only the writing process (process 0) touches files; the others get a no-op writer.
   """
 
-  def __init__(self, workdir: str | pathlib.Path, enabled: bool = True):
+  def __init__(self, workdir: str | pathlib.Path, enabled: bool = True, sink: Any = None):
     self._enabled = enabled
+    self._sink = sink if enabled else None
     self._jsonl = pathlib.Path(workdir) / layout.METRICS_FILE
-    self._tensorboard = (tensorboardX.SummaryWriter(str(pathlib.Path(workdir)
+    # TensorBoard's own numpy-only event writer: tensorboardX would import torch when installed.
+    self._tensorboard = (tensorboard.summary.Writer(str(pathlib.Path(workdir)
                                                         / layout.TENSORBOARD_DIR))
                          if enabled else None)
 
@@ -125,6 +154,8 @@ class MetricsWriter:
     if self._enabled:
       for tag, value in values.items():
         self._tensorboard.add_scalar(tag, value, step)
+    if self._sink is not None:
+      self._sink.log(values, step)
 
   def record(self, record: dict[str, Any]) -> None:
     """Appends one JSON record (must hold 'step') to metrics.jsonl."""
@@ -133,6 +164,8 @@ class MetricsWriter:
         stream.write(json.dumps(record) + "\n")
 
   def close(self) -> None:
-    """Flushes and closes the TensorBoard writer."""
+    """Flushes and closes the TensorBoard writer (and the sink)."""
     if self._enabled:
       self._tensorboard.close()
+    if self._sink is not None:
+      self._sink.close()

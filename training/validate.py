@@ -21,6 +21,7 @@ from training import branch
 from training import budget as budget_lib
 from training import mesh as mesh_lib
 from training import optimizer as optimizer_lib
+from training import wandb_sink
 
 
 class ConfigError(ValueError):
@@ -42,7 +43,8 @@ _FIELDS_READ_BY_CORPUS = {
     "synthetic": (),
 }
 _FIELDS_READ_BY_TOKENIZER = {"byte": (), "sentencepiece": ("tokenizer_vocab_size",
-                                                           "tokenizer_model")}
+                                                           "tokenizer_model"),
+                             "bpe": ("tokenizer_vocab_size",)}
 _CORPUS_SPECIFIC_FIELDS = ("path", "text_field", "skip_unreadable_input", "token_dtype",
                            "tokenizer", "tokenizer_vocab_size", "tokenizer_model")
 _DATA_DEFAULTS = base.get_config().data.to_dict()  # read only
@@ -127,7 +129,13 @@ def check_batch(config: ml_collections.ConfigDict, data_parallel: int,
   if batch_size % process_count:
     raise ValueError(
         f"config.train.batch_size={batch_size} is not divisible by the {process_count} "
-        f"processes; use a multiple of {process_count}")
+        f"processes (each reads a whole number of sequences); use a multiple of "
+        f"{process_count}")
+  if budget.micro_batch_size % process_count:
+    raise ValueError(
+        f"config.train.batch_size / grad_accum_steps = {budget.micro_batch_size} is not "
+        f"divisible by the {process_count} processes (each reads a whole number of sequences "
+        f"per micro-batch); lower config.train.grad_accum_steps")
 
 
 def validate_config(config: ml_collections.ConfigDict, device_count: int,
@@ -165,6 +173,7 @@ def workdir_errors(workdir: str | pathlib.Path) -> Iterator[None]:
 def _validate(config: ml_collections.ConfigDict, device_count: int, process_count: int) -> None:
   check_schema(config)
   check_data_fields(config.data)
+  wandb_sink.check_mode(config.logging.wandb)
   ModelConfig.from_config_dict(config.model).validate()
   check_optimizer(config.optimizer)
   budget = budget_lib.compute_budget(config)

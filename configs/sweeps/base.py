@@ -36,7 +36,9 @@ from records import conventions
 def _rule() -> ml_collections.ConfigDict:
   """A per-size hyperparameter rule; 'base' keeps the base run config's value."""
   return ml_collections.ConfigDict(dict(
-      rule="base",             # base | table | power_law
+      rule="base",             # base | table | power_law | steplaw | deepseek | olmo
+                               #   (published laws, scaling/published_hparams.py) | search
+                               #   (learning rate only: scaling/lr_search.py)
       table={},                # table: size label -> value; labels as in the run table: a
                                #   SIZES name, or n<N> for a target (N achieved; n10p3k = 10.3k)
       reference_params=1e6,    # power_law: value = reference_value x (N / reference_params)
@@ -74,8 +76,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   # Per-size hyperparameters (N = non-embedding params of the run's shape).
   learning_rate = _rule()
+  learning_rate.update(dict(           # search: the power_law fields give the grid's centre
+      search_values=5,                 # learning rates per searched size (at least 3)
+      search_factor=2.0,               # ratio of neighbouring learning rates in the grid
+      search_every=1,                  # search every k-th size (sizes ordered by N)
+      search_extensions=2,             # times a grid is extended past an edge optimum
+  ))
   batch_size = _rule()
-  batch_size.multiple_of = 8           # power_law batch sizes are rounded to this multiple
+  batch_size.multiple_of = 8           # power_law and published-law batch sizes round to this
   sweep.hparams = ml_collections.ConfigDict(dict(
       learning_rate=learning_rate,     # sets base.optimizer.peak_learning_rate
       batch_size=batch_size,           # sets base.train.batch_size (sequences)
@@ -97,6 +105,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       num_cpus=1.0,                    # ray backend: resources each run task declares
       num_gpus=0.0,
       resources={},                    # ray backend: custom resources, e.g. {"TPU": 4}
+      # Processes (hosts) that form one run, one multi-process jax program. Ray: one placement
+      # group bundle per host, each with num_cpus / num_gpus / resources above, on distinct
+      # nodes; local backend: that many train.py processes on this machine.
+      hosts_per_run=1,
+      devices_per_host=0,              # local backend, hosts_per_run > 1: devices of each (0: all)
+      tpu_topology="",                 # ray backend on TPU VMs: the slice, e.g. "2x2x4" ...
+      tpu_version="",                  # ... of this generation, e.g. "v4" (see scaling/ray_gang.py)
   ))
 
   # How the sweep's results are fitted (`python demo.py`); not part of the runs' identity.

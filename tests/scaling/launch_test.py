@@ -95,6 +95,41 @@ def test_dry_run_prints_the_table_and_starts_nothing(tmp_path):
   assert not (tmp_path / "sweep").exists()
 
 
+@pytest.mark.entry
+def test_first_dry_run_times_the_smallest_run_once_and_keeps_it(tmp_path, monkeypatch):
+  sweep_dir = tmp_path / "sweep"
+  launch.dry_run(_sweep(), sweep_dir, max_parallel=2, stream=io.StringIO())
+  kept = json.loads((sweep_dir / layout.THROUGHPUT_FILE).read_text())
+  smallest = min(runs.plan(_sweep(), sweep_dir),
+                 key=lambda run: run.spec.flops_exact / run.spec.tokens)
+  assert kept["source"] == f"{estimate.CALIBRATION_STEPS}-step run of {smallest.run_id}"
+  assert kept["flops_per_second"] > 0 and kept["overhead_seconds"] >= 0
+  monkeypatch.setattr(estimate, "start_calibration", lambda planned: pytest.fail("measured"))
+  output = io.StringIO()
+  launch.dry_run(_sweep(), sweep_dir, max_parallel=2, stream=output)
+  assert f"(throughput: {kept['source']})" in output.getvalue()
+
+
+def test_a_refused_dry_run_stops_its_calibration(tmp_path, monkeypatch):
+  started = []
+
+  class Recorded:
+    def __init__(self, planned):
+      started.append(self)
+      self.cancelled = False
+
+    def cancel(self):
+      self.cancelled = True
+
+  monkeypatch.setattr(estimate, "start_calibration", Recorded)
+  other = _sweep()
+  other.base.optimizer.peak_learning_rate *= 2
+  runs.materialize([], tmp_path, "another", identity=runs.sweep_identity(other))
+  with pytest.raises(ValueError, match="holds sweep 'another' with other settings"):
+    launch.dry_run(_sweep(), tmp_path, max_parallel=2, stream=io.StringIO())
+  assert [calibration.cancelled for calibration in started] == [True]
+
+
 def test_throughput_from_finished_runs():
   results = [dict(status="completed", tokens=1000, tokens_per_second=100.0, flops_exact=1e6,
                   wall_seconds=25.0)] * 2

@@ -9,6 +9,8 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.util import tensor_util
 
 from configs import base
 from training import preemption
@@ -85,3 +87,18 @@ def _final_params(workdir: pathlib.Path) -> list[np.ndarray]:
 def final_params() -> Callable[[pathlib.Path], list[np.ndarray]]:
   """`final_params(workdir)`: the parameter leaves of the run's newest checkpoint, on the host."""
   return _final_params
+
+
+def _tensorboard_scalars(logdir: pathlib.Path) -> dict[str, list[float]]:
+  events = event_accumulator.EventAccumulator(str(logdir))
+  events.Reload()
+  return {tag: [float(tensor_util.make_ndarray(event.tensor_proto))
+                for event in sorted(events.Tensors(tag), key=lambda event: event.step)]
+          for tag in events.Tags()["tensors"]}
+
+
+@pytest.fixture
+def tensorboard_scalars() -> Callable[[pathlib.Path], dict[str, list[float]]]:
+  """`tensorboard_scalars(logdir)`: every scalar series of a TensorBoard log directory, by tag,
+  in step order (read back with TensorBoard's own event reader)."""
+  return _tensorboard_scalars

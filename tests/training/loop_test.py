@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tensorboard.backend.event_processing import event_accumulator
 
 from data import pipeline
 from training import loop, step as step_lib
@@ -19,7 +18,8 @@ RESULT_KEYS = {
 
 
 
-def test_completed_run_writes_every_artifact(tiny_config, tmp_path, final_params):
+def test_completed_run_writes_every_artifact(tiny_config, tmp_path, final_params,
+                                            tensorboard_scalars):
   result = loop.train_and_evaluate(tiny_config, tmp_path, devices=jax.devices()[:1])
   on_disk = json.loads((tmp_path / "result.json").read_text())
   assert RESULT_KEYS <= set(on_disk) and on_disk["status"] == "completed"
@@ -37,13 +37,11 @@ def test_completed_run_writes_every_artifact(tiny_config, tmp_path, final_params
   assert curve[-1]["param_norm"] == pytest.approx(
       math.sqrt(sum(np.sum(leaf**2) for leaf in leaves)), rel=1e-5)
   assert all(record["update_norm"] > 0 and record["grad_norm"] > 0 for record in curve)
-  events = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"))
-  events.Reload()
+  scalars = tensorboard_scalars(tmp_path / "tensorboard")
   assert {"train/loss", "train/learning_rate", "train/grad_norm", "train/update_norm",
-          "train/param_norm", "eval/loss", "perf/tokens_per_second",
-          "perf/mfu"} <= set(events.Tags()["scalars"])
-  assert len(events.Scalars("train/loss")) == len(events.Scalars("train/update_norm")) == 8
-  assert events.Scalars("train/param_norm")[-1].value == pytest.approx(curve[-1]["param_norm"])
+          "train/param_norm", "eval/loss", "perf/tokens_per_second", "perf/mfu"} <= set(scalars)
+  assert len(scalars["train/loss"]) == len(scalars["train/update_norm"]) == 8
+  assert scalars["train/param_norm"][-1] == pytest.approx(curve[-1]["param_norm"])
   assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()
                 if p.name.isdigit()) == [6, 8]
 

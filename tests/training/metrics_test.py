@@ -3,7 +3,6 @@ import json
 import math
 
 import pytest
-from tensorboard.backend.event_processing import event_accumulator
 
 from training import metrics
 
@@ -25,7 +24,7 @@ def test_console_line():
   assert metrics.console_line(5, 10, 2.5, math.nan, math.nan, math.nan).endswith("eta ?")
 
 
-def test_writer_jsonl_tensorboard_and_truncation(tmp_path):
+def test_writer_jsonl_tensorboard_and_truncation(tmp_path, tensorboard_scalars):
   writer = metrics.MetricsWriter(tmp_path)
   for step in (1, 2, 3):
     writer.record({"step": step, "eval_loss": 1.0 / step})
@@ -33,9 +32,7 @@ def test_writer_jsonl_tensorboard_and_truncation(tmp_path):
   writer.close()
   records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [record["step"] for record in records] == [1, 2, 3]
-  events = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"))
-  events.Reload()
-  assert [event.value for event in events.Scalars("train/loss")] == [2.0, 4.0, 6.0]
+  assert tensorboard_scalars(tmp_path / "tensorboard")["train/loss"] == [2.0, 4.0, 6.0]
   metrics.MetricsWriter(tmp_path).truncate_after(2)
   kept = (tmp_path / "metrics.jsonl").read_text().splitlines()
   assert [json.loads(line)["step"] for line in kept] == [1, 2]
@@ -56,3 +53,15 @@ def test_peak_flops_override_and_measurement(monkeypatch):
   with pytest.raises(ValueError, match="SCALING_LAB_PEAK_FLOPS"):
     metrics.peak_flops()
   assert 1e8 < metrics.measured_matmul_peak(size=256, repeats=2) < 1e14
+
+
+def test_peak_is_measured_once_per_host_and_kept(monkeypatch, tmp_path):
+  monkeypatch.delenv(metrics.PEAK_FLOPS_ENV, raising=False)
+  measured = []
+  monkeypatch.setattr(metrics, "measured_matmul_peak",
+                      lambda size: measured.append(size) or 1e10 * len(measured))
+  cache = tmp_path / "peak.json"
+  assert metrics.peak_flops(cache) == metrics.peak_flops(cache) == 1e10
+  assert measured == [2048]
+  assert list(json.loads(cache.read_text()).values()) == [1e10]
+  assert metrics.peak_flops(None) == 2e10
