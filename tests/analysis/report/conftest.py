@@ -90,3 +90,29 @@ def drawn():
   yield keep
   for figure in figures:
     plt.close(figure)
+
+
+# The law behind `isoflop_csv`'s runs (Hoffmann et al.-like constants, nats/token).
+ISOFLOP_LAW = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
+
+
+@pytest.fixture(scope="module")
+def isoflop_csv() -> Callable[..., pathlib.Path]:
+  """`isoflop_csv(path, extra_rows=())`: writes 4 IsoFLOP budgets (1e18-1e21 FLOPs) x 6 sizes
+  (optimum / 5 .. optimum x 5) of runs from ISOFLOP_LAW with 0.3% log-normal noise, columns
+  name (run-1 .. run-24), params, flop, final_loss, then `extra_rows`; returns `path`."""
+
+  def write(path: pathlib.Path, extra_rows: Sequence[str] = ()) -> pathlib.Path:
+    law, rng = ISOFLOP_LAW, np.random.default_rng(0)
+    lines = ["name,params,flop,final_loss"]
+    for flops in np.geomspace(1e18, 1e21, 4):
+      optimum = 0.6 * (flops / 6) ** 0.5
+      for n in np.geomspace(optimum / 5, optimum * 5, 6):
+        d = flops / (6 * n)
+        loss = (law["E"] + law["A"] / n ** law["alpha"] + law["B"] / d ** law["beta"]
+                ) * np.exp(rng.normal(0, 0.003))
+        lines.append(f"run-{len(lines)},{n:.6g},{flops:.6g},{loss:.6f}")
+    path.write_text("\n".join([*lines, *extra_rows]) + "\n")
+    return path
+
+  return write

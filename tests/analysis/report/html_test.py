@@ -14,24 +14,14 @@ from analysis.table import observations
 
 pytest.importorskip("plotly")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-TRUE = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
 PLOTLY_BLUE = np.array([99, 110, 250]) / 255  # plotly's first trace colour, the runs' markers
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[pathlib.Path, dict]:
+def built(tmp_path_factory, isoflop_csv) -> tuple[pathlib.Path, dict]:
   """A report of 4 IsoFLOP budgets x 6 sizes (runs named run-1 .. run-24): (folder, summary)."""
-  rng = np.random.default_rng(0)
-  lines = ["name,params,flop,final_loss"]
-  for flops in np.geomspace(1e18, 1e21, 4):
-    optimum = 0.6 * (flops / 6) ** 0.5
-    for n in np.geomspace(optimum / 5, optimum * 5, 6):
-      d = flops / (6 * n)
-      loss = (TRUE["E"] + TRUE["A"] / n ** TRUE["alpha"] + TRUE["B"] / d ** TRUE["beta"]
-              ) * np.exp(rng.normal(0, 0.003))
-      lines.append(f"run-{len(lines)},{n:.6g},{flops:.6g},{loss:.6f}")
   out = tmp_path_factory.mktemp("report")
-  (out / "runs.csv").write_text("\n".join(lines) + "\n")
+  isoflop_csv(out / "runs.csv")
   table = observations.Observations.from_csv(
       out / "runs.csv", dict(run_id="name", n="params", c="flop", loss="final_loss"))
   summary = report.build(table, out, n_resamples=6, table_flops=[1e22], kaplan=False,
