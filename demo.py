@@ -68,8 +68,9 @@ def summary_lines(summary: dict[str, Any], report_dir: pathlib.Path) -> list[str
     lines.append(f"held-out extrapolation: skipped ({extrapolation['skipped']})")
   elif extrapolation:
     lines.append(
-        f"held-out extrapolation (fit on {extrapolation['n_train']} runs below "
-        f"{extrapolation['threshold_flops']:.3g} FLOPs, predict {extrapolation['n_heldout']}): "
+        f"held-out extrapolation (fit on {extrapolation['n_train']} runs up to "
+        f"{extrapolation['train_max_flops']:.3g} FLOPs, predict {extrapolation['n_heldout']} at "
+        f"{extrapolation['compute_ratio']:.3g}x that compute or more): "
         f"mean |error| {extrapolation['mean_abs_relative_error']:.2%}, max "
         f"{extrapolation['max_abs_relative_error']:.2%}, prediction-interval coverage "
         f"{extrapolation['prediction_interval_coverage']:.0%}")
@@ -108,7 +109,9 @@ def run_demo(workdir: pathlib.Path, *, sweep: ml_collections.ConfigDict | None =
   print(f"fitting {len(table)} runs ({resamples} bootstrap resamples per law)", file=stream,
         flush=True)
   summary = report.build(table, report_dir, n_resamples=resamples, kaplan=False,
-                         single_variable=False, seed=0)
+                         single_variable=False, seed=0,
+                         holdout_flops=sweep.analysis.holdout_flops or None,
+                         holdout_gap=sweep.analysis.holdout_gap)
   print("\n".join(summary_lines(summary, report_dir)), file=stream, flush=True)
   return summary
 

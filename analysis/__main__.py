@@ -65,6 +65,9 @@ _LEVEL = flags.DEFINE_float("level", 0.95, "interval level")
 _HOLDOUT = flags.DEFINE_float(
     "holdout_flops", None, "fit runs below this compute (FLOPs), predict those above; default: "
     "the largest budget when there are >= 3")
+_HOLDOUT_GAP = flags.DEFINE_float(
+    "holdout_gap", 1.0, "fit the runs below holdout_flops / holdout_gap, so that every held-out "
+    "run has at least this factor x the largest training compute")
 _DROP_HIGHEST = flags.DEFINE_integer("drop_highest", 0,
                                      "drop the K highest-loss runs (Besiroglu et al. drop 5)")
 _BUDGETS = flags.DEFINE_list("budgets", None, "nominal IsoFLOP budgets in FLOPs (1e19,3e19,...)")
@@ -193,6 +196,7 @@ def main(argv: list[str]) -> None:
   summary = report.build(
       table, _OUT.value, n_convention=_N_CONVENTION.value, c_convention=_C_CONVENTION.value,
       n_resamples=_BOOTSTRAP.value, level=_LEVEL.value, holdout_flops=_HOLDOUT.value,
+      holdout_gap=_HOLDOUT_GAP.value,
       nominal_budgets=_floats(_BUDGETS), tolerance_decades=_TOLERANCE.value,
       parabola_window=_PARABOLA_WINDOW.value or None,
       table_flops=_floats(_TABLE_FLOPS), kaplan=_KAPLAN.value,

@@ -90,6 +90,7 @@ def test_summary_lines():
       "approach2": {"a": 0.31, "b": 0.69, "ci": {"a": [0.2, 0.4], "b": [0.6, 0.8]}},
       "approach1": {"skipped": "no curves"},
       "extrapolation": {"n_train": 10, "n_heldout": 1, "threshold_flops": 4.4e11,
+                        "train_max_flops": 1.1e11, "compute_ratio": 4.0,
                         "mean_abs_relative_error": 0.0123, "max_abs_relative_error": 0.0123,
                         "prediction_interval_coverage": 1.0,
                         "runs": [{"run_id": "n9k-8m-x", "actual": 1.8, "predicted": 1.822,
@@ -106,6 +107,7 @@ def test_summary_lines():
       in lines
   assert "Approach 1 (loss envelope): skipped (no curves)" in lines
   assert "mean |error| 1.23%" in text and "coverage 100%" in text
+  assert "fit on 10 runs up to 1.1e+11 FLOPs, predict 1 at 4x that compute or more" in text
   assert "  n9k-8m-x: actual 1.8000, predicted 1.8220 (+1.22%)" in lines
   assert "warning: E at its bound" in lines
   assert lines[-1] == "report: out/report/report.md"

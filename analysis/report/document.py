@@ -275,8 +275,10 @@ def _extrapolation_section(summary: dict) -> list[str]:
            "yes" if run["covered"] else "no"] for run in block["runs"]]
   return ["## Held-out extrapolation", "",
           f"Fitted L(N, D) on the {block['n_train']} runs with C < "
-          f"{markdown.number(block['threshold_flops'], 3)} FLOPs; predicted the "
-          f"{block['n_heldout']} above. Mean |relative error| "
+          f"{markdown.number(block['threshold_flops'] / block['gap'], 3)} FLOPs; predicted "
+          f"the {block['n_heldout']} with C >= {markdown.number(block['threshold_flops'], 3)}, "
+          f"{block['compute_ratio']:.3g}x the largest training compute or more. Mean |relative "
+          f"error| "
           f"{100 * block['mean_abs_relative_error']:.2f}%, "
           f"{block['level']:.0%} prediction intervals cover "
           f"{100 * block['prediction_interval_coverage']:.0f}% of held-out runs (parameter-only "

@@ -13,7 +13,8 @@ from analysis.trust import selection
 
 def extrapolation(data: Prepared, settings: Settings, done: Done) -> Outcome:
   """Approach 3 fitted below `settings.holdout_flops` (default
-  `extrapolate.default_threshold`), predicting the runs above; each run named by its run_id."""
+  `extrapolate.default_threshold`) / `settings.holdout_gap`, predicting the runs at or above the
+  threshold; each run named by its run_id."""
   runs = data.runs
   threshold = settings.holdout_flops
   if threshold is None:
@@ -24,7 +25,7 @@ def extrapolation(data: Prepared, settings: Settings, done: Done) -> Outcome:
   try:
     result = extrapolate.extrapolate(
         settings.fit_options, dict(n=runs["n"], d=runs["d"]), runs["loss"], runs["c"],
-        threshold, weights=data.weights, **settings.resampling())
+        threshold, gap=settings.holdout_gap, weights=data.weights, **settings.resampling())
   except ValueError as error:
     return Outcome(None, data.skipped(str(error)))
   block = dict(result.to_json(), conventions=data.conventions)

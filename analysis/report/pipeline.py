@@ -64,8 +64,8 @@ def analyse(observations: observations_lib.Observations, *,
   """Cleans the runs, fits Approaches 1-3 and single-variable laws, allocates, extrapolates.
 
   `settings` are the fields of `step_types.Settings` (n_resamples, level, holdout_flops,
-  nominal_budgets, tolerance_decades, parabola_window, table_flops, kaplan, single_variable,
-  seed, fit_options). Runs that differ only in seed are averaged first (`analysis.table.seeds`);
+  holdout_gap, nominal_budgets, tolerance_decades, parabola_window, table_flops, kaplan,
+  single_variable, seed, fit_options). Runs that differ only in seed are averaged first (`analysis.table.seeds`);
   their spread is the noise of the prediction intervals when there is any, else the Approach-3
   fit's residuals are. Every parametric law is fitted by the recipe of `analysis.fitting.options`
   under `fit_options`, as are the extrapolation, the rollout and the convention comparison;

@@ -22,6 +22,8 @@ class Settings:
     level: the level of every interval, in (0, 1).
     holdout_flops: the held-out extrapolation's threshold (FLOPs); None takes
       `extrapolate.default_threshold`.
+    holdout_gap: the extrapolation fits the runs with C < holdout_flops / holdout_gap, so each
+      held-out run has at least this factor x the largest training compute (1: no gap).
     nominal_budgets: IsoFLOP budgets (FLOPs) the runs are grouped to; None infers them.
     tolerance_decades: the IsoFLOP grouping's tolerance, decades of C.
     parabola_window: Approach 2 fits each budget's parabola to this many sizes on each side of
@@ -39,6 +41,7 @@ class Settings:
   n_resamples: int = 1000
   level: float = 0.95
   holdout_flops: float | None = None
+  holdout_gap: float = 1.0
   nominal_budgets: list[float] | None = None
   tolerance_decades: float = 0.05
   parabola_window: int | None = None

@@ -1,5 +1,9 @@
 """Held-out extrapolation: fit on runs below a compute threshold, predict the runs above it.
 
+With a gap g >= 1 the fit takes the runs with C < threshold / g and predicts those with
+C >= threshold, so that every held-out run has at least g x the largest training compute (the
+runs in between are neither fitted nor scored).
+
 Reports, per held-out run, the predicted loss (nats/token), the relative error
 (predicted - actual) / actual, and whether two bootstrap intervals at `level` cover the truth
 (both from `analysis.trust.intervals.prediction_interval`):
@@ -26,6 +30,9 @@ class ExtrapolationResult:
   """Held-out predictions; intervals have shape (2, held-out runs) (low, high)."""
   threshold_flops: float
   n_train: int
+  gap: float
+  train_max_flops: float
+  heldout_min_flops: float
   heldout_index: np.ndarray
   actual: np.ndarray
   predicted: np.ndarray
@@ -49,7 +56,9 @@ class ExtrapolationResult:
                          & (self.actual <= self.parameter_interval[1]))
     return dict(
         threshold_flops=self.threshold_flops, n_train=self.n_train,
-        n_heldout=len(self.actual), level=self.level,
+        n_heldout=len(self.actual), level=self.level, gap=self.gap,
+        train_max_flops=self.train_max_flops, heldout_min_flops=self.heldout_min_flops,
+        compute_ratio=self.heldout_min_flops / self.train_max_flops,
         mean_abs_relative_error=float(np.mean(np.abs(self.relative_error))),
         max_abs_relative_error=float(np.max(np.abs(self.relative_error))),
         prediction_interval_coverage=float(np.mean(self.covered)),
@@ -75,26 +84,30 @@ def default_threshold(flops: np.ndarray, *, min_budgets: int = 3) -> float | Non
 
 def extrapolate(options: fit_options.FitOptions, inputs: dict[str, np.ndarray],
                 loss: np.ndarray, flops: np.ndarray, threshold_flops: float, *,
-                weights: np.ndarray | None = None, n_resamples: int = 1000,
+                gap: float = 1.0, weights: np.ndarray | None = None, n_resamples: int = 1000,
                 level: float = 0.95, seed: int = 0) -> ExtrapolationResult:
-  """Fits `options.law` on runs with C < threshold (FLOPs) and predicts those with C >= it.
+  """Fits `options.law` on the runs with C < threshold / gap, predicts those with C >= threshold.
 
   `inputs` holds the form's inputs per run (e.g. n parameters, d tokens); `flops` is C per run
   under the caller's convention. The fit and its bootstrap are the recipe of
   `analysis.fitting.options` below the threshold: `options`' objective, bounds of the training
   runs' losses, and `weights` per run (default `options.weights(flops=flops)`).
-  Raises ValueError when either side is too small to use.
+  Raises ValueError when either side is too small to use or the gap is below 1.
   """
+  if not gap >= 1:
+    raise ValueError(f"holdout_gap={gap}: use a factor >= 1 between the largest training "
+                     f"compute and the held-out runs (1: no gap)")
   form = options.form()
   loss = np.asarray(loss, dtype=np.float64)
-  train = np.asarray(flops) < threshold_flops
-  heldout = np.flatnonzero(~train)
+  flops = np.asarray(flops, dtype=np.float64)
+  train = flops < threshold_flops / gap
+  heldout = np.flatnonzero(flops >= threshold_flops)
   n_params = len(form.param_names)
   if len(heldout) == 0:
     raise ValueError(f"holdout_flops={threshold_flops:.3g}: no run at or above it; lower it")
   if train.sum() <= n_params:
-    raise ValueError(f"holdout_flops={threshold_flops:.3g} leaves {int(train.sum())} runs to "
-                     f"fit {n_params} parameters; raise it")
+    raise ValueError(f"holdout_flops={threshold_flops:.3g} (holdout_gap={gap:g}) leaves "
+                     f"{int(train.sum())} runs to fit {n_params} parameters; raise it")
   train_inputs = {name: np.asarray(values)[train] for name, values in inputs.items()}
   heldout_inputs = {name: np.asarray(values)[heldout] for name, values in inputs.items()}
   weights = options.weights(flops=flops) if weights is None else weights
@@ -106,7 +119,9 @@ def extrapolate(options: fit_options.FitOptions, inputs: dict[str, np.ndarray],
   band = intervals.prediction_interval(resampled, heldout_inputs, level=level,
                                        noise=log_residuals, seed=seed)
   return ExtrapolationResult(
-      threshold_flops=float(threshold_flops), n_train=int(train.sum()), heldout_index=heldout,
+      threshold_flops=float(threshold_flops), n_train=int(train.sum()), gap=float(gap),
+      train_max_flops=float(flops[train].max()), heldout_min_flops=float(flops[heldout].min()),
+      heldout_index=heldout,
       actual=loss[heldout], predicted=predicted,
       parameter_interval=np.stack([band.parameter_low, band.parameter_high]),
       prediction_interval=np.stack([band.low, band.high]), level=level, fit=fitted)

@@ -117,5 +117,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # How the sweep's results are fitted (`python demo.py`); not part of the runs' identity.
   sweep.analysis = ml_collections.ConfigDict(dict(
       resamples=1000,                  # bootstrap refits per law
+      holdout_flops=0.0,               # held-out check: predict runs at C >= this (FLOPs, 6ND;
+                                       #   0: the largest IsoFLOP budget) ...
+      holdout_gap=1.0,                 # ... from a fit on the runs with C < holdout_flops / this
   ))
   return sweep

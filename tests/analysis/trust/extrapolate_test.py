@@ -63,3 +63,21 @@ def test_objective_bounds_and_weights_reach_the_fit(isoflop_runs):
   assert result.fit.params["E"] == true["E"]
   assert block["bounds"]["alpha"] == [0.0, 3.0]
   assert block["diagnostics"]["n_points"] == result.n_train - 1
+
+
+def test_a_gap_leaves_the_runs_between_out_of_both_sides(isoflop_runs):
+  """Budgets 1e18..1e21 a decade apart: threshold 1e21 with gap 50 fits the 1e18 and 1e19
+  budgets (C < 2e19) and predicts only the 1e21 budget, at 100x the largest training C."""
+  n, d, c, loss = (isoflop_runs(1e18)[k] for k in ("n", "d", "c", "loss"))
+  result = extrapolate.extrapolate(fit_options.FitOptions(), dict(n=n, d=d), loss, c, 1e21,
+                                   gap=50.0, n_resamples=4)
+  assert result.n_train == 12
+  np.testing.assert_array_equal(result.heldout_index, np.arange(18, 24))
+  summary = result.to_json()
+  assert summary["train_max_flops"] == pytest.approx(1e19)
+  assert summary["heldout_min_flops"] == pytest.approx(1e21)
+  assert summary["compute_ratio"] == pytest.approx(100.0)
+  assert summary["gap"] == 50.0
+  with pytest.raises(ValueError, match="holdout_gap=0.5"):
+    extrapolate.extrapolate(fit_options.FitOptions(), dict(n=n, d=d), loss, c, 1e21, gap=0.5,
+                            n_resamples=4)
