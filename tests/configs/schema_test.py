@@ -98,3 +98,9 @@ def test_launch_refuses_an_unknown_sweep_key_before_planning(tmp_path):
   with pytest.raises(ValueError, match=r"unknown sweep config key\(s\) schedule.evals_per_runs"):
     launch.dry_run(sweep, pathlib.Path(tmp_path), max_parallel=1)
   assert not any(tmp_path.iterdir())
+
+
+def test_hash_of_the_base_config_is_pinned():
+  # Run ids end with this hash: a change here renames every run of every existing sweep.
+  assert schema.config_hash(base.get_config()) == (
+      "586852597d78b40fb60a30dad9286869b1c571a0fb94944d6e635dd814bb516f")
