@@ -13,6 +13,7 @@ from typing import Any
 
 import ml_collections
 
+from configs import schema
 from model import ModelConfig, counting, shapes
 from records import conventions
 from scaling import hparams, published_hparams
@@ -68,6 +69,11 @@ class RunSpec:
     it shares sections with other runs' configs: treat it as read only)."""
     return self.configs.config(self.overrides)
 
+  @functools.cached_property
+  def config_hash(self) -> str:
+    """`configs.schema.config_hash` of `config` (each shared section's JSON made once)."""
+    return self.configs.config_hash(self.config)
+
   @property
   def is_trunk(self) -> bool:
     """Whether the run is a trunk that branches start from."""
@@ -122,6 +128,9 @@ class RunConfigs:
     self._fields = tuple(self._base.items())
     self._sections: dict[tuple[str, tuple[tuple[str, str], ...]],
                          ml_collections.ConfigDict] = {}
+    # The field values made or kept here, by id (held, so no id is reused), and their JSON.
+    self._owned: dict[int, Any] = {id(value): value for _, value in self._fields}
+    self._json: dict[int, str] = {}
 
   def config(self, overrides: dict[str, Any]) -> ml_collections.ConfigDict:
     """The resolved config of the run with dotted-key `overrides`."""
@@ -148,13 +157,27 @@ class RunConfigs:
     _set(config, others)
     return config
 
+  def config_hash(self, config: ml_collections.ConfigDict) -> str:
+    """`configs.schema.config_hash(config)` of a config built here: the JSON of each field
+    this object made or kept from the base is made once."""
+    return schema.hash_of_fields({name: self._field_json(value) for name, value in config.items()})
+
+  def _field_json(self, value: Any) -> str:
+    """`schema.field_json(value)`, kept for the base's fields and the sections made here."""
+    text = self._json.get(id(value))
+    if text is None:
+      text = schema.field_json(value)
+      if id(value) in self._owned:
+        self._json[id(value)] = text
+    return text
+
   def _section(self, name: str, overrides: dict[str, Any]) -> ml_collections.ConfigDict:
     """The base's section `name` with `overrides` applied: one object per distinct overrides."""
     key = (name, tuple((field, repr(value)) for field, value in overrides.items()))
     if key not in self._sections:
       section = self._base[name].copy_and_resolve_references()
       _set(section, overrides)
-      self._sections[key] = section
+      self._sections[key] = self._owned[id(section)] = section
     return self._sections[key]
 
 

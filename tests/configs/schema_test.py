@@ -1,4 +1,5 @@
 """configs/schema.py (JSON, hash, unknown keys of run and sweep configs) and configs/resolved.py."""
+import hashlib
 import importlib
 import json
 import pathlib
@@ -19,6 +20,19 @@ def test_hash_is_stable_and_sensitive():
   assert len(schema.config_hash(config)) == 64
   config.train.batch_size = 32
   assert schema.config_hash(config) != schema.config_hash(base.get_config())
+
+
+def test_hash_is_the_sha256_of_the_canonical_json_less_the_unhashed_sections():
+  config = base.get_config()
+  values = json.loads(schema.canonical_json(config))
+  for section in schema.UNHASHED_SECTIONS:
+    del values[section]
+  text = json.dumps(values, sort_keys=True, separators=(",", ":"))
+  assert schema.config_hash(config) == hashlib.sha256(text.encode()).hexdigest()
+  fields = {key: schema.field_json(config[key]) for key in config}
+  assert schema.hash_of_fields(fields) == schema.config_hash(config)
+  config.logging.wandb = "online"  # an unhashed section
+  assert schema.config_hash(config) == hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_canonical_json_is_sorted_and_compact():

@@ -3,6 +3,7 @@ import math
 
 import pytest
 
+from configs import schema
 from configs.sweeps import base as sweep_base
 from configs.sweeps import isoflop_tiny, tiny
 from model import ModelConfig, counting, shapes
@@ -131,6 +132,9 @@ def test_run_configs_equal_apply_overrides_and_share_sections():
   assert first.model is second.model and first.data is second.data
   assert first.train is not second.train
   assert base.model.d_model != 96 and configs.config({}).model.d_model == base.model.d_model
+  for config in (first, second, first):
+    assert configs.config_hash(config) == schema.config_hash(config)
+  assert configs.config_hash(first) != configs.config_hash(second)
 
 
 def test_run_configs_set_whole_fields_and_refuse_what_apply_overrides_refuses():
