@@ -116,9 +116,17 @@ class Schema:
     """Dotted names of the keys in `values` that the schema does not declare."""
     return _unknown(values, _declared(self.defaults), "")
 
+  def unknown_in(self, value: Any, key: str) -> list[str]:
+    """Dotted names of the undeclared keys within the top-level field `key` holding `value`
+    (`[key]` when the field itself is undeclared); `unknown_keys` is these, field by field."""
+    return _unknown({key: value}, _declared(self.defaults), "")
+
   def check(self, values: Values) -> None:
     """Raises ValueError naming every key of `values` that the schema does not declare."""
-    unknown = self.unknown_keys(values)
+    self.refuse(self.unknown_keys(values))
+
+  def refuse(self, unknown: list[str]) -> None:
+    """Raises `check`'s ValueError for the undeclared keys `unknown`; nothing when empty."""
     if unknown:
       raise ValueError(f"unknown {self.kind} key(s) {', '.join(unknown)}; fix the spelling or "
                        f"add them to {self.source}")
