@@ -7,7 +7,9 @@ run, `configs/base.py`) or `SWEEP` (every field of a sweep, `configs/sweeps/base
     `Schema.from_dict` turns them back into the tuples the schema holds.
   * Hash: `config_hash` is the sha256 (hex) of the canonical JSON (sorted keys, no whitespace)
     less `UNHASHED_SECTIONS` (where metrics are sent changes no result). The same hash means
-    the same run: a run's id ends with the hash of its resolved config.
+    the same run: a run's id ends with the hash of its resolved config. It is composed from
+    the canonical JSON of each top-level field (`hash_of_fields`), so configs that share
+    sections can hash each shared one once (scaling.grid.RunConfigs).
   * Unknown keys: a key the schema does not declare is an error naming it with its dotted path
     (`train.batchsize`). A field whose default is an empty dict (`grid.shape_rule`, a per-size
     `table`, `launch.resources`) is an open map: its keys are checked by the code that reads it.
@@ -39,10 +41,22 @@ def canonical_json(config: ml_collections.ConfigDict) -> str:
 
 def config_hash(config: ml_collections.ConfigDict) -> str:
   """sha256 (hex) of the canonical JSON of the config without its UNHASHED_SECTIONS."""
-  values = {key: value for key, value in config_to_dict(config).items()
-            if key not in UNHASHED_SECTIONS}
-  return hashlib.sha256(json.dumps(values, sort_keys=True, separators=(",", ":")).encode()
-                        ).hexdigest()
+  return hash_of_fields({key: field_json(config[key]) for key in config.keys()})
+
+
+def field_json(value: Any) -> str:
+  """Canonical JSON (sorted keys, no whitespace) of the value of one top-level field of a config:
+  a section (ConfigDict) or a leaf."""
+  plain = value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
+  return json.dumps(json.loads(json.dumps(plain)), sort_keys=True, separators=(",", ":"))
+
+
+def hash_of_fields(fields: dict[str, str]) -> str:
+  """`config_hash` of a config given as the `field_json` of each of its top-level fields, by
+  name: the canonical JSON of the whole config is these, in name order, in one object."""
+  text = ",".join(f"{json.dumps(key)}:{fields[key]}" for key in sorted(fields)
+                  if key not in UNHASHED_SECTIONS)
+  return hashlib.sha256(f"{{{text}}}".encode()).hexdigest()
 
 
 @functools.cache
@@ -102,9 +116,17 @@ class Schema:
     """Dotted names of the keys in `values` that the schema does not declare."""
     return _unknown(values, _declared(self.defaults), "")
 
+  def unknown_in(self, value: Any, key: str) -> list[str]:
+    """Dotted names of the undeclared keys within the top-level field `key` holding `value`
+    (`[key]` when the field itself is undeclared); `unknown_keys` is these, field by field."""
+    return _unknown({key: value}, _declared(self.defaults), "")
+
   def check(self, values: Values) -> None:
     """Raises ValueError naming every key of `values` that the schema does not declare."""
-    unknown = self.unknown_keys(values)
+    self.refuse(self.unknown_keys(values))
+
+  def refuse(self, unknown: list[str]) -> None:
+    """Raises `check`'s ValueError for the undeclared keys `unknown`; nothing when empty."""
     if unknown:
       raise ValueError(f"unknown {self.kind} key(s) {', '.join(unknown)}; fix the spelling or "
                        f"add them to {self.source}")

@@ -13,6 +13,7 @@ from typing import Any
 
 import ml_collections
 
+from configs import schema
 from model import ModelConfig, counting, shapes
 from records import conventions
 from scaling import hparams, published_hparams
@@ -59,14 +60,19 @@ class RunSpec:
   # A branch (scaling/ladder.py): the trunk it decays off, and the tokens where it leaves it.
   trunk: "RunSpec | None" = None
   branch_tokens: int = 0
-  base: ml_collections.ConfigDict | None = dataclasses.field(default=None, compare=False,
-                                                            repr=False)  # the sweep's base
+  configs: "RunConfigs | None" = dataclasses.field(default=None, compare=False,
+                                                  repr=False)  # of the sweep's base
 
   @functools.cached_property
   def config(self) -> ml_collections.ConfigDict:
-    """The resolved run config: `base` with `overrides` applied (built once per spec; treat it
-    as read only)."""
-    return apply_overrides(self.base, self.overrides)
+    """The resolved run config: the sweep's base with `overrides` applied (built once per spec;
+    it shares sections with other runs' configs: treat it as read only)."""
+    return self.configs.config(self.overrides)
+
+  @functools.cached_property
+  def config_hash(self) -> str:
+    """`configs.schema.config_hash` of `config` (each shared section's JSON made once)."""
+    return self.configs.config_hash(self.config)
 
   @property
   def is_trunk(self) -> bool:
@@ -87,6 +93,92 @@ class RunSpec:
   def flops_exact(self) -> float:
     """Exact training FLOPs (attention and output head included) x D."""
     return self.shape.flops_per_token[conventions.C_EXACT] * self.tokens
+
+
+def apply_overrides(base: ml_collections.ConfigDict,
+                    overrides: dict[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of `base` with dotted-key `overrides` applied."""
+  config = base.copy_and_resolve_references()
+  _set(config, overrides)
+  return config
+
+
+def _set(config: ml_collections.ConfigDict, overrides: dict[str, Any]) -> None:
+  """Applies dotted-key `overrides` to `config` in place (the ConfigDict's type rules: an int
+  for a float field becomes a float, a mismatched type is a TypeError)."""
+  for key, value in overrides.items():
+    *parents, leaf = key.split(".")
+    node = config
+    for parent in parents:
+      node = node[parent]
+    node[leaf] = value
+
+
+class RunConfigs:
+  """The run configs of one sweep base: the base resolved once, and each run's config built from
+  it by the run's overrides, equal to `apply_overrides(base, overrides)`.
+
+  A run config shares each of its sections (top-level ConfigDict fields) with every other run
+  config whose overrides set the same values in it: the untouched `data` section is one object
+  for all runs, the `model` section one per size. Treat run configs as read only.
+  """
+
+  def __init__(self, base: ml_collections.ConfigDict):
+    self._base = base.copy_and_resolve_references()
+    self._fields = tuple(self._base.items())
+    self._sections: dict[tuple[str, tuple[tuple[str, str], ...]],
+                         ml_collections.ConfigDict] = {}
+    # The field values made or kept here, by id (held, so no id is reused), and their JSON.
+    self._owned: dict[int, Any] = {id(value): value for _, value in self._fields}
+    self._json: dict[int, str] = {}
+
+  def config(self, overrides: dict[str, Any]) -> ml_collections.ConfigDict:
+    """The resolved config of the run with dotted-key `overrides`."""
+    whole = {key for key in overrides if "." not in key}  # top-level fields set as a whole
+    within: dict[str, dict[str, Any]] = {}  # section -> its overrides, keys within it
+    others: dict[str, Any] = {}
+    for key, value in overrides.items():
+      name, _, rest = key.partition(".")
+      if rest and name not in whole and isinstance(self._base.get(name),
+                                                   ml_collections.ConfigDict):
+        within.setdefault(name, {})[rest] = value
+      else:
+        others[key] = value
+    base = self._base
+    config = type(base)(type_safe=base.is_type_safe, convert_dict=base.convert_dict,
+                        allow_dotted_keys=base.allow_dotted_keys)
+    for name, value in self._fields:  # a new top level over the base's sections
+      config[name] = value
+    for name, section_overrides in within.items():
+      config[name] = self._section(name, section_overrides)
+    for name in {key.partition(".")[0] for key in others} - set(within):
+      if isinstance(self._base.get(name), ml_collections.ConfigDict):
+        config[name] = self._base[name].copy_and_resolve_references()
+    _set(config, others)
+    return config
+
+  def config_hash(self, config: ml_collections.ConfigDict) -> str:
+    """`configs.schema.config_hash(config)` of a config built here: the JSON of each field
+    this object made or kept from the base is made once."""
+    return schema.hash_of_fields({name: self._field_json(value) for name, value in config.items()})
+
+  def _field_json(self, value: Any) -> str:
+    """`schema.field_json(value)`, kept for the base's fields and the sections made here."""
+    text = self._json.get(id(value))
+    if text is None:
+      text = schema.field_json(value)
+      if id(value) in self._owned:
+        self._json[id(value)] = text
+    return text
+
+  def _section(self, name: str, overrides: dict[str, Any]) -> ml_collections.ConfigDict:
+    """The base's section `name` with `overrides` applied: one object per distinct overrides."""
+    key = (name, tuple((field, repr(value)) for field, value in overrides.items()))
+    if key not in self._sections:
+      section = self._base[name].copy_and_resolve_references()
+      _set(section, overrides)
+      self._sections[key] = self._owned[id(section)] = section
+    return self._sections[key]
 
 
 def _shape(base_model: ml_collections.ConfigDict, size: str | int, field: str,
@@ -143,8 +235,8 @@ def cadence(schedule: ml_collections.ConfigDict, tokens: int,
   return intervals
 
 
-def _run(sweep: ml_collections.ConfigDict, shape: Shape, tokens: float, seed: int,
-         compute_budget: float | None, field: str, source: tuple[str, ...]) -> RunSpec:
+def _run(sweep: ml_collections.ConfigDict, configs: RunConfigs, shape: Shape, tokens: float,
+         seed: int, compute_budget: float | None, field: str, source: tuple[str, ...]) -> RunSpec:
   base = sweep.base
   point = published_point(base.model, shape, tokens)
   learning_rate = hparams.value_for_size(
@@ -175,7 +267,8 @@ def _run(sweep: ml_collections.ConfigDict, shape: Shape, tokens: float, seed: in
         schedule.warmup_fraction * train_tokens, tokens_per_step)
   overrides.update(cadence(schedule, train_tokens, tokens_per_step))
   spec = RunSpec(shape=shape, tokens=train_tokens, seed=int(seed),
-                 compute_budget=compute_budget, overrides=overrides, source=source, base=base)
+                 compute_budget=compute_budget, overrides=overrides, source=source,
+                 configs=configs)
   try:
     budget.compute_budget(spec.config)
   except ValueError as error:
@@ -192,19 +285,6 @@ def published_point(base_model: ml_collections.ConfigDict, shape: Shape,
       non_embedding_params=shape.non_embedding_params, total_params=shape.total_params,
       tokens=float(tokens), n_layers=field("n_layers"), d_model=field("d_model"),
       seq_len=field("seq_len"))
-
-
-def apply_overrides(base: ml_collections.ConfigDict,
-                    overrides: dict[str, Any]) -> ml_collections.ConfigDict:
-  """A copy of `base` with dotted-key `overrides` applied."""
-  config = base.copy_and_resolve_references()
-  for key, value in overrides.items():
-    *parents, leaf = key.split(".")
-    node = config
-    for parent in parents:
-      node = node[parent]
-    node[leaf] = value
-  return config
 
 
 def shape_rule(sweep: ml_collections.ConfigDict) -> shapes.ShapeRule:
@@ -297,7 +377,8 @@ def isoflop_targets(compute_budget: float, sizes_per_budget: int, size_span: flo
   return [math.exp(log_low + index * step) for index in range(sizes_per_budget)]
 
 
-def _expand_n_by_d(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
+def _expand_n_by_d(sweep: ml_collections.ConfigDict,
+                   configs: RunConfigs) -> list[RunSpec]:
   grid = sweep.grid
   runs = []
   for size_index, size in enumerate(grid.sizes):
@@ -312,12 +393,13 @@ def _expand_n_by_d(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
                   ratio) for index, ratio in enumerate(grid.tokens_per_param)]
     for tokens, field, entry in budgets:
       for seed in sweep.seeds:
-        runs.append(_run(sweep, shape, tokens, seed, None, field,
+        runs.append(_run(sweep, configs, shape, tokens, seed, None, field,
                          (size_entry, f"{field}={entry!r}")))
   return runs
 
 
-def _expand_isoflop(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
+def _expand_isoflop(sweep: ml_collections.ConfigDict,
+                    configs: RunConfigs) -> list[RunSpec]:
   grid = sweep.grid
   runs = []
   for budget_index, compute_budget in enumerate(grid.compute_budgets):
@@ -342,12 +424,13 @@ def _expand_isoflop(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
       source = (field, f"target size {target_index + 1} of {len(targets)} "
                        f"(N={format_count(target)})")
       for seed in sweep.seeds:
-        runs.append(_run(sweep, shape, tokens, seed, float(compute_budget),
+        runs.append(_run(sweep, configs, shape, tokens, seed, float(compute_budget),
                          f"{field} (too small for size {shape.label})", source))
   return runs
 
 
-def _expand_points(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
+def _expand_points(sweep: ml_collections.ConfigDict,
+                   configs: RunConfigs) -> list[RunSpec]:
   grid = sweep.grid
   runs = []
   for index, (size, tokens) in enumerate(grid.points):
@@ -355,7 +438,7 @@ def _expand_points(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
     shape = _shape(sweep.base.model, int(round(size)), field, grid.size_tolerance,
                    shape_rule(sweep))
     for seed in sweep.seeds:
-      runs.append(_run(sweep, shape, float(tokens), seed, None, field,
+      runs.append(_run(sweep, configs, shape, float(tokens), seed, None, field,
                        (f"{field}={(size, tokens)!r}",)))
   return runs
 
@@ -367,8 +450,9 @@ def expand(sweep: ml_collections.ConfigDict) -> list[RunSpec]:
   (two target sizes rounding to one shape) each give a spec, which `runs.plan` merges.
   """
   check_sweep(sweep)
+  configs = RunConfigs(sweep.base)
   if sweep.grid.kind in ("n_by_d", "ladder"):
-    return _expand_n_by_d(sweep)
+    return _expand_n_by_d(sweep, configs)
   if sweep.grid.kind == "points":
-    return _expand_points(sweep)
-  return _expand_isoflop(sweep)
+    return _expand_points(sweep, configs)
+  return _expand_isoflop(sweep, configs)

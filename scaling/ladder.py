@@ -100,7 +100,7 @@ def _group(sweep: ml_collections.ConfigDict, members: list[grid_lib.RunSpec]
       **grid_lib.cadence(schedule, trunk_tokens, tokens_per_step)})
   trunk = grid_lib.RunSpec(
       shape=first.shape, tokens=trunk_tokens, seed=first.seed, compute_budget=None,
-      overrides=trunk_overrides, base=first.base,
+      overrides=trunk_overrides, configs=first.configs,
       source=tuple(dict.fromkeys(entry for spec in members for entry in spec.source)))
   branches = []
   for spec, point in zip(members, points):

@@ -49,9 +49,9 @@ def run_device_count(sweep: ml_collections.ConfigDict, backend: str) -> int | No
   return None
 
 
-def _fixed_mesh_devices(config: ml_collections.ConfigDict) -> int:
+def _fixed_mesh_devices(mesh: ml_collections.ConfigDict) -> int:
   """data x fsdp x tensor with a -1 (fill) axis counted as 1 (invalid sizes: the validator's)."""
-  return math.prod(max(1, int(config.mesh[axis])) for axis in mesh_lib.MESH_AXES)
+  return math.prod(max(1, int(mesh[axis])) for axis in mesh_lib.MESH_AXES)
 
 
 def sweep_field(key: str, sweep: ml_collections.ConfigDict, run: runs.PlannedRun) -> str:
@@ -72,10 +72,12 @@ def check_runs(sweep: ml_collections.ConfigDict, planned: list[runs.PlannedRun],
   hosts_lib.check(sweep.launch, backend)
   devices = run_device_count(sweep, backend)
   rejected = []
+  shared = validate.SharedSections()  # run configs share sections: each is checked once
   for run in planned:
     try:
-      validate.validate_config(run.config, devices or _fixed_mesh_devices(run.config),
-                               int(sweep.launch.hosts_per_run))
+      validate.validate_config(
+          run.config, devices or shared.once(_fixed_mesh_devices, run.config.mesh),
+          int(sweep.launch.hosts_per_run), shared)
     except ValueError as error:
       rejected.append((run, str(error)))
   if not rejected:

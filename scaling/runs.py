@@ -64,10 +64,9 @@ class PlannedRun:
         run_dir=str(pathlib.Path(layout.RUNS_DIR) / self.run_id))
 
 
-def run_id(spec: grid.RunSpec, config: ml_collections.ConfigDict) -> str:
-  """`<size label>-<D>-<config hash[:8]>`, e.g. 'n1m-2.1m-0f3a9c1e'."""
-  config_hash = schema.config_hash(config)
-  return f"{spec.shape.label}-{tables.format_count(spec.tokens)}-{config_hash[:8]}"
+def run_id(spec: grid.RunSpec) -> str:
+  """`<size label>-<D>-<hash[:8] of the run's resolved config>`, e.g. 'n1m-2.1m-0f3a9c1e'."""
+  return f"{spec.shape.label}-{tables.format_count(spec.tokens)}-{spec.config_hash[:8]}"
 
 
 def plan(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path,
@@ -90,7 +89,7 @@ def plan(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path,
       spec = dataclasses.replace(spec, overrides={**spec.overrides,
                                                   "train.branch_from": f"../{trunk_id}"})
     config = spec.config
-    identifier = run_id(spec, config)
+    identifier = run_id(spec)
     if spec.is_trunk:
       trunk_ids[id(spec)] = identifier
     if identifier in first:

@@ -7,7 +7,7 @@ import contextlib
 import json
 import math
 import pathlib
-from typing import Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import ml_collections
 
@@ -22,6 +22,9 @@ from training import budget as budget_lib
 from training import mesh as mesh_lib
 from training import optimizer as optimizer_lib
 from training import wandb_sink
+
+
+Result = TypeVar("Result")
 
 
 class ConfigError(ValueError):
@@ -50,9 +53,34 @@ _CORPUS_SPECIFIC_FIELDS = ("path", "text_field", "skip_unreadable_input", "token
 _DATA_DEFAULTS = base.get_config().data.to_dict()  # read only
 
 
-def check_schema(config: ml_collections.ConfigDict) -> None:
+class SharedSections:
+  """The results of the checks that read one section of a run config (a top-level field, or the
+  value of one), kept by the section object: configs that share a section object (the run
+  configs of a sweep: scaling.grid.RunConfigs) have it checked once. One per batch of
+  validations, while the configs are unchanged; a fresh one checks every section."""
+
+  def __init__(self):
+    self._results: dict[tuple[Any, ...], tuple[Any, Any, Exception | None]] = {}
+
+  def once(self, check: Callable[..., Result], section: Any, *args: Any) -> Result:
+    """`check(section, *args)`: its value, or its ValueError or OSError raised again."""
+    key = (check, id(section), *args)
+    if key not in self._results:
+      try:
+        self._results[key] = (section, check(section, *args), None)  # holds the section's id
+      except (ValueError, OSError) as error:
+        self._results[key] = (section, None, error)
+    _, value, error = self._results[key]
+    if error is not None:
+      raise error
+    return value
+
+
+def check_schema(config: ml_collections.ConfigDict, shared: SharedSections | None = None) -> None:
   """Rejects keys the base schema (configs/base.py) does not have."""
-  schema.RUN.check(config)
+  shared = shared or SharedSections()
+  schema.RUN.refuse([name for key, value in config.items()
+                     for name in shared.once(schema.RUN.unknown_in, value, key)])
 
 
 def check_optimizer(optimizer_config: ml_collections.ConfigDict) -> None:
@@ -139,13 +167,14 @@ def check_batch(config: ml_collections.ConfigDict, data_parallel: int,
 
 
 def validate_config(config: ml_collections.ConfigDict, device_count: int,
-                    process_count: int = 1) -> None:
+                    process_count: int = 1, shared: SharedSections | None = None) -> None:
   """Every check that needs no compilation: schema, model shape, budgets, mesh, batch, data.
 
-  Raises ConfigError (the first problem found).
+  Raises ConfigError (the first problem found). Configs validated with the same `shared` have
+  the checks of a section object they share made once (the same errors, in the same order).
   """
   with config_errors():
-    _validate(config, device_count, process_count)
+    _validate(config, device_count, process_count, shared or SharedSections())
 
 
 @contextlib.contextmanager
@@ -170,18 +199,23 @@ def workdir_errors(workdir: str | pathlib.Path) -> Iterator[None]:
     raise WorkdirError(f"cannot use --workdir: {cli.describe_os_error(named)}") from None
 
 
-def _validate(config: ml_collections.ConfigDict, device_count: int, process_count: int) -> None:
-  check_schema(config)
-  check_data_fields(config.data)
+def _check_model(model_config: ml_collections.ConfigDict) -> None:
+  ModelConfig.from_config_dict(model_config).validate()
+
+
+def _validate(config: ml_collections.ConfigDict, device_count: int, process_count: int,
+              shared: SharedSections) -> None:
+  check_schema(config, shared)
+  shared.once(check_data_fields, config.data)
   wandb_sink.check_mode(config.logging.wandb)
-  ModelConfig.from_config_dict(config.model).validate()
-  check_optimizer(config.optimizer)
+  shared.once(_check_model, config.model)
+  shared.once(check_optimizer, config.optimizer)
   budget = budget_lib.compute_budget(config)
   branch.branch_point_steps(config, budget)
   branch.branch_point(config, budget, ".")
-  shape = mesh_lib.mesh_shape(config.mesh, device_count)
+  shape = shared.once(mesh_lib.mesh_shape, config.mesh, device_count)
   check_batch(config, shape[0] * shape[1], process_count)
-  vocab = pipeline.tokenizer_vocab_size(config.data)
+  vocab = shared.once(pipeline.tokenizer_vocab_size, config.data)
   if vocab > config.model.vocab_size:
     raise ValueError(
         f"config.model.vocab_size={config.model.vocab_size} is below the tokenizer's "

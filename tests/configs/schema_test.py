@@ -1,4 +1,5 @@
 """configs/schema.py (JSON, hash, unknown keys of run and sweep configs) and configs/resolved.py."""
+import hashlib
 import importlib
 import json
 import pathlib
@@ -19,6 +20,19 @@ def test_hash_is_stable_and_sensitive():
   assert len(schema.config_hash(config)) == 64
   config.train.batch_size = 32
   assert schema.config_hash(config) != schema.config_hash(base.get_config())
+
+
+def test_hash_is_the_sha256_of_the_canonical_json_less_the_unhashed_sections():
+  config = base.get_config()
+  values = json.loads(schema.canonical_json(config))
+  for section in schema.UNHASHED_SECTIONS:
+    del values[section]
+  text = json.dumps(values, sort_keys=True, separators=(",", ":"))
+  assert schema.config_hash(config) == hashlib.sha256(text.encode()).hexdigest()
+  fields = {key: schema.field_json(config[key]) for key in config}
+  assert schema.hash_of_fields(fields) == schema.config_hash(config)
+  config.logging.wandb = "online"  # an unhashed section
+  assert schema.config_hash(config) == hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_canonical_json_is_sorted_and_compact():
@@ -98,3 +112,9 @@ def test_launch_refuses_an_unknown_sweep_key_before_planning(tmp_path):
   with pytest.raises(ValueError, match=r"unknown sweep config key\(s\) schedule.evals_per_runs"):
     launch.dry_run(sweep, pathlib.Path(tmp_path), max_parallel=1)
   assert not any(tmp_path.iterdir())
+
+
+def test_hash_of_the_base_config_is_pinned():
+  # Run ids end with this hash: a change here renames every run of every existing sweep.
+  assert schema.config_hash(base.get_config()) == (
+      "586852597d78b40fb60a30dad9286869b1c571a0fb94944d6e635dd814bb516f")

@@ -3,6 +3,7 @@ import math
 
 import pytest
 
+from configs import schema
 from configs.sweeps import base as sweep_base
 from configs.sweeps import isoflop_tiny, tiny
 from model import ModelConfig, counting, shapes
@@ -115,6 +116,38 @@ def test_apply_overrides_copies():
   config = grid.apply_overrides(base, {"model.d_model": 96, "seed": 3})
   assert (config.model.d_model, config.seed) == (96, 3)
   assert base.model.d_model != 96
+
+
+def test_run_configs_equal_apply_overrides_and_share_sections():
+  base = sweep_base.get_config().base
+  configs = grid.RunConfigs(base)
+  first_overrides = {"model.d_model": 96, "seed": 3, "train.train_tokens": 4096,
+                     "optimizer.peak_learning_rate": 1}
+  first = configs.config(first_overrides)
+  second = configs.config({"model.d_model": 96, "seed": 4, "train.train_tokens": 8192,
+                           "optimizer.peak_learning_rate": 1})
+  assert first.to_dict() == grid.apply_overrides(base, first_overrides).to_dict()
+  assert isinstance(first.optimizer.peak_learning_rate, float)  # the field's type, as a copy's
+  assert (first.seed, second.seed, second.train.train_tokens) == (3, 4, 8192)
+  assert first.model is second.model and first.data is second.data
+  assert first.train is not second.train
+  assert base.model.d_model != 96 and configs.config({}).model.d_model == base.model.d_model
+  for config in (first, second, first):
+    assert configs.config_hash(config) == schema.config_hash(config)
+  assert configs.config_hash(first) != configs.config_hash(second)
+
+
+def test_run_configs_set_whole_fields_and_refuse_what_apply_overrides_refuses():
+  base = sweep_base.get_config().base
+  configs = grid.RunConfigs(base)
+  whole = {"mesh.data": 2, "mesh": {"data": 4, "fsdp": 1, "tensor": 1}}
+  assert configs.config(whole).mesh.data == grid.apply_overrides(base, whole).mesh.data == 4
+  assert configs.config({}).mesh.data == base.mesh.data
+  for bad, error in (({"nosuch.field": 1}, KeyError), ({"train.batch_size": "big"}, TypeError)):
+    with pytest.raises(error):
+      grid.apply_overrides(base, bad)
+    with pytest.raises(error):
+      configs.config(bad)
 
 
 @pytest.mark.parametrize("fields, message", [

@@ -7,7 +7,7 @@ import pytest
 
 from configs import resolved
 from configs import schema
-from configs.sweeps import tiny
+from configs.sweeps import ladder_tiny, tiny
 from scaling import rundir, runs
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -33,6 +33,21 @@ def test_id_is_the_config_hash_and_seed_changes_it(tmp_path):
     assert run.run_dir == tmp_path / "runs" / run.run_id
   assert planned[0].config.seed == 0 and planned[1].config.seed == 1
   assert planned[0].run_id != planned[1].run_id
+
+
+def test_run_ids_and_hashes_are_pinned(tmp_path):
+  # Existing sweeps resume by these ids: a change here renames their runs.
+  planned = runs.plan(tiny.get_config(), tmp_path)
+  assert [run.run_id for run in planned] == [
+      "n10p3k-65.5k-a29254f3", "n10p3k-131k-a66f7649", "n20p6k-65.5k-4b01dff2",
+      "n20p6k-131k-5a8243ab", "n41p2k-65.5k-2b8d43a6", "n41p2k-131k-bdcab9a4"]
+  assert schema.config_hash(planned[0].config) == (
+      "a29254f3212eab6dea84fa1f4f6fff26df934b4198cd2293600160fba8eeab61")
+  ladder = runs.plan(ladder_tiny.get_config(), tmp_path)
+  assert [run.run_id for run in ladder] == [
+      "n10p3k-66.6k-c0ebe028", "n20p6k-132k-eb1b3331", "n10p3k-20.5k-687a9b2a",
+      "n10p3k-41k-a7978c91", "n10p3k-82.9k-063aa62a", "n20p6k-41k-14ec4ba2",
+      "n20p6k-82.9k-6032cb37", "n20p6k-165k-69897af7"]
 
 
 def test_materialize_writes_configs_that_load_back_to_the_same_hash(tmp_path):

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from configs import schema
+from scaling import grid
 from training import validate
 
 
@@ -76,3 +77,45 @@ def test_workdir_holding_a_different_config(tiny_config, tmp_path):
 
 def test_valid_config_passes(tiny_config):
   _check(tiny_config)
+
+
+def test_shared_sections_check_each_section_object_once():
+  shared, calls = validate.SharedSections(), []
+
+  def check(section, limit):
+    calls.append(section)
+    if len(section) > limit:
+      raise ValueError(f"{len(section)} > {limit}")
+    return len(section)
+
+  small, large = [1], [1, 2, 3]
+  assert [shared.once(check, small, 2) for _ in range(3)] == [1, 1, 1]
+  for _ in range(2):
+    with pytest.raises(ValueError, match="3 > 2"):
+      shared.once(check, large, 2)
+  assert shared.once(check, large, 5) == 3
+  assert calls == [small, large, large]
+
+
+def test_validation_with_shared_sections_finds_the_same_first_error(tiny_config):
+  configs = grid.RunConfigs(tiny_config)  # run configs sharing sections, as a sweep's do
+  tokens_per_step = tiny_config.train.batch_size * tiny_config.model.seq_len
+  runs = [configs.config({"train.train_tokens": tokens}) for tokens in
+          (4 * tokens_per_step, 4 * tokens_per_step + 1, 8 * tokens_per_step)]
+  runs.append(configs.config({"optimizer.peak_learning_rate": -1.0}))
+  runs.append(configs.config({"optimizer.peak_learning_rate": -1.0,
+                              "train.train_tokens": 4 * tokens_per_step + 1}))
+  shared = validate.SharedSections()
+
+  def first_error(config, shared=None):
+    try:
+      validate.validate_config(config, 1, shared=shared)
+    except validate.ConfigError as error:
+      return str(error)
+    return None
+
+  for _ in range(2):
+    assert [first_error(config, shared) for config in runs] == [
+        first_error(config) for config in runs]
+  assert first_error(runs[0]) is None and "train_tokens" in first_error(runs[1])
+  assert "peak_learning_rate" in first_error(runs[4])  # optimizer comes before budgets
