@@ -64,7 +64,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       synthetic_topic_zipf=1.0,  # topics: P(topic k) ~ 1 / k**exponent, k = 1..K
       synthetic_order=2,     # topics: context tokens each topic's chain reads
       synthetic_successors=3,  # topics: next tokens per context, at most (<= synthetic_vocab - 1)
-      synthetic_rank_zipf=2.0,  # topics: P(successor of rank r) ~ 1 / r**exponent
       synthetic_document_tokens=256.0,  # topics: mean (geometric) document length, tokens
   ))
 

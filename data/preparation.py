@@ -241,7 +241,7 @@ def _synthetic_source(data_config: ml_collections.ConfigDict) -> SyntheticSource
         data_config.synthetic_vocab, data_config.synthetic_topics, data_config.synthetic_topic_zipf,
         data_config.synthetic_order, data_config.synthetic_successors,
         data_config.synthetic_document_tokens, data_config.synthetic_tokens,
-        data_config.synthetic_seed, data_config.synthetic_rank_zipf)
+        data_config.synthetic_seed)
   raise ValueError(f"data.synthetic_kind={data_config.synthetic_kind!r}: use markov or topics")
 
 

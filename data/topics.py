@@ -8,8 +8,7 @@ the last id, V, ends a document and follows every one (as the tokenizers' end-of
 does). Structure sits at three scales. For each topic and newest token v, a seeded random set
 of `successors` distinct tokens can follow (a first-order signal: the set); the whole context of
 n tokens decides in which order they are ranked, and the token of rank r (r = 1..successors) has
-probability w_r proportional to 1 / r**rank_zipf (the order-n signal; a smaller exponent spreads
-the same learnable structure over more entropy, which raises the floor); and the sets and rankings differ
+probability w_r proportional to 1 / r**2 (the order-n signal); and the sets and rankings differ
 between topics, so the topic must be inferred from the context. Frequent topics are learnt from
 little data and by small models, rare ones need more of both.
 
@@ -121,8 +120,7 @@ def _stationary(ranked: np.ndarray, weights: np.ndarray, vocab: int) -> np.ndarr
 
 
 def make_topic_language(vocab_size: int, topics: int, topic_zipf: float, order: int,
-                        successors: int, document_tokens: float, seed: int,
-                        rank_zipf: float = 2.0) -> TopicLanguage:
+                        successors: int, document_tokens: float, seed: int) -> TopicLanguage:
   """The seeded language of the module docstring; refuses settings it cannot build.
 
   Args:
@@ -133,7 +131,6 @@ def make_topic_language(vocab_size: int, topics: int, topic_zipf: float, order: 
     successors: tokens that can follow a context.
     document_tokens: mean document length in tokens, end-of-document id excluded.
     seed: decides every table.
-    rank_zipf: the successor of rank r has probability proportional to 1 / r**rank_zipf.
   """
   if vocab_size < 3:
     raise ValueError(f"data.synthetic_vocab={vocab_size}: use at least 3 ids for the topics "
@@ -148,9 +145,6 @@ def make_topic_language(vocab_size: int, topics: int, topic_zipf: float, order: 
   if not 1 <= successors <= content:
     raise ValueError(f"data.synthetic_successors={successors}: use 1..{content} (the content "
                      f"ids, data.synthetic_vocab - 1) successors per context")
-  if not rank_zipf >= 0:
-    raise ValueError(f"data.synthetic_rank_zipf={rank_zipf}: use an exponent >= 0 (0: the "
-                     "successors of a context are equally likely)")
   if not document_tokens >= 2:
     raise ValueError(f"data.synthetic_document_tokens={document_tokens}: use a mean document "
                      "length of at least 2 tokens")
@@ -165,7 +159,7 @@ def make_topic_language(vocab_size: int, topics: int, topic_zipf: float, order: 
   ranking = rng.random((topics, contexts, successors)).argsort(-1)
   newest = np.arange(contexts) % content
   ranked = np.take_along_axis(sets[:, newest], ranking, axis=-1).astype(np.uint16)
-  weights = 1.0 / np.arange(1, successors + 1) ** rank_zipf
+  weights = 1.0 / np.arange(1, successors + 1) ** 2
   weights /= weights.sum()
   prior = 1.0 / np.arange(1, topics + 1) ** topic_zipf
   return TopicLanguage(ranked, weights, _stationary(ranked, weights, content), prior / prior.sum(),
@@ -246,8 +240,7 @@ def language_from_manifest(source_manifest: dict) -> TopicLanguage | None:
   return make_topic_language(
       source_manifest["vocab_size"], source_manifest["topics"], source_manifest["topic_zipf"],
       source_manifest["order"], source_manifest["successors"],
-      source_manifest["document_tokens"], source_manifest["generator_seed"],
-      source_manifest.get("rank_zipf", 2.0))
+      source_manifest["document_tokens"], source_manifest["generator_seed"])
 
 
 class TopicSource:
@@ -258,19 +251,17 @@ class TopicSource:
   """
 
   def __init__(self, vocab_size: int, topics: int, topic_zipf: float, order: int,
-               successors: int, document_tokens: float, total_tokens: int, seed: int,
-               rank_zipf: float = 2.0):
+               successors: int, document_tokens: float, total_tokens: int, seed: int):
     if total_tokens < document_tokens:
       raise ValueError(f"data.synthetic_tokens={total_tokens}: use at least "
                        f"data.synthetic_document_tokens ({document_tokens})")
     self.language = make_topic_language(vocab_size, topics, topic_zipf, order, successors,
-                                        document_tokens, seed, rank_zipf)
+                                        document_tokens, seed)
     self.vocab_size = vocab_size
     self.total_tokens = total_tokens
     self.seed = seed
     self._parameters = dict(topics=topics, topic_zipf=topic_zipf, order=order,
-                            successors=successors, document_tokens=document_tokens,
-                            rank_zipf=rank_zipf)
+                            successors=successors, document_tokens=document_tokens)
 
   def manifest(self) -> dict:
     return dict(source="synthetic", kind="topics", vocab_size=self.vocab_size,

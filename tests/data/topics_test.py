@@ -71,14 +71,9 @@ def _brute_force_losses(probabilities: dict[tuple[int, ...], float]) -> dict:
           for window in probabilities}
 
 
-@pytest.fixture(scope="module", params=[2.0, 0.7], ids=["rank_zipf2", "rank_zipf0.7"])
-def rank_zipf(request):
-  return request.param
-
-
 @pytest.fixture(scope="module")
-def tiny_language(rank_zipf):
-  return topics.make_topic_language(**TINY, seed=4, rank_zipf=rank_zipf)
+def tiny_language():
+  return topics.make_topic_language(**TINY, seed=4)
 
 
 @pytest.fixture(scope="module")
@@ -108,13 +103,12 @@ def test_floor_equals_brute_force_on_every_window(tiny_language, stationary_wind
 
 
 def test_monte_carlo_floor_of_a_generated_stream_matches_brute_force(tiny_language,
-                                                                     stationary_windows,
-                                                                     rank_zipf):
+                                                                     stationary_windows):
   """Windows cut every TARGETS tokens from a long generated stream (as data/pipeline.py cuts
   them), mostly starting inside a document, against the exact expectation."""
   brute_force = _brute_force_losses(stationary_windows)
   expected = sum(p * brute_force[w].mean() for w, p in stationary_windows.items())
-  source = topics.TopicSource(**TINY, total_tokens=600_000, seed=4, rank_zipf=rank_zipf)
+  source = topics.TopicSource(**TINY, total_tokens=600_000, seed=4)
   stream = np.concatenate([tokens for _, tokens in source.token_documents()])[100:]
   count = (len(stream) - 1) // TARGETS
   windows = stream[np.arange(count)[:, None] * TARGETS + np.arange(TARGETS + 1)]
@@ -186,7 +180,6 @@ def test_topics_lengths_and_transitions_follow_the_parameters():
     (dict(successors=5), "data.synthetic_successors=5"),
     (dict(successors=0), "data.synthetic_successors=0"),
     (dict(document_tokens=1.0), "data.synthetic_document_tokens=1.0"),
-    (dict(rank_zipf=-0.5), "data.synthetic_rank_zipf=-0.5"),
     (dict(vocab_size=65, topics=4096, order=3), "table entries"),
 ])
 def test_bad_settings_are_refused(overrides, field):
