@@ -96,11 +96,18 @@ def prepare(observations: observations_lib.Observations, settings: step_types.Se
             n_convention: str, c_convention: str) -> step_types.Prepared:
   """The cleaned, seed-averaged runs under the conventions, with their weights.
 
-  Raises ValueError for a `level` outside (0, 1), a law that is not Approach 3's, or no more
-  usable runs than the Approach-3 law has parameters.
+  Raises ValueError for a `level` outside (0, 1), a `holdout_gap` below 1, a `holdout_flops`
+  that is not positive, a law that is not Approach 3's, or no more usable runs than the
+  Approach-3 law has parameters.
   """
   if not 0 < settings.level < 1:
     raise ValueError(f"level={settings.level}: must be in (0, 1), e.g. 0.95")
+  if not settings.holdout_gap >= 1:
+    raise ValueError(f"holdout_gap={settings.holdout_gap}: use a factor >= 1 between the "
+                     "largest training compute and the held-out runs, e.g. 4")
+  if settings.holdout_flops is not None and not settings.holdout_flops > 0:
+    raise ValueError(f"holdout_flops={settings.holdout_flops}: use a positive compute (FLOPs), "
+                     "or leave it unset for the default threshold")
   law = settings.fit_options.approach3_form()
   clean, warnings = observations.clean()
   groups = seeds.aggregate(clean)

@@ -40,6 +40,12 @@ def test_prepare_averages_seeds_and_refuses_too_few_runs():
     pipeline.prepare(few, step_types.Settings(), n_convention="total", c_convention="6nd")
   with pytest.raises(ValueError, match="level=1.5"):
     pipeline.prepare(table, step_types.Settings(level=1.5), n_convention="total", c_convention="6nd")
+  with pytest.raises(ValueError, match="holdout_gap=0.5: use a factor >= 1"):
+    pipeline.prepare(table, step_types.Settings(holdout_gap=0.5), n_convention="total",
+                     c_convention="6nd")
+  with pytest.raises(ValueError, match="holdout_flops=-1.0: use a positive compute"):
+    pipeline.prepare(table, step_types.Settings(holdout_flops=-1.0), n_convention="total",
+                     c_convention="6nd")
 
 
 def test_run_guards_side_steps_and_keeps_every_warning_in_order(data):
