@@ -69,14 +69,14 @@ class Calibration:
   caller can go on (the dry run checks its run configs meanwhile); `result()` waits for it,
   `cancel()` stops it."""
 
-  def __init__(self, run: runs.PlannedRun):
+  def __init__(self, run: grid.RunSpec):
     tokens_per_step = run.config.train.batch_size * run.config.model.seq_len
     config = grid.apply_overrides(run.config, {
         "train.train_tokens": CALIBRATION_STEPS * tokens_per_step, "train.warmup_tokens": 0,
         "train.eval_every_tokens": 0, "train.ckpt_every_tokens": 0,
         "train.eval_tokens": tokens_per_step, "train.branch_point_tokens": (),
         "train.branch_from": "", "optimizer.schedule": "constant"})
-    self._run_id = run.run_id
+    self._label = f"size {run.shape.label}"
     self._workdir = tempfile.TemporaryDirectory(prefix="scaling-calibration-")
     self._run_dir = pathlib.Path(self._workdir.name)
     atomic.write_json_atomic(self._run_dir / layout.CONFIG_FILE, runs.config_json(config))
@@ -91,12 +91,12 @@ class Calibration:
     self._workdir.cleanup()
     if self._process.returncode != 0 or result is None:
       tail = output.strip().splitlines()[-1:]
-      message = (f"the throughput calibration run of {self._run_id} failed (train.py exit code "
+      message = (f"the throughput calibration run of {self._label} failed (train.py exit code "
                  f"{self._process.returncode}: {' '.join(tail)}); fix the config, or pass "
                  f"--throughput=FLOPS_PER_SECOND to skip the measurement")
       raise (ValueError if self._process.returncode == cli.EXIT_USAGE else RuntimeError)(message)
     return dataclasses.replace(from_results([result]),
-                               source=f"{CALIBRATION_STEPS}-step run of {self._run_id}")
+                               source=f"{CALIBRATION_STEPS}-step run of {self._label}")
 
   def cancel(self) -> None:
     """Stops the run and removes its directory."""
@@ -115,9 +115,10 @@ def known_throughput(sweep_dir: pathlib.Path) -> Throughput | None:
   return Throughput(**cached) if cached is not None else None
 
 
-def start_calibration(planned: list[runs.PlannedRun]) -> Calibration:
-  """Starts measuring the sweep's smallest run (the fewest FLOPs per token)."""
-  return Calibration(min(planned, key=lambda run: run.spec.flops_exact / run.spec.tokens))
+def start_calibration(specs: list[grid.RunSpec]) -> Calibration:
+  """Starts measuring the sweep's smallest run (the fewest FLOPs per token), from the grid's
+  expansion, so that it overlaps the planning and checks of the runs."""
+  return Calibration(min(specs, key=lambda spec: spec.flops_exact / spec.tokens))
 
 
 def save_calibration(sweep_dir: pathlib.Path, throughput: Throughput) -> None:

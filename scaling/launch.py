@@ -69,12 +69,18 @@ def plan_checked(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, b
 def _plan(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path,
           backend: str) -> list[runs.PlannedRun]:
   """The sweep's runs, after the checks of its keys and grid."""
+  return runs.plan(_planned_sweep(sweep, backend), sweep_dir)
+
+
+def _planned_sweep(sweep: ml_collections.ConfigDict, backend: str) -> ml_collections.ConfigDict:
+  """The sweep as planned (a learning-rate search at its grid's centre), after the checks of its
+  keys and grid."""
   check_backend(backend)
   schema.SWEEP.check(sweep)
-  searching = lr_search.applies(sweep)
-  if searching:
-    lr_search.check(sweep)
-  return runs.plan(lr_search.centred(sweep) if searching else sweep, sweep_dir)
+  if not lr_search.applies(sweep):
+    return sweep
+  lr_search.check(sweep)
+  return lr_search.centred(sweep)
 
 
 def _check(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path,
@@ -99,12 +105,14 @@ def dry_run(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, max_pa
   """Prints the run table, estimated times and total compute; starts no run.
 
   Without a given or known throughput (see `estimate.known_throughput`) the sweep's smallest
-  run is timed for a few steps, while the run configs are checked, and the measurement is kept
+  run is timed for a few steps, while the runs are planned and checked, and the measurement is kept
   in SWEEP/throughput.json."""
-  planned = _plan(sweep, sweep_dir, backend)
   throughput = throughput or estimate.known_throughput(sweep_dir)
-  calibration = None if throughput else estimate.start_calibration(planned)
+  planned_sweep = _planned_sweep(sweep, backend)
+  specs = grid.expand(planned_sweep)
+  calibration = None if throughput else estimate.start_calibration(specs)
   try:
+    planned = runs.plan(planned_sweep, sweep_dir, specs)
     _check(sweep, sweep_dir, planned, backend, stream)
   except BaseException:
     if calibration:

@@ -102,7 +102,8 @@ def test_first_dry_run_times_the_smallest_run_once_and_keeps_it(tmp_path, monkey
   kept = json.loads((sweep_dir / layout.THROUGHPUT_FILE).read_text())
   smallest = min(runs.plan(_sweep(), sweep_dir),
                  key=lambda run: run.spec.flops_exact / run.spec.tokens)
-  assert kept["source"] == f"{estimate.CALIBRATION_STEPS}-step run of {smallest.run_id}"
+  assert kept["source"] == (f"{estimate.CALIBRATION_STEPS}-step run of size "
+                            f"{smallest.spec.shape.label}")
   assert kept["flops_per_second"] > 0 and kept["overhead_seconds"] >= 0
   monkeypatch.setattr(estimate, "start_calibration", lambda planned: pytest.fail("measured"))
   output = io.StringIO()
