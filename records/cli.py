@@ -44,7 +44,8 @@ class UsageError(ValueError):
 def describe_os_error(error: OSError) -> str:
   """One line for a failed file operation: the path, what went wrong, and the fix."""
   path = error.filename if error.filename is not None else ""
-  reason = error.strerror or str(error)
+  reason = " ".join(line.strip() for line in (error.strerror or str(error)).splitlines()
+                    if line.strip())
   fix = _OS_FIXES.get(error.errno, "check the path and the disk")
   return f"{path}: {reason} ({fix})" if path else f"{reason} ({fix})"
 
@@ -74,12 +75,27 @@ def exit_on_error(error: BaseException) -> NoReturn:
   sys.exit(EXIT_FAILED)
 
 
+_CONFIG_FILE_WRAPPER = "Error whilst parsing config file"  # ml_collections' config-file flags
+
+
+def _config_file_error(error: flags.Error) -> BaseException:
+  """For a config-file flag whose `get_config` raised, the flag with that error's own message
+  (ml_collections re-raises it with its whole traceback in the message); else `error`."""
+  wrapper = error.__context__
+  if wrapper is None or not str(wrapper).startswith(_CONFIG_FILE_WRAPPER):
+    return error
+  flag = str(error).split(f": {_CONFIG_FILE_WRAPPER}", 1)[0]
+  cause = wrapper.__context__
+  return flags.Error(f"{flag}: {one_line(cause)}" if cause is not None else str(error))
+
+
 def parse_flags(argv: Sequence[str]) -> list[str]:
-  """absl's flag parsing with one line, and exit code 2, for a bad or unknown flag."""
+  """absl's flag parsing with one line, and exit code 2, for a bad or unknown flag (a config
+  file's `get_config` error included)."""
   try:
     return flags.FLAGS(list(argv))
   except flags.Error as error:
-    exit_on_error(error)
+    exit_on_error(_config_file_error(error))
 
 
 def run(main: Callable[[list[str]], int | None],

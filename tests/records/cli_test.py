@@ -65,3 +65,23 @@ def test_os_errors_name_the_path_and_the_fix():
   assert cli.one_line(OSError(errno.EROFS, "Read-only file system", "/ro/run")) == (
       "/ro/run: Read-only file system (the file system is read-only: choose a writable location)")
   assert "free space" in cli.one_line(OSError(errno.ENOSPC, "No space left on device", "/x"))
+
+
+def test_a_config_file_error_is_one_line_with_its_own_message(tmp_path):
+  config = tmp_path / "sweep_config.py"
+  config.write_text("def get_config(arg=None):\n"
+                    "  raise ValueError(f'config variant {arg!r} is unknown; known: quick')\n")
+  script = tmp_path / "entry.py"
+  script.write_text("from absl import flags\nfrom ml_collections import config_flags\n"
+                    "from records import cli\nconfig_flags.DEFINE_config_file('config')\n"
+                    "cli.run(lambda argv: flags.FLAGS.config.name)\n")
+  for flag, message in [
+      (f"--config={config}:bogus", f"error: flag --config={config}:bogus: config variant "
+                                   "'bogus' is unknown; known: quick"),
+      (f"--config={tmp_path}/missing.py", "error: Configuration is not available")]:
+    process = subprocess.run([sys.executable, str(script), flag], capture_output=True,
+                             text=True, timeout=60)
+    assert process.returncode == cli.EXIT_USAGE
+    lines = process.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), process.stderr
+    assert "Traceback" not in process.stderr
