@@ -64,7 +64,7 @@ def gpu_groups(gpus_per_run: int, visible: str | None = None) -> list[str]:
 
 class LocalExecutor:
   """Starts `python -m scaling.runner RUNDIR` processes; logs go to RUNDIR/runner.log. Call
-`close` at the end (it ends the training workers)."""
+  `close` at the end (it ends the training workers)."""
 
   def __init__(self, *, max_retries: int, stale_seconds: float, heartbeat_seconds: float,
                trainer: pathlib.Path = runner.DEFAULT_TRAINER,
