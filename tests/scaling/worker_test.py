@@ -150,7 +150,8 @@ def _checkpoint_steps(run_dir: pathlib.Path) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.entry
 @pytest.mark.parametrize("signum, attempt_exit", [(signal.SIGKILL, cli.EXIT_FAILED),
-                                                  (signal.SIGTERM, cli.EXIT_PREEMPTED)])
+                                                  (signal.SIGTERM, cli.EXIT_PREEMPTED)],
+                         ids=["sigkill", "sigterm"])
 def test_a_worker_ended_mid_run_leaves_the_run_to_a_fresh_train_py(tmp_path, prepared, signum,
                                                                    attempt_exit):
   spool_dir = tmp_path / "spool"
