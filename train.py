@@ -27,23 +27,15 @@ process dies the others stop within about --peer_timeout_seconds, failed (exit 1
 when jax's coordination service ends them); relaunching all of them resumes from the last
 checkpoint.
 """
-import logging as std_logging
-import os
-import pathlib
-import sys
-import traceback
-from typing import NoReturn, Sequence
+from typing import Sequence
 
-import jax
 import ml_collections
 from absl import flags, logging
 from ml_collections import config_flags
 
 from configs import schema
 from records import cli
-from records import layout
-from records import status as status_lib
-from training import compilation, loop, preemption, results, validate
+from training import attempt, compilation
 from training import mesh as mesh_lib
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Run config file (configs/*.py).",
@@ -52,20 +44,6 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metr
 _PEER_TIMEOUT = flags.DEFINE_integer(
     "peer_timeout_seconds", mesh_lib.PEER_TIMEOUT_SECONDS,
     "multi-process runs: a process silent this long is dead, and the others stop (seconds)")
-
-_EXIT_CODES = {status_lib.RunStatus.COMPLETED: preemption.EXIT_COMPLETED,
-               status_lib.RunStatus.DIVERGED: preemption.EXIT_DIVERGED,
-               results.STATUS_PREEMPTED: preemption.EXIT_PREEMPTED}
-
-
-_CHATTY_LIBRARIES = ("/orbax/", "/jax/_src/xla_bridge")  # per-save and backend-probing INFO
-
-
-def _quiet_libraries(record: std_logging.LogRecord) -> bool:
-  """Keeps the INFO chatter of orbax and of jax's backend probing out of the console; their
-  warnings still show."""
-  return (record.levelno >= std_logging.WARNING
-          or not any(library in record.pathname for library in _CHATTY_LIBRARIES))
 
 
 def _unknown_override(argv: list[str]) -> str | None:
@@ -113,31 +91,6 @@ def _load_config() -> ml_collections.ConfigDict:
   return config
 
 
-def _fail(config: ml_collections.ConfigDict, workdir: str, error: Exception) -> int:
-  """Records `error` in result.json, prints it as one line on stderr; returns the exit code.
-
-  A ConfigError (bad config, data or workdir) exits EXIT_USAGE; anything else is a run failure
-  (EXIT_FAILED) whose traceback goes to result.json rather than the console. A result.json
-  that cannot be written is said on the same line.
-  """
-  refused = isinstance(error, validate.ConfigError)
-  message = cli.one_line(error) if refused else f"{type(error).__name__}: {cli.one_line(error)}"
-  line = message if refused else f"run failed: {message}"
-  # A WorkdirError leaves nothing writable; in a multi-process run process 0 writes.
-  if not isinstance(error, validate.WorkdirError) and jax.process_index() == 0:
-    trace = None if refused else "".join(traceback.format_exception(error))
-    result_path = pathlib.Path(workdir) / layout.RESULT_FILE
-    try:
-      written = results.write_failure(workdir, schema.config_to_dict(config), message, trace)
-    except OSError as write_error:
-      line += f"; {result_path} could not be written: {cli.describe_os_error(write_error)}"
-    else:
-      if written and trace is not None:
-        line += f" (traceback in {result_path})"
-  sys.stderr.write(f"error: {line}\n")
-  return cli.EXIT_USAGE if refused else cli.EXIT_FAILED
-
-
 def main(argv: list[str]) -> int:
   """Trains the run of --config in --workdir; returns the exit code (see the module docstring)."""
   if len(argv) > 1:
@@ -145,27 +98,10 @@ def main(argv: list[str]) -> int:
                          f"--config.a.b=value")
   if not _WORKDIR.value:
     raise cli.UsageError("--workdir is empty; name the run's directory")
-  logging.get_absl_handler().addFilter(_quiet_libraries)
+  logging.get_absl_handler().addFilter(attempt.quiet_libraries)
   compilation.enable(compilation.CACHE_DIR.value, min_compile_seconds=0.0)
   mesh_lib.maybe_initialize_distributed(_PEER_TIMEOUT.value)
-  config, workdir = _load_config(), _WORKDIR.value
-  try:
-    result = loop.train_and_evaluate(config, workdir)
-  except Exception as error:  # pylint: disable=broad-except
-    code = _fail(config, workdir, error)
-    if jax.process_count() > 1:
-      _exit_now(code)
-    return code
-  return _EXIT_CODES[result["status"]]
-
-
-def _exit_now(code: int) -> NoReturn:
-  """Ends a failed process of a multi-process run at once, with `code`: jax's exit-time
-  shutdown barrier would wait for peers that may be dead (the peer timeout), then abort."""
-  logging.flush()
-  sys.stdout.flush()
-  sys.stderr.flush()
-  os._exit(code)  # pylint: disable=protected-access
+  return attempt.train_workdir(_load_config(), _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -171,6 +171,18 @@ def launch(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, backend
         resources=dict(settings.resources), hosts_per_run=settings.hosts_per_run,
         tpu_topology=settings.tpu_topology, tpu_version=settings.tpu_version,
         **runner_settings)
+  try:
+    return _launch_on(executor, sweep, sweep_dir, planned, backend=backend,
+                      max_parallel=max_parallel, retry_failed=retry_failed, stream=stream)
+  finally:
+    executor.close()
+
+
+def _launch_on(executor: schedule.Executor, sweep: ml_collections.ConfigDict,
+               sweep_dir: pathlib.Path, planned: list[runs.PlannedRun], *, backend: str,
+               max_parallel: int, retry_failed: bool, stream: TextIO) -> Outcome:
+  """The part of `launch` after the executor is made: the learning-rate search, if any, and
+  the sweep's runs."""
   train = functools.partial(_train, sweep=sweep, executor=executor, backend=backend,
                             max_parallel=max_parallel, retry_failed=retry_failed, stream=stream)
   if lr_search.applies(sweep):

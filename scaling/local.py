@@ -5,19 +5,37 @@ terminal does not reach the trainers directly, and stopping a run signals its wh
 The runner dies with the launcher (Linux parent-death signal; see `scaling.runner`). With
 `gpus_per_run = 0` every run sees all local devices and `--max_parallel` runs share them; with
 `gpus_per_run = k` the visible GPUs are split into disjoint groups of k and each run gets one
-group through CUDA_VISIBLE_DEVICES (at most one run per group at a time). With
+group through CUDA_VISIBLE_DEVICES (at most one run per group at a time). With the default
+trainer, one process per run and no GPU groups, each runner hands its first attempt to a
+training worker (`scaling.worker`, one per run running at a time, started when first needed and
+reused by the next runs; ended by `close`), so a run does not pay the process start, imports and
+tracing again. With
 `hosts_per_run = k > 1` every run is k train.py processes on this machine that form one
 multi-process jax program, each seeing `devices_per_host` devices (its own GPUs of the run's
 group; or that many CPU devices): how to check a multi-host preset before paying for a slice.
 """
+import dataclasses
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 
 from records import layout
 from scaling import runner
+
+CLOSE_SECONDS = 30.0  # a worker's time to end after SIGTERM before it is killed
+WORKER_LOG = "worker.log"  # in the worker's spool folder
+
+
+@dataclasses.dataclass
+class _Worker:
+  """A training worker process, its spool folder, and the pid of the runner it serves."""
+  process: subprocess.Popen
+  spool: pathlib.Path
+  runner_pid: int | None = None
 
 
 def gpu_groups(gpus_per_run: int, visible: str | None = None) -> list[str]:
@@ -45,7 +63,8 @@ def gpu_groups(gpus_per_run: int, visible: str | None = None) -> list[str]:
 
 
 class LocalExecutor:
-  """Starts `python -m scaling.runner RUNDIR` processes; logs go to RUNDIR/runner.log."""
+  """Starts `python -m scaling.runner RUNDIR` processes; logs go to RUNDIR/runner.log. Call
+  `close` at the end (it ends the training workers)."""
 
   def __init__(self, *, max_retries: int, stale_seconds: float, heartbeat_seconds: float,
                trainer: pathlib.Path = runner.DEFAULT_TRAINER,
@@ -57,6 +76,9 @@ class LocalExecutor:
     self.free_groups = list(device_groups or [])
     self.uses_groups = bool(device_groups)
     self.group_of: dict[int, str] = {}
+    self.uses_workers = (pathlib.Path(trainer) == runner.DEFAULT_TRAINER
+                         and hosts_per_run == 1 and not device_groups)
+    self.workers: list[_Worker] = []
 
   def start(self, run_dir: pathlib.Path) -> subprocess.Popen:
     """Starts the runner of `run_dir` in a new session (on a free GPU group, if any)."""
@@ -64,21 +86,49 @@ class LocalExecutor:
     if self.uses_groups:
       group = self.free_groups.pop(0)
       environment["CUDA_VISIBLE_DEVICES"] = group
+    worker = self._idle_worker() if self.uses_workers else None
+    worker_arguments = ([f"--worker_spool={worker.spool}", f"--worker_pid={worker.process.pid}"]
+                        if worker else [])
     with open(pathlib.Path(run_dir) / layout.RUNNER_LOG, "ab") as log_file:
       process = subprocess.Popen(
           [sys.executable, "-m", "scaling.runner", str(pathlib.Path(run_dir).resolve()),
-           f"--parent_pid={os.getpid()}", *self.arguments],
+           f"--parent_pid={os.getpid()}", *self.arguments, *worker_arguments],
           cwd=runner.PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
           start_new_session=True, env=environment)
     if self.uses_groups:
       self.group_of[process.pid] = group
+    if worker:
+      worker.runner_pid = process.pid
     return process
+
+  def _idle_worker(self) -> _Worker:
+    """A live worker that serves no runner; a new one when there is none. Ended workers are
+    forgotten (their spool folders removed)."""
+    for worker in list(self.workers):
+      if worker.process.poll() is not None:
+        self.workers.remove(worker)
+        shutil.rmtree(worker.spool, ignore_errors=True)
+    for worker in self.workers:
+      if worker.runner_pid is None:
+        return worker
+    spool = pathlib.Path(tempfile.mkdtemp(prefix="scaling-worker-"))
+    with open(spool / WORKER_LOG, "ab") as log_file:
+      process = subprocess.Popen(
+          [sys.executable, "-m", "scaling.worker", str(spool), f"--parent_pid={os.getpid()}"],
+          cwd=runner.PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
+          start_new_session=True)
+    self.workers.append(_Worker(process, spool))
+    return self.workers[-1]
 
   def poll(self, handle: subprocess.Popen) -> int | None:
     """The runner's exit code, or None while it runs; an ended runner frees its GPU group."""
     exit_code = handle.poll()
     if exit_code is not None and handle.pid in self.group_of:
       self.free_groups.append(self.group_of.pop(handle.pid))
+    for worker in self.workers:
+      worker.process.poll()  # reaps an ended worker, so its runner sees it gone
+      if exit_code is not None and worker.runner_pid == handle.pid:
+        worker.runner_pid = None
     return exit_code
 
   def stop(self, handle: subprocess.Popen) -> None:
@@ -87,3 +137,18 @@ class LocalExecutor:
       os.killpg(handle.pid, signal.SIGTERM)
     except ProcessLookupError:
       pass
+
+  def close(self) -> None:
+    """Ends the training workers (SIGTERM; SIGKILL after CLOSE_SECONDS) and removes their
+    spool folders."""
+    for worker in self.workers:
+      if worker.process.poll() is None:
+        worker.process.terminate()
+    for worker in self.workers:
+      try:
+        worker.process.wait(timeout=CLOSE_SECONDS)
+      except subprocess.TimeoutExpired:
+        worker.process.kill()
+        worker.process.wait()
+      shutil.rmtree(worker.spool, ignore_errors=True)
+    self.workers = []

@@ -96,3 +96,6 @@ class RayExecutor:
   def stop(self, handle: ray.ObjectRef) -> None:
     """Cancels the task; its runner is told to save and stop."""
     ray.cancel(handle)
+
+  def close(self) -> None:
+    """Nothing to end: Ray owns the processes of the tasks."""

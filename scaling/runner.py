@@ -15,6 +15,12 @@ of a Ray placement group (scaling/ray_gang.py). The lease, the retries and the f
 stay the run's: a member that dies fails the attempt, and the retry restarts every member,
 which resume together from the run's last checkpoint.
 
+With `--worker_spool=DIR --worker_pid=PID` the run's first attempt is handed to that training
+worker (`scaling.worker`, through `scaling.spool`) instead of a new train.py process; the
+heartbeat, the retries and the failure records are the same. A worker that is gone before the
+attempt starts is not used; one that dies during it (no reply) fails the attempt like a crashed
+train.py. Every retry runs in a fresh train.py process, as without a worker.
+
 Orphans: on Linux the runner asks the kernel to SIGKILL it when its parent (the launcher or the
 Ray task) dies, and the trainer likewise when the runner dies, so killing a launcher with SIGKILL
 leaves no trainer behind; the leases they held become stale at once (dead pid on this host).
@@ -39,7 +45,7 @@ from records import layout
 from records import result as result_lib
 from records import status as status_lib
 from scaling import gang as gang_lib
-from scaling import lease, rundir
+from scaling import lease, rundir, spool
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_TRAINER = PROJECT_ROOT / "train.py"
@@ -93,7 +99,8 @@ class _Runner:
   """One run's attempts under one lease."""
 
   def __init__(self, run_dir: pathlib.Path, max_retries: int, stale_seconds: float,
-               heartbeat_seconds: float, trainer: pathlib.Path, start_gang: StartGang):
+               heartbeat_seconds: float, trainer: pathlib.Path, start_gang: StartGang,
+               worker: tuple[pathlib.Path, int] | None):
     self.run_dir = pathlib.Path(run_dir).resolve()
     self.trainer_script = trainer
     self.max_retries = max_retries
@@ -101,6 +108,7 @@ class _Runner:
     self.lease = lease.Lease(self.run_dir, stale_seconds)
     self.stopping = False
     self.start_gang = start_gang
+    self.worker = worker  # (spool, pid) of the worker for the next attempt, if any
     self.trainer: gang_lib.Gang | None = None
 
   def _on_signal(self, signum: int, frame) -> None:
@@ -119,8 +127,12 @@ class _Runner:
   def _train_once(self) -> int | None:
     """Runs train.py (every process of the run) to its exit; its exit code (one for the
     gang, `gang.gang_exit_code`), or None when the lease was lost."""
-    self.trainer = self.start_gang(train_command(self.run_dir, self.trainer_script),
-                                   self.run_dir)
+    worker, self.worker = self.worker, None
+    if worker is not None and atomic.process_alive(worker[1]):
+      self.trainer = spool.WorkerAttempt(*worker, self.run_dir)
+    else:
+      self.trainer = self.start_gang(train_command(self.run_dir, self.trainer_script),
+                                     self.run_dir)
     self.lease.update(trainer_pid=self.trainer.pid)
     while True:
       exit_code = self.trainer.wait(timeout=self.heartbeat_seconds)
@@ -211,15 +223,17 @@ def local_gang(hosts_per_run: int = 1, devices_per_host: int = 0) -> StartGang:
 
 def run_one(run_dir: pathlib.Path, *, max_retries: int, stale_seconds: float,
             heartbeat_seconds: float, trainer: pathlib.Path = DEFAULT_TRAINER,
-            start_gang: StartGang | None = None) -> int:
+            start_gang: StartGang | None = None,
+            worker: tuple[pathlib.Path, int] | None = None) -> int:
   """Trains one run directory to a final state in this process; returns a runner exit code.
 
   `trainer` is the training script, called as train.py is (see `train_command`);
   `start_gang(command, run_dir)` starts the processes of one attempt (default: one, here).
-  A lost member fails the attempt, and a retry restarts every member.
+  A lost member fails the attempt, and a retry restarts every member. `worker` (its spool
+  folder and pid) trains the first attempt instead, if it still runs.
   """
   return _Runner(run_dir, max_retries, stale_seconds, heartbeat_seconds,
-                 pathlib.Path(trainer), start_gang or local_gang()).run()
+                 pathlib.Path(trainer), start_gang or local_gang(), worker).run()
 
 
 def _define_flags() -> None:
@@ -236,6 +250,9 @@ def _define_flags() -> None:
   flags.DEFINE_string("host_resources", "{}", "ray: JSON resources of one host's bundle")
   flags.DEFINE_string("tpu_topology", "", "ray: the TPU slice's topology, e.g. 2x2x4")
   flags.DEFINE_string("tpu_version", "", "ray: the TPU generation, e.g. v4")
+  flags.DEFINE_string("worker_spool", "", "hand the first attempt to the training worker "
+                      "serving this spool folder (scaling.worker)")
+  flags.DEFINE_integer("worker_pid", 0, "pid of the worker serving --worker_spool")
 
 
 def main(argv: list[str]) -> int:
@@ -251,9 +268,12 @@ def main(argv: list[str]) -> int:
                                    values.tpu_version)
   else:
     start_gang = local_gang(values.hosts_per_run, values.devices_per_host)
+  if bool(values.worker_spool) != bool(values.worker_pid):
+    raise app.UsageError("--worker_spool and --worker_pid go together; give both or neither")
+  worker = (pathlib.Path(values.worker_spool), values.worker_pid) if values.worker_pid else None
   return run_one(pathlib.Path(argv[1]), max_retries=values.max_retries,
                  stale_seconds=values.stale_seconds, heartbeat_seconds=values.heartbeat_seconds,
-                 trainer=pathlib.Path(values.trainer), start_gang=start_gang)
+                 trainer=pathlib.Path(values.trainer), start_gang=start_gang, worker=worker)
 
 
 if __name__ == "__main__":

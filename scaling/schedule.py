@@ -31,6 +31,9 @@ class Executor(Protocol):
   def stop(self, handle: Any) -> None:
     """Asks the runner to save and stop (it exits with EXIT_STOPPED)."""
 
+  def close(self) -> None:
+    """Ends what the executor keeps between runs (the launcher calls it once, at the end)."""
+
 
 def run_all(executor: Executor, run_dirs: list[pathlib.Path], *, max_parallel: int,
             stale_seconds: float, progress: progress_lib.Progress | None = None,

@@ -38,6 +38,15 @@ def compilation_cache(tmp_path_factory):
     jax.config.update(name, value)
 
 
+@pytest.fixture(autouse=True)
+def fresh_programs():
+  """Empty program caches (`training.programs`) in every test: a test that patches a step
+  function must not be given a program traced before the patch."""
+  from training import programs  # pylint: disable=g-import-not-at-top
+  programs.TRAIN_STEPS.clear()
+  programs.EVAL_STEPS.clear()
+
+
 @pytest.fixture
 def shared_data() -> pathlib.Path:
   """The published scaling-law measurements beside the project; skips when absent."""

@@ -11,7 +11,7 @@ from absl import flags
 
 import train
 from records import cli
-from training import preemption, validate
+from training import loop, preemption, validate
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY_OVERRIDES = (
@@ -30,7 +30,8 @@ def _parse(workdir: pathlib.Path) -> None:
 def test_exit_codes(status, code, tmp_path, monkeypatch):
   monkeypatch.chdir(PROJECT_ROOT)
   _parse(tmp_path)
-  monkeypatch.setattr(train.loop, "train_and_evaluate", lambda config, workdir: {"status": status})
+  monkeypatch.setattr(loop, "train_and_evaluate",
+                      lambda config, workdir, **options: {"status": status})
   assert train.main(["train.py"]) == code
 
 
@@ -41,10 +42,10 @@ def test_errors_are_recorded_as_failed(error, code, tmp_path, monkeypatch):
   monkeypatch.chdir(PROJECT_ROOT)
   _parse(tmp_path)
 
-  def fail(config, workdir):
+  def fail(config, workdir, **options):
     raise error
 
-  monkeypatch.setattr(train.loop, "train_and_evaluate", fail)
+  monkeypatch.setattr(loop, "train_and_evaluate", fail)
   assert train.main(["train.py"]) == code
   result = json.loads((tmp_path / "result.json").read_text())
   assert result["status"] == "failed" and str(error) in result["error"]
@@ -54,10 +55,10 @@ def test_failure_never_overwrites_another_runs_workdir(tmp_path, monkeypatch):
   monkeypatch.chdir(PROJECT_ROOT)
   (tmp_path / "config.json").write_text(json.dumps({"seed": 123}))
 
-  def refuse(config, workdir):
+  def refuse(config, workdir, **options):
     raise validate.ConfigError("workdir holds a different config")
 
-  monkeypatch.setattr(train.loop, "train_and_evaluate", refuse)
+  monkeypatch.setattr(loop, "train_and_evaluate", refuse)
   _parse(tmp_path)
   assert train.main(["train.py"]) == cli.EXIT_USAGE
   assert not (tmp_path / "result.json").exists()

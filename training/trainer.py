@@ -26,6 +26,7 @@ from training import budget as budget_lib
 from training import evaluate as evaluate_lib
 from training import mesh as mesh_lib
 from training import optimizer as optimizer_lib
+from training import programs
 from training import state as state_lib
 from training import step as step_lib
 
@@ -45,7 +46,8 @@ class Trainer:
   def __init__(self, config: ml_collections.ConfigDict,
                devices: Sequence[jax.Device] | None = None):
     """Builds the mesh over `devices` (default: all devices of all processes), the sharded
-    parameters and optimizer state at step 0, and the steps (compiled at their first call).
+    parameters and optimizer state at step 0, and the steps (compiled at their first call, or
+    those of an earlier Trainer of the same programs in this process: `training.programs`).
 
     Raises ValueError for budgets, a mesh or parameter shapes that do not fit the config.
     """
@@ -63,10 +65,13 @@ class Trainer:
       opt_state, self.opt_sharding = state_lib.init_optimizer(tx, model.params, self.mesh)
     self.params_sharding = model.params_sharding
     self._params, self._opt_state, self._step = model.params, opt_state, 0
-    self._train_step = step_lib.make_train_step(
-        model.graphdef, model.rest, tx, config.train.grad_accum_steps, self.params_sharding,
-        self.opt_sharding)
-    self._eval_step = evaluate_lib.make_eval_step(model.graphdef, model.rest)
+    self._train_step = programs.TRAIN_STEPS.get(
+        programs.train_step_key(config, self.mesh), lambda: step_lib.make_train_step(
+            model.graphdef, model.rest, tx, config.train.grad_accum_steps,
+            self.params_sharding, self.opt_sharding))
+    self._eval_step = programs.EVAL_STEPS.get(
+        programs.eval_step_key(config, self.mesh),
+        lambda: evaluate_lib.make_eval_step(model.graphdef, model.rest))
 
   @property
   def params(self) -> nnx.State:

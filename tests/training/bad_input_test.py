@@ -43,10 +43,10 @@ def _main(workdir: pathlib.Path, monkeypatch, error: Exception) -> int:
   flags.FLAGS.unparse_flags()
   flags.FLAGS(["train.py", "--config=configs/tiny.py", f"--workdir={workdir}"])
 
-  def fail(config, workdir):
+  def fail(config, workdir, **options):
     raise error
 
-  monkeypatch.setattr(train.loop, "train_and_evaluate", fail)
+  monkeypatch.setattr(loop, "train_and_evaluate", fail)
   return train.main(["train.py"])
 
 
