@@ -1,10 +1,14 @@
-"""Shared test set-up: 8 fake CPU devices (set before jax is imported), jax.numpy refusing
-implicit rank promotion, and data fixtures."""
+"""Shared test set-up: 8 fake CPU devices (set before jax is imported), Ray kept on a loopback
+node address whichever test imports it first, jax.numpy refusing implicit rank promotion, and
+data fixtures."""
 import os
 import pathlib
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Read when ray is imported: without it Ray on Linux replaces a loopback node address by the
+# machine's (tests/scaling/conftest.py, `loopback_ray`).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
