@@ -5,9 +5,10 @@
 The sweep is `configs/sweeps/tiny.py` widened to 5 sizes x `runs_per_size` token budgets
 (distinct whole steps, so no two entries merge). Timed, each in this process:
 - the dry run (`launch.dry_run`: plan, preflight of every run config, the run table): with the
-  throughput given as `--throughput` does; first on a fresh sweep, which starts one train.py to
-  time a few steps (once per sweep: the throughput is cached); again, reading the cache; and on
-  the populated sweep, calibrating from its finished runs;
+  throughput given as `--throughput` does; first on a fresh sweep and machine, which starts one
+  train.py to time a few steps (the throughput is cached in the sweep and for the machine);
+  again, reading the sweep's cache; first on another sweep of the same step shapes, reading the
+  machine's cache; and on the populated sweep, calibrating from its finished runs;
 - materializing the run directories (config.json each, sweep.json);
 - `scaling status` (`status.print_status`) over the sweep with synthetic states: 60% finished
   with a result.json, 10% failed, 5% holding a fresh lease, the rest pending;
@@ -88,6 +89,7 @@ def main(argv):
   load_before = os.getloadavg()[0]
   with tempfile.TemporaryDirectory() as tmp:
     sweep_dir = pathlib.Path(tmp) / "sweep"
+    estimate.MACHINE_CACHE = pathlib.Path(tmp) / "machine_throughput.json"
     given = estimate.Throughput(1e9, 5.0, "--throughput")
     sink = io.StringIO()
     dry_run = _timed(lambda: launch.dry_run(sweep, sweep_dir, max_parallel=8,
@@ -97,6 +99,8 @@ def main(argv):
                                            stream=io.StringIO()))
     cached = _timed(lambda: launch.dry_run(sweep, sweep_dir, max_parallel=8,
                                            stream=io.StringIO()))
+    machine = _timed(lambda: launch.dry_run(sweep, pathlib.Path(tmp) / "another",
+                                            max_parallel=8, stream=io.StringIO()))
     materialize = _timed(lambda: runs.materialize(planned, sweep_dir, sweep.name))
     _populate(planned)
     calibrated = _timed(lambda: launch.dry_run(sweep, sweep_dir, max_parallel=8,
@@ -126,6 +130,8 @@ A sweep of {len(planned):,} runs ({len(SIZES)} sizes x {_RUNS_PER_SIZE.value} to
 | dry run, first: one train.py start times {estimate.CALIBRATION_STEPS} steps | {probed:.2f} \
 | {verdict(probed)} |
 | dry run again: the probe's throughput.json read back | {cached:.2f} | {verdict(cached)} |
+| first dry run of another sweep, same step shapes: the machine's cache | {machine:.2f} \
+| {verdict(machine)} |
 | dry run of the populated sweep: throughput from its finished runs | {calibrated:.2f} \
 | {verdict(calibrated)} |
 | materialize run directories | {materialize:.2f} | |

@@ -3,11 +3,18 @@
 A run is modelled as a fixed start-up cost (imports, data, compile, checkpoints, evaluation) plus
 its exact training FLOPs at a sustained rate: seconds = overhead_seconds + flops / flops_per_second.
 Both are measured: from the sweep's own finished runs when there are any, otherwise by training
-the sweep's smallest run for a few steps once (cached in SWEEP/throughput.json). The estimate is
-rough: small models reach a lower share of the machine's peak than large ones.
+the sweep's smallest run for a few steps once. That calibration is kept in SWEEP/throughput.json
+and in a per-machine cache keyed by the run's step shape (`MACHINE_CACHE`), so that another sweep
+whose smallest run has the same shape, on the same machine, need not measure it again. The
+estimate is rough: small models reach a lower share of the machine's peak than large ones.
 """
 import dataclasses
+import hashlib
+import importlib.metadata
+import json
+import os
 import pathlib
+import socket
 import statistics
 import subprocess
 import tempfile
@@ -21,6 +28,8 @@ from scaling import grid, runner, runs
 
 CALIBRATION_STEPS = 8
 MAX_CALIBRATION_RUNS = 256  # finished runs whose result.json a throughput median reads
+# Calibrations of this machine, by step shape (`machine_key`); delete the file to measure again.
+MACHINE_CACHE = pathlib.Path("~/.cache/scaling-lab/throughput.json")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,14 +124,46 @@ def known_throughput(sweep_dir: pathlib.Path) -> Throughput | None:
   return Throughput(**cached) if cached is not None else None
 
 
+def calibration_run(specs: list[grid.RunSpec]) -> grid.RunSpec:
+  """The run a calibration times: the sweep's smallest (the fewest FLOPs per token)."""
+  return min(specs, key=lambda spec: spec.flops_exact / spec.tokens)
+
+
 def start_calibration(specs: list[grid.RunSpec]) -> Calibration:
-  """Starts measuring the sweep's smallest run (the fewest FLOPs per token), from the grid's
-  expansion, so that it overlaps the planning and checks of the runs."""
-  return Calibration(min(specs, key=lambda spec: spec.flops_exact / spec.tokens))
+  """Starts measuring `calibration_run(specs)`, from the grid's expansion, so that it overlaps
+  the planning and checks of the runs."""
+  return Calibration(calibration_run(specs))
 
 
-def save_calibration(sweep_dir: pathlib.Path, throughput: Throughput) -> None:
-  """Caches a calibration in SWEEP/throughput.json, for later dry runs."""
+def machine_key(run: grid.RunSpec) -> str:
+  """What a step's time depends on besides the code: this host, jax's version, the devices it is
+  given (JAX_PLATFORMS, XLA_FLAGS) and the run's model, batch and mesh."""
+  config = runs.config_json(run.config)
+  shape = dict(model=config["model"], mesh=config["mesh"],
+               batch=[config["train"]["batch_size"], config["train"]["grad_accum_steps"]])
+  digest = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
+  return "|".join([socket.gethostname(), f"jax {importlib.metadata.version('jax')}",
+                   os.environ.get("JAX_PLATFORMS", ""), os.environ.get("XLA_FLAGS", ""), digest])
+
+
+def machine_throughput(run: grid.RunSpec) -> Throughput | None:
+  """This machine's cached calibration of `run`'s step shape (`MACHINE_CACHE`); None if none."""
+  known = atomic.read_json(MACHINE_CACHE.expanduser()) or {}
+  cached = known.get(machine_key(run))
+  if cached is None:
+    return None
+  return Throughput(**dict(cached, source=f"{cached['source']}, this machine's cache"))
+
+
+def save_calibration(sweep_dir: pathlib.Path, run: grid.RunSpec,
+                     throughput: Throughput) -> None:
+  """Caches a calibration of `run` in SWEEP/throughput.json and in `MACHINE_CACHE`, for later
+  dry runs."""
   sweep_dir = pathlib.Path(sweep_dir)
   sweep_dir.mkdir(parents=True, exist_ok=True)
   atomic.write_json_atomic(sweep_dir / layout.THROUGHPUT_FILE, dataclasses.asdict(throughput))
+  cache = MACHINE_CACHE.expanduser()
+  cache.parent.mkdir(parents=True, exist_ok=True)
+  known = atomic.read_json(cache) or {}
+  known[machine_key(run)] = dataclasses.asdict(throughput)
+  atomic.write_json_atomic(cache, known)

@@ -104,12 +104,15 @@ def dry_run(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, max_pa
             stream: TextIO = sys.stdout) -> None:
   """Prints the run table, estimated times and total compute; starts no run.
 
-  Without a given or known throughput (see `estimate.known_throughput`) the sweep's smallest
-  run is timed for a few steps, while the runs are planned and checked, and the measurement is kept
-  in SWEEP/throughput.json."""
+  Without a given or known throughput (see `estimate.known_throughput`, then this machine's
+  cache, `estimate.machine_throughput`) the sweep's smallest run is timed for a few steps, while
+  the runs are planned and checked, and the measurement is kept in SWEEP/throughput.json and in
+  the machine's cache."""
   throughput = throughput or estimate.known_throughput(sweep_dir)
   planned_sweep = _planned_sweep(sweep, backend)
   specs = grid.expand(planned_sweep)
+  calibration_run = estimate.calibration_run(specs)
+  throughput = throughput or estimate.machine_throughput(calibration_run)
   calibration = None if throughput else estimate.start_calibration(specs)
   try:
     planned = runs.plan(planned_sweep, sweep_dir, specs)
@@ -120,7 +123,7 @@ def dry_run(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, max_pa
     raise
   if calibration:
     throughput = calibration.result()
-    estimate.save_calibration(sweep_dir, throughput)
+    estimate.save_calibration(sweep_dir, calibration_run, throughput)
   rows = [run.row() for run in planned]
   seconds = [throughput.seconds(row["flops_spent"]) for row in rows]
   if lr_search.applies(sweep):

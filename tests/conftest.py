@@ -51,6 +51,16 @@ def fresh_programs():
   programs.EVAL_STEPS.clear()
 
 
+@pytest.fixture(autouse=True)
+def machine_throughput_cache(tmp_path_factory, monkeypatch) -> pathlib.Path:
+  """A fresh per-machine calibration cache (`scaling.estimate.MACHINE_CACHE`) in every test, so
+  that whether a dry run measures does not depend on the tests before it."""
+  from scaling import estimate  # pylint: disable=g-import-not-at-top
+  cache = tmp_path_factory.mktemp("machine_cache") / "throughput.json"
+  monkeypatch.setattr(estimate, "MACHINE_CACHE", cache)
+  return cache
+
+
 @pytest.fixture
 def shared_data() -> pathlib.Path:
   """The published scaling-law measurements beside the project; skips when absent."""

@@ -1,5 +1,6 @@
 """The launcher on the local backend with a fake trainer: failures, relaunch, dry run, errors."""
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -12,7 +13,7 @@ import pytest
 
 from configs.sweeps import tiny
 from records import layout
-from scaling import estimate, launch, local, rundir, runner, runs, status
+from scaling import estimate, grid, launch, local, rundir, runner, runs, status
 
 
 def _sweep():
@@ -109,6 +110,29 @@ def test_first_dry_run_times_the_smallest_run_once_and_keeps_it(tmp_path, monkey
   output = io.StringIO()
   launch.dry_run(_sweep(), sweep_dir, max_parallel=2, stream=output)
   assert f"(throughput: {kept['source']})" in output.getvalue()
+  another = _sweep()
+  another.base.optimizer.peak_learning_rate *= 2  # another sweep, the same step shapes
+  output = io.StringIO()
+  launch.dry_run(another, tmp_path / "another", max_parallel=2, stream=output)
+  assert f"(throughput: {kept['source']}, this machine's cache)" in output.getvalue()
+
+
+def test_the_machine_cache_is_keyed_by_the_step_shape(machine_throughput_cache):
+  specs = grid.expand(_sweep())
+  run = estimate.calibration_run(specs)
+  assert run.flops_exact / run.tokens == min(spec.flops_exact / spec.tokens for spec in specs)
+  measured = estimate.Throughput(2e9, 3.0, "measured")
+  assert estimate.machine_throughput(run) is None
+  estimate.save_calibration(machine_throughput_cache.parent / "sweep", run, measured)
+  assert estimate.machine_throughput(run) == dataclasses.replace(
+      measured, source="measured, this machine's cache")
+  same_shape = _sweep()
+  same_shape.base.optimizer.peak_learning_rate *= 2
+  same_shape.base.train.train_tokens *= 2
+  assert estimate.machine_throughput(estimate.calibration_run(grid.expand(same_shape))) is not None
+  other_batch = _sweep()
+  other_batch.base.train.batch_size *= 2
+  assert estimate.machine_throughput(estimate.calibration_run(grid.expand(other_batch))) is None
 
 
 def test_a_refused_dry_run_stops_its_calibration(tmp_path, monkeypatch):
