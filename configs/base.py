@@ -58,13 +58,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       synthetic_seed=0,      # synthetic corpus: seed of the Markov chain and its samples
       # markov: one first-order chain (data/synthetic.py; reads synthetic_states); topics: Zipf
       # topics, each a sparse order-n chain, with an exact Bayes floor (data/topics.py; reads
-      # the fields below, and its last id, synthetic_vocab - 1, ends every document).
+      # the fields below, and its last id, synthetic_vocab - 1, ends every document); teacher:
+      # one dense order-n chain whose next-token law is a random MLP of the context, with an
+      # exact Bayes floor (data/teacher.py; reads synthetic_order, synthetic_document_tokens
+      # and synthetic_teacher_*).
       synthetic_kind="markov",
       synthetic_topics=32,   # topics: number of topics K
       synthetic_topic_zipf=1.0,  # topics: P(topic k) ~ 1 / k**exponent, k = 1..K
       synthetic_order=2,     # topics: context tokens each topic's chain reads
       synthetic_successors=3,  # topics: next tokens per context, at most (<= synthetic_vocab - 1)
-      synthetic_document_tokens=256.0,  # topics: mean (geometric) document length, tokens
+      synthetic_document_tokens=256.0,  # topics, teacher: mean (geometric) document length
+      synthetic_teacher_width=256,  # teacher: hidden units of the MLP
+      synthetic_teacher_decay=1.0,  # teacher: hidden unit k's output scale ~ 1 / k**decay
+      synthetic_teacher_scale=3.0,  # teacher: logit scale (higher: a lower floor)
   ))
 
   # Training budget, in tokens. One token = one position predicted.

@@ -9,7 +9,9 @@ run, `configs/base.py`) or `SWEEP` (every field of a sweep, `configs/sweeps/base
     less `UNHASHED_SECTIONS` (where metrics are sent changes no result). The same hash means
     the same run: a run's id ends with the hash of its resolved config. It is composed from
     the canonical JSON of each top-level field (`hash_of_fields`), so configs that share
-    sections can hash each shared one once (scaling.grid.RunConfigs).
+    sections can hash each shared one once (scaling.grid.RunConfigs). A field added after run
+    ids were first pinned (`LATER_FIELDS`) enters the hash only when it is set away from its
+    default, so that adding a field renames no run of an existing sweep.
   * Unknown keys: a key the schema does not declare is an error naming it with its dotted path
     (`train.batchsize`). A field whose default is an empty dict (`grid.shape_rule`, a per-size
     `table`, `launch.resources`) is an open map: its keys are checked by the code that reads it.
@@ -27,6 +29,10 @@ from configs.sweeps import base as sweep_base
 
 Values = ml_collections.ConfigDict | dict[str, Any]
 UNHASHED_SECTIONS = ("logging",)
+# Run-config fields added after run ids were first pinned, by section: each is hashed (and is
+# part of a sweep's identity) only when it differs from its default in configs/base.py.
+LATER_FIELDS = {"data": ("synthetic_teacher_width", "synthetic_teacher_decay",
+                         "synthetic_teacher_scale")}
 
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -40,15 +46,27 @@ def canonical_json(config: ml_collections.ConfigDict) -> str:
 
 
 def config_hash(config: ml_collections.ConfigDict) -> str:
-  """sha256 (hex) of the canonical JSON of the config without its UNHASHED_SECTIONS."""
-  return hash_of_fields({key: field_json(config[key]) for key in config.keys()})
+  """sha256 (hex) of the canonical JSON of the config without its UNHASHED_SECTIONS, and
+  without the LATER_FIELDS that hold their defaults."""
+  return hash_of_fields({key: field_json(key, config[key]) for key in config.keys()})
 
 
-def field_json(value: Any) -> str:
-  """Canonical JSON (sorted keys, no whitespace) of the value of one top-level field of a config:
-  a section (ConfigDict) or a leaf."""
-  plain = value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
-  return json.dumps(json.loads(json.dumps(plain)), sort_keys=True, separators=(",", ":"))
+def without_later_defaults(name: str, section: dict[str, Any]) -> dict[str, Any]:
+  """Run-config section `name` (plain JSON) less its LATER_FIELDS that equal their defaults."""
+  later = LATER_FIELDS.get(name, ())
+  defaults = _declared(run_base.get_config).get(name, {})
+  return {key: value for key, value in section.items()
+          if key not in later or value != defaults[key]}
+
+
+def field_json(name: str, value: Any) -> str:
+  """Canonical JSON (sorted keys, no whitespace) of the value of top-level field `name` of a run
+  config, a section (ConfigDict) or a leaf, as its hash reads it."""
+  plain = json.loads(json.dumps(
+      value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value))
+  if isinstance(plain, dict):
+    plain = without_later_defaults(name, plain)
+  return json.dumps(plain, sort_keys=True, separators=(",", ":"))
 
 
 def hash_of_fields(fields: dict[str, str]) -> str:

@@ -20,6 +20,7 @@ from data.preparation import Prepared
 from data.preparation import load_prepared
 from data.preparation import prepare
 from data.tokenizers import tokenizer_vocab_size
+from data import teacher
 from data import topics
 
 __all__ = ["Prepared", "load_prepared", "prepare", "tokenizer_vocab_size", "train_iterator",
@@ -132,9 +133,10 @@ def validation_floor(prepared: Prepared, seq_len: int, eval_tokens: int) -> floa
   in nats/token: the mean loss of the Bayes predictor (data/topics.py, `bayes_losses`) on exactly
   the windows of `validation_batches` (eval_tokens / seq_len windows; every target token of a
   window, end-of-document ids included, predicted from the tokens before it in that window).
-  None for corpora that do not know it (all but data.synthetic_kind=topics).
+  None for corpora that do not know it (all but data.synthetic_kind=topics and teacher).
   """
-  language = topics.language_from_manifest(prepared.manifest["source"])
+  source = prepared.manifest["source"]
+  language = topics.language_from_manifest(source) or teacher.language_from_manifest(source)
   if language is None:
     return None
   windows = np.concatenate(validation_batches(prepared, 1, seq_len, eval_tokens))

@@ -32,6 +32,7 @@ from data import splits
 from data import synthetic
 from data import token_files
 from data import tokenizers
+from data import teacher
 from data import topics
 from records import atomic
 
@@ -41,7 +42,7 @@ DEFAULT_CACHE = pathlib.Path("~/.cache/scaling-lab/data")
 _CHUNK_BYTES = 1 << 20  # text per encoding task sent to a worker process
 
 ProgressFn = Callable[[float, int], None]  # (fraction of the corpus done, tokens so far)
-SyntheticSource = synthetic.SyntheticSource | topics.TopicSource
+SyntheticSource = synthetic.SyntheticSource | topics.LanguageSource
 Source = corpora.TextCorpus | SyntheticSource | token_files.TokenFiles
 
 
@@ -242,7 +243,14 @@ def _synthetic_source(data_config: ml_collections.ConfigDict) -> SyntheticSource
         data_config.synthetic_order, data_config.synthetic_successors,
         data_config.synthetic_document_tokens, data_config.synthetic_tokens,
         data_config.synthetic_seed)
-  raise ValueError(f"data.synthetic_kind={data_config.synthetic_kind!r}: use markov or topics")
+  if data_config.synthetic_kind == "teacher":
+    return teacher.TeacherSource(
+        data_config.synthetic_vocab, data_config.synthetic_order,
+        data_config.synthetic_teacher_width, data_config.synthetic_teacher_decay,
+        data_config.synthetic_teacher_scale, data_config.synthetic_document_tokens,
+        data_config.synthetic_tokens, data_config.synthetic_seed)
+  raise ValueError(f"data.synthetic_kind={data_config.synthetic_kind!r}: use markov, topics or "
+                   "teacher")
 
 
 def _source_and_identity(data_config: ml_collections.ConfigDict) -> tuple[Source, dict, dict]:

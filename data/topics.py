@@ -38,7 +38,9 @@ class TopicLanguage:
   """The generator's parameters.
 
   ranked[k, c, r]: the next token of rank r of topic k after the context of n tokens whose
-  base-V index (oldest digit first) is c; it has probability rank_weights[r] (they sum to 1).
+  base-V index (oldest digit first) is c; it has probability rank_weights[r], the same after
+  every context (shape [successors]), or rank_weights[k, c, r] (shape [K, V**n, successors], as
+  data/teacher.py builds it); they sum to 1 over r.
   stationary[k, c]: topic k's stationary law of n-grams, a document's first n tokens.
   prior[k]: P(topic k). end_probability: h, the probability that a document ends after each of
   its tokens.
@@ -66,6 +68,14 @@ class TopicLanguage:
       index = index * self.content_vocab + tokens[..., column]
     return index
 
+  def weights_of(self, topic: np.ndarray, context: np.ndarray) -> np.ndarray:
+    """P(ranked[topic, context, r]) for every rank r, float64 [..., successors]; `topic` and
+    `context` broadcast against each other."""
+    if self.rank_weights.ndim == 1:
+      shape = np.broadcast_shapes(np.shape(topic), np.shape(context))
+      return np.broadcast_to(self.rank_weights, shape + self.rank_weights.shape)
+    return self.rank_weights[topic, context]
+
   def log_marginals(self) -> list[np.ndarray]:
     """[m] = log P(first m tokens of a document | topic), float64 [K, V**m], m = 0..n."""
     topics, vocab = self.stationary.shape[0], self.content_vocab
@@ -90,17 +100,19 @@ class TopicLanguage:
     starts = np.minimum(starts, vocab**n - 1)
     for column in range(n):
       tokens[:, column] = starts // vocab**(n - 1 - column) % vocab
-    ranks = np.minimum(np.searchsorted(np.cumsum(self.rank_weights), rng.random((count, width)),
-                                       side="right"), len(self.rank_weights) - 1)
+    uniforms = rng.random((count, width))
+    successors = self.ranked.shape[-1]
     for t in range(n, width):
       context = self.context_index(tokens[:, t - n:t])
-      tokens[:, t] = self.ranked[topics, context, ranks[:, t]]
+      cumulative = np.cumsum(self.weights_of(topics, context), axis=-1)
+      ranks = np.minimum((cumulative <= uniforms[:, t, None]).sum(-1), successors - 1)
+      tokens[:, t] = self.ranked[topics, context, ranks]
     documents = [np.append(row[:length], self.end_id).astype(np.int32)
                  for row, length in zip(tokens, lengths)]
     return topics, documents
 
 
-def _stationary(ranked: np.ndarray, weights: np.ndarray, vocab: int) -> np.ndarray:
+def stationary(ranked: np.ndarray, weights: np.ndarray, vocab: int) -> np.ndarray:
   """Each topic's stationary n-gram law [K, V**n]: power iteration of the lazy chain from
   uniform (it converges for any chain; a reducible one gives one of its stationary laws)."""
   topics, contexts, _ = ranked.shape
@@ -162,7 +174,7 @@ def make_topic_language(vocab_size: int, topics: int, topic_zipf: float, order: 
   weights = 1.0 / np.arange(1, successors + 1) ** 2
   weights /= weights.sum()
   prior = 1.0 / np.arange(1, topics + 1) ** topic_zipf
-  return TopicLanguage(ranked, weights, _stationary(ranked, weights, content), prior / prior.sum(),
+  return TopicLanguage(ranked, weights, stationary(ranked, weights, content), prior / prior.sum(),
                        order, 1.0 / document_tokens)
 
 
@@ -212,7 +224,7 @@ def bayes_losses(language: TopicLanguage, windows: np.ndarray) -> np.ndarray:
       ranked = language.ranked[topic_index, context[:, None]]  # [W, K, successors]
       hit = ranked == clipped[:, i + 1, None, None]
       with np.errstate(divide="ignore"):
-        chain = np.log((hit * language.rank_weights).sum(-1))
+        chain = np.log((hit * language.weights_of(topic_index, context[:, None])).sum(-1))
       rows = fragment >= n
       log_conditional[rows] = chain[rows]
     for m in range(min(n, i + 2)):
@@ -243,28 +255,27 @@ def language_from_manifest(source_manifest: dict) -> TopicLanguage | None:
       source_manifest["document_tokens"], source_manifest["generator_seed"])
 
 
-class TopicSource:
-  """Documents of the topics language; `manifest()` names its parameters.
+class LanguageSource:
+  """Documents of a `TopicLanguage`; `manifest()` names its kind and parameters.
 
   Documents are generated in blocks of 256 from one seeded stream until at least
   `total_tokens` tokens (end ids included) are out, so a larger total extends a smaller one.
   """
 
-  def __init__(self, vocab_size: int, topics: int, topic_zipf: float, order: int,
-               successors: int, document_tokens: float, total_tokens: int, seed: int):
-    if total_tokens < document_tokens:
+  def __init__(self, language: TopicLanguage, kind: str, parameters: dict, total_tokens: int,
+               seed: int):
+    if total_tokens < 1 / language.end_probability:
       raise ValueError(f"data.synthetic_tokens={total_tokens}: use at least "
-                       f"data.synthetic_document_tokens ({document_tokens})")
-    self.language = make_topic_language(vocab_size, topics, topic_zipf, order, successors,
-                                        document_tokens, seed)
-    self.vocab_size = vocab_size
+                       f"data.synthetic_document_tokens ({1 / language.end_probability:g})")
+    self.language = language
+    self.vocab_size = language.end_id + 1
     self.total_tokens = total_tokens
     self.seed = seed
-    self._parameters = dict(topics=topics, topic_zipf=topic_zipf, order=order,
-                            successors=successors, document_tokens=document_tokens)
+    self._kind = kind
+    self._parameters = parameters
 
   def manifest(self) -> dict:
-    return dict(source="synthetic", kind="topics", vocab_size=self.vocab_size,
+    return dict(source="synthetic", kind=self._kind, vocab_size=self.vocab_size,
                 end_of_document_id=self.language.end_id, tokens=self.total_tokens,
                 generator_seed=self.seed, **self._parameters)
 
@@ -277,6 +288,19 @@ class TopicSource:
       for tokens in documents:
         if written >= self.total_tokens:
           return
-        yield f"topics-{index}", tokens
+        yield f"{self._kind}-{index}", tokens
         written += len(tokens)
         index += 1
+
+
+class TopicSource(LanguageSource):
+  """Documents of the topics language (`make_topic_language`)."""
+
+  def __init__(self, vocab_size: int, topics: int, topic_zipf: float, order: int,
+               successors: int, document_tokens: float, total_tokens: int, seed: int):
+    super().__init__(
+        make_topic_language(vocab_size, topics, topic_zipf, order, successors, document_tokens,
+                            seed),
+        "topics", dict(topics=topics, topic_zipf=topic_zipf, order=order,
+                       successors=successors, document_tokens=document_tokens),
+        total_tokens, seed)

@@ -160,13 +160,15 @@ class RunConfigs:
   def config_hash(self, config: ml_collections.ConfigDict) -> str:
     """`configs.schema.config_hash(config)` of a config built here: the JSON of each field
     this object made or kept from the base is made once."""
-    return schema.hash_of_fields({name: self._field_json(value) for name, value in config.items()})
+    return schema.hash_of_fields({name: self._field_json(name, value)
+                                  for name, value in config.items()})
 
-  def _field_json(self, value: Any) -> str:
-    """`schema.field_json(value)`, kept for the base's fields and the sections made here."""
+  def _field_json(self, name: str, value: Any) -> str:
+    """`schema.field_json(name, value)`, kept for the base's fields and the sections made
+    here."""
     text = self._json.get(id(value))
     if text is None:
-      text = schema.field_json(value)
+      text = schema.field_json(name, value)
       if id(value) in self._owned:
         self._json[id(value)] = text
     return text

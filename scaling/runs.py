@@ -122,6 +122,8 @@ def sweep_identity(sweep: ml_collections.ConfigDict) -> dict[str, Any]:
   identity = {name: schema.config_to_dict(sweep[name]) for name in IDENTITY_FIELDS}
   for section in schema.UNHASHED_SECTIONS:
     identity["base"].pop(section, None)
+  for section in schema.LATER_FIELDS:
+    identity["base"][section] = schema.without_later_defaults(section, identity["base"][section])
   learning_rate = identity["hparams"]["learning_rate"]
   if learning_rate["rule"] != "search":
     for key in [key for key in learning_rate if key.startswith("search_")]:

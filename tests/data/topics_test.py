@@ -1,4 +1,5 @@
-"""Tests for data/topics.py: the floor against brute force, seeding, statistics, bad settings."""
+"""Tests for data/topics.py and data/teacher.py: the floor against brute force, seeding,
+statistics, bad settings."""
 import collections
 import itertools
 import math
@@ -9,10 +10,17 @@ import pytest
 
 from configs import base
 from data import pipeline
+from data import teacher
 from data import topics
 
-# The tiny instance: 4 content ids + the end id, 3 topics, order 2, windows of 5 targets.
+# The tiny instances: 4 content ids + the end id, order 2, windows of 5 targets; 3 topics, or
+# one dense chain from a teacher of 8 units.
 TINY = dict(vocab_size=5, topics=3, topic_zipf=1.0, order=2, successors=2, document_tokens=3.0)
+TINY_TEACHER = dict(vocab_size=5, order=2, width=8, decay=1.0, scale=3.0, document_tokens=3.0)
+SOURCES = {"topics": lambda total, seed: topics.TopicSource(**TINY, total_tokens=total,
+                                                            seed=seed),
+           "teacher": lambda total, seed: teacher.TeacherSource(**TINY_TEACHER,
+                                                                total_tokens=total, seed=seed)}
 TARGETS = 5
 
 
@@ -35,7 +43,7 @@ def _next_tokens(language: topics.TopicLanguage, state: tuple, prefix: tuple[int
   if pending:
     return steps + [(pending[0], 1 - h, (topic, pending[1:], fragment + 1))]
   context = language.context_index(np.array(prefix[-n:]))
-  for rank, weight in enumerate(language.rank_weights):
+  for rank, weight in enumerate(language.weights_of(topic, context)):
     steps.append((int(language.ranked[topic, context, rank]), (1 - h) * weight,
                   (topic, (), fragment + 1)))
   return steps
@@ -71,9 +79,14 @@ def _brute_force_losses(probabilities: dict[tuple[int, ...], float]) -> dict:
           for window in probabilities}
 
 
+@pytest.fixture(scope="module", params=sorted(SOURCES))
+def kind(request) -> str:
+  return request.param
+
+
 @pytest.fixture(scope="module")
-def tiny_language():
-  return topics.make_topic_language(**TINY, seed=4)
+def tiny_language(kind):
+  return SOURCES[kind](1000, 4).language
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +115,13 @@ def test_floor_equals_brute_force_on_every_window(tiny_language, stationary_wind
   assert 0.3 < expected_floor < math.log(tiny_language.content_vocab)
 
 
-def test_monte_carlo_floor_of_a_generated_stream_matches_brute_force(tiny_language,
+def test_monte_carlo_floor_of_a_generated_stream_matches_brute_force(kind, tiny_language,
                                                                      stationary_windows):
   """Windows cut every TARGETS tokens from a long generated stream (as data/pipeline.py cuts
   them), mostly starting inside a document, against the exact expectation."""
   brute_force = _brute_force_losses(stationary_windows)
   expected = sum(p * brute_force[w].mean() for w, p in stationary_windows.items())
-  source = topics.TopicSource(**TINY, total_tokens=600_000, seed=4)
+  source = SOURCES[kind](600_000, 4)
   stream = np.concatenate([tokens for _, tokens in source.token_documents()])[100:]
   count = (len(stream) - 1) // TARGETS
   windows = stream[np.arange(count)[:, None] * TARGETS + np.arange(TARGETS + 1)]
@@ -119,10 +132,9 @@ def test_monte_carlo_floor_of_a_generated_stream_matches_brute_force(tiny_langua
   assert standard_error < 0.01
 
 
-def test_source_is_seeded_and_extends(tmp_path):
+def test_source_is_seeded_and_extends(kind):
   def documents(total, seed):
-    return [tokens for _, tokens in topics.TopicSource(**TINY, total_tokens=total,
-                                                       seed=seed).token_documents()]
+    return [tokens for _, tokens in SOURCES[kind](total, seed).token_documents()]
 
   first, again, longer = documents(5_000, 1), documents(5_000, 1), documents(20_000, 1)
   assert len(first) == len(again) and all(map(np.array_equal, first, again))
@@ -130,8 +142,8 @@ def test_source_is_seeded_and_extends(tmp_path):
   assert not np.array_equal(first[0], documents(5_000, 2)[0])
   assert sum(map(len, first)) >= 5_000 > sum(map(len, first[:-1]))
   assert all(d[-1] == 4 and np.all(d[:-1] < 4) and d.dtype == np.int32 for d in first)
-  np.testing.assert_array_equal(topics.make_topic_language(**TINY, seed=1).ranked,
-                                topics.make_topic_language(**TINY, seed=1).ranked)
+  np.testing.assert_array_equal(SOURCES[kind](10, 1).language.rank_weights,
+                                SOURCES[kind](10, 1).language.rank_weights)
 
 
 def test_stationary_law_is_stationary(tiny_language):
@@ -140,7 +152,7 @@ def test_stationary_law_is_stationary(tiny_language):
   moved = np.zeros_like(law)
   for k, context, rank in itertools.product(*map(range, ranked.shape)):
     following = context % vocab * vocab + ranked[k, context, rank]
-    moved[k, following] += law[k, context] * tiny_language.rank_weights[rank]
+    moved[k, following] += law[k, context] * tiny_language.weights_of(k, context)[rank]
   np.testing.assert_allclose(moved, law, atol=1e-14)
   np.testing.assert_allclose(law.sum(1), 1.0)
 
@@ -204,5 +216,61 @@ def test_prepared_corpus_knows_its_floor(tmp_path):
   data.update(synthetic_kind="markov", synthetic_states=4)
   assert pipeline.validation_floor(pipeline.prepare(data, progress=None), 16, 16 * 64) is None
   data.synthetic_kind = "bigrams"
-  with pytest.raises(ValueError, match="^data.synthetic_kind='bigrams': use markov or topics"):
+  with pytest.raises(ValueError,
+                     match="^data.synthetic_kind='bigrams': use markov, topics or teacher"):
     pipeline.prepare(data, progress=None)
+
+
+def test_teacher_chain_follows_its_network():
+  language = teacher.make_teacher_language(**dict(TINY_TEACHER, document_tokens=20.0), seed=2)
+  table = language.rank_weights[0]  # [contexts, next id]
+  assert table.shape == (16, 4) and np.all(language.ranked == np.arange(4))
+  np.testing.assert_allclose(table.sum(1), 1.0)
+  assert table.max() > 0.5  # a scale of 3 makes some next tokens likely
+  uniform = teacher.make_teacher_language(**dict(TINY_TEACHER, scale=0.0), seed=2)
+  np.testing.assert_allclose(uniform.rank_weights, 0.25)
+  # With one unit dominating (a steep decay), log-probability differences between next ids are
+  # one context-dependent activation times fixed output weights: a rank-one [16, 3] matrix.
+  steep = teacher.make_teacher_language(**dict(TINY_TEACHER, decay=40.0), seed=2)
+  log_table = np.log(steep.rank_weights[0])
+  singular = np.linalg.svd(log_table[:, 1:] - log_table[:, :1], compute_uv=False)
+  assert singular[1] < 1e-9 * singular[0]
+  _, documents = language.sample(5_000, np.random.default_rng(5))
+  transitions = np.zeros((16, 4))
+  for document in documents:
+    body = document[:-1]
+    np.add.at(transitions, (body[:-2] * 4 + body[1:-1], body[2:]), 1)
+  seen = transitions.sum(1) > 300
+  assert seen.sum() >= 8
+  counts = transitions[seen].sum(1, keepdims=True)
+  standard_errors = np.sqrt(table[seen] * (1 - table[seen]) / counts)
+  assert np.all(np.abs(transitions[seen] / counts - table[seen]) <= 4 * standard_errors + 1e-3)
+
+
+@pytest.mark.parametrize("overrides, field", [
+    (dict(vocab_size=2), "data.synthetic_vocab=2"),
+    (dict(order=0), "data.synthetic_order=0"),
+    (dict(width=0), "data.synthetic_teacher_width=0"),
+    (dict(decay=-0.5), "data.synthetic_teacher_decay=-0.5"),
+    (dict(scale=-1.0), "data.synthetic_teacher_scale=-1.0"),
+    (dict(document_tokens=1.0), "data.synthetic_document_tokens=1.0"),
+    (dict(vocab_size=257, order=3), "table entries"),
+])
+def test_bad_teacher_settings_are_refused(overrides, field):
+  with pytest.raises(ValueError, match=re.escape(field)) as error:
+    teacher.make_teacher_language(**dict(TINY_TEACHER, **overrides), seed=0)
+  assert re.search(r": (use|lower) ", str(error.value))
+
+
+def test_prepared_teacher_corpus_knows_its_floor(tmp_path):
+  data = base.get_config().data
+  data.update(corpus="synthetic", synthetic_kind="teacher", synthetic_vocab=9, synthetic_order=2,
+              synthetic_teacher_width=16, synthetic_tokens=40_000,
+              synthetic_document_tokens=64.0, val_fraction=0.2, prepared_dir=str(tmp_path))
+  prepared = pipeline.prepare(data, seq_len=16, progress=None)
+  assert prepared.manifest["source"]["kind"] == "teacher"
+  floor = pipeline.validation_floor(prepared, seq_len=16, eval_tokens=16 * 64)
+  windows = np.concatenate(pipeline.validation_batches(prepared, 4, 16, 16 * 64))
+  language = teacher.make_teacher_language(9, 2, 16, 1.0, 3.0, 64.0, seed=0)
+  assert floor == pytest.approx(topics.bayes_losses(language, windows).mean(), rel=1e-12)
+  assert 0.3 < floor < math.log(8)

@@ -82,3 +82,12 @@ def test_editing_the_sweep_adds_runs_and_keeps_existing_ones(tmp_path):
 def test_read_table_without_a_sweep(tmp_path):
   with pytest.raises(ValueError, match="holds no sweep.json; launch a sweep there first"):
     rundir.read_table(tmp_path)
+
+
+def test_a_later_field_joins_the_sweep_identity_only_when_set():
+  sweep = tiny.get_config()
+  identity = runs.sweep_identity(sweep)  # as a sweep.json from before the field was added
+  assert "synthetic_teacher_width" not in identity["base"]["data"]
+  sweep.base.data.synthetic_teacher_width = 64
+  assert runs.identity_differences(identity, runs.sweep_identity(sweep)) == [
+      "base.data.synthetic_teacher_width: (absent) -> 64"]
