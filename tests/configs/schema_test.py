@@ -11,7 +11,7 @@ from configs.sweeps import base as sweep_base
 from configs.sweeps import tiny
 from scaling import launch
 
-SWEEP_PRESETS = ("tiny", "demo", "isoflop_tiny", "gpu_1x", "tpu_v5e_8", "tpu_v4_32")
+SWEEP_PRESETS = ("tiny", "demo", "isoflop_tiny", "gpu_1x", "tpu_v5e_8", "tpu_v4_32", "teacher_ladder")
 
 
 def test_hash_is_stable_and_sensitive():
