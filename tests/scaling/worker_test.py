@@ -157,8 +157,8 @@ def test_a_worker_ended_mid_run_leaves_the_run_to_a_fresh_train_py(tmp_path, pre
   spool_dir = tmp_path / "spool"
   spool_dir.mkdir()
   run_dir = _run_dir(tmp_path, "run", _config(
-      prepared, train_tokens=256 * 1000, eval_every_tokens=256 * 500,
-      ckpt_every_tokens=256 * 100, log_every_steps=100))
+      prepared, train_tokens=256 * 400, eval_every_tokens=256 * 200,
+      ckpt_every_tokens=256 * 40, log_every_steps=100))
   serving = subprocess.Popen([sys.executable, "-m", "scaling.worker", str(spool_dir)],
                              cwd=runner.PROJECT_ROOT, env=_environment(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -190,5 +190,5 @@ def test_a_worker_ended_mid_run_leaves_the_run_to_a_fresh_train_py(tmp_path, pre
     assert f"training worker {serving.pid} ended without a reply" in log
   evaluations = [json.loads(line)["step"] for line in
                  (run_dir / layout.METRICS_FILE).read_text().splitlines()]
-  assert evaluations == [500, 1000]  # each once: the run finished exactly once
+  assert evaluations == [200, 400]  # each once: the run finished exactly once
   assert list(spool_dir.iterdir()) == []
