@@ -55,21 +55,14 @@ def make_teacher_language(vocab_size: int, order: int, width: int, decay: float,
     document_tokens: mean document length in tokens, end-of-document id excluded.
     seed: decides the teacher.
   """
-  if vocab_size < 3:
-    raise ValueError(f"data.synthetic_vocab={vocab_size}: use at least 3 ids for the teacher "
-                     "source (2 content ids and the end-of-document id)")
+  topics.check_chain(vocab_size, order, document_tokens, "teacher")
   content = vocab_size - 1
-  if order < 1:
-    raise ValueError(f"data.synthetic_order={order}: use a Markov order of at least 1")
   if width < 1:
     raise ValueError(f"data.synthetic_teacher_width={width}: use at least 1 hidden unit")
   if not decay >= 0:
     raise ValueError(f"data.synthetic_teacher_decay={decay}: use an exponent >= 0")
   if not scale >= 0:
     raise ValueError(f"data.synthetic_teacher_scale={scale}: use a logit scale >= 0")
-  if not document_tokens >= 2:
-    raise ValueError(f"data.synthetic_document_tokens={document_tokens}: use a mean document "
-                     "length of at least 2 tokens")
   entries = content**order * content
   if entries > topics.MAX_TABLE_ENTRIES:
     raise ValueError(f"(data.synthetic_vocab - 1)**(data.synthetic_order + 1) = {entries} table "

@@ -131,6 +131,19 @@ def stationary(ranked: np.ndarray, weights: np.ndarray, vocab: int) -> np.ndarra
   return law
 
 
+def check_chain(vocab_size: int, order: int, document_tokens: float, source: str) -> None:
+  """Refuses, in one line naming the field, a vocabulary, Markov order or document length that
+  no chain-of-documents source (`source`: topics, teacher) can use."""
+  if vocab_size < 3:
+    raise ValueError(f"data.synthetic_vocab={vocab_size}: use at least 3 ids for the {source} "
+                     "source (2 content ids and the end-of-document id)")
+  if order < 1:
+    raise ValueError(f"data.synthetic_order={order}: use a Markov order of at least 1")
+  if not document_tokens >= 2:
+    raise ValueError(f"data.synthetic_document_tokens={document_tokens}: use a mean document "
+                     "length of at least 2 tokens")
+
+
 def make_topic_language(vocab_size: int, topics: int, topic_zipf: float, order: int,
                         successors: int, document_tokens: float, seed: int) -> TopicLanguage:
   """The seeded language of the module docstring; refuses settings it cannot build.
@@ -144,22 +157,15 @@ def make_topic_language(vocab_size: int, topics: int, topic_zipf: float, order: 
     document_tokens: mean document length in tokens, end-of-document id excluded.
     seed: decides every table.
   """
-  if vocab_size < 3:
-    raise ValueError(f"data.synthetic_vocab={vocab_size}: use at least 3 ids for the topics "
-                     "source (2 content ids and the end-of-document id)")
+  check_chain(vocab_size, order, document_tokens, "topics")
   content = vocab_size - 1
   if topics < 1:
     raise ValueError(f"data.synthetic_topics={topics}: use at least 1 topic")
   if not topic_zipf >= 0:
     raise ValueError(f"data.synthetic_topic_zipf={topic_zipf}: use an exponent >= 0 (0: uniform)")
-  if order < 1:
-    raise ValueError(f"data.synthetic_order={order}: use a Markov order of at least 1")
   if not 1 <= successors <= content:
     raise ValueError(f"data.synthetic_successors={successors}: use 1..{content} (the content "
                      f"ids, data.synthetic_vocab - 1) successors per context")
-  if not document_tokens >= 2:
-    raise ValueError(f"data.synthetic_document_tokens={document_tokens}: use a mean document "
-                     "length of at least 2 tokens")
   entries = topics * max(content**order, content**2) * successors
   if entries > MAX_TABLE_ENTRIES:
     raise ValueError(f"data.synthetic_topics * (data.synthetic_vocab - 1)**max(2, "
