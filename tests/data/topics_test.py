@@ -184,19 +184,31 @@ def test_topics_lengths_and_transitions_follow_the_parameters():
                                atol=4 * math.sqrt(0.25 / starts.sum()))
 
 
-@pytest.mark.parametrize("overrides, field", [
-    (dict(vocab_size=2), "data.synthetic_vocab=2"),
-    (dict(topics=0), "data.synthetic_topics=0"),
-    (dict(topic_zipf=-1.0), "data.synthetic_topic_zipf=-1.0"),
-    (dict(order=0), "data.synthetic_order=0"),
-    (dict(successors=5), "data.synthetic_successors=5"),
-    (dict(successors=0), "data.synthetic_successors=0"),
-    (dict(document_tokens=1.0), "data.synthetic_document_tokens=1.0"),
-    (dict(vocab_size=65, topics=4096, order=3), "table entries"),
+MAKERS = {"topics": lambda **settings: topics.make_topic_language(**dict(TINY, **settings)),
+          "teacher": lambda **settings: teacher.make_teacher_language(**dict(TINY_TEACHER,
+                                                                             **settings))}
+
+
+@pytest.mark.parametrize("kind_refused, overrides, field", [
+    ("topics", dict(vocab_size=2), "data.synthetic_vocab=2"),
+    ("topics", dict(topics=0), "data.synthetic_topics=0"),
+    ("topics", dict(topic_zipf=-1.0), "data.synthetic_topic_zipf=-1.0"),
+    ("topics", dict(order=0), "data.synthetic_order=0"),
+    ("topics", dict(successors=5), "data.synthetic_successors=5"),
+    ("topics", dict(successors=0), "data.synthetic_successors=0"),
+    ("topics", dict(document_tokens=1.0), "data.synthetic_document_tokens=1.0"),
+    ("topics", dict(vocab_size=65, topics=4096, order=3), "table entries"),
+    ("teacher", dict(vocab_size=2), "data.synthetic_vocab=2"),
+    ("teacher", dict(order=0), "data.synthetic_order=0"),
+    ("teacher", dict(width=0), "data.synthetic_teacher_width=0"),
+    ("teacher", dict(decay=-0.5), "data.synthetic_teacher_decay=-0.5"),
+    ("teacher", dict(scale=-1.0), "data.synthetic_teacher_scale=-1.0"),
+    ("teacher", dict(document_tokens=1.0), "data.synthetic_document_tokens=1.0"),
+    ("teacher", dict(vocab_size=257, order=3), "table entries"),
 ])
-def test_bad_settings_are_refused(overrides, field):
+def test_bad_settings_are_refused(kind_refused, overrides, field):
   with pytest.raises(ValueError, match=re.escape(field)) as error:
-    topics.make_topic_language(**dict(TINY, **overrides), seed=0)
+    MAKERS[kind_refused](**overrides, seed=0)
   assert re.search(r": (use|lower) ", str(error.value))
 
 
@@ -245,21 +257,6 @@ def test_teacher_chain_follows_its_network():
   counts = transitions[seen].sum(1, keepdims=True)
   standard_errors = np.sqrt(table[seen] * (1 - table[seen]) / counts)
   assert np.all(np.abs(transitions[seen] / counts - table[seen]) <= 4 * standard_errors + 1e-3)
-
-
-@pytest.mark.parametrize("overrides, field", [
-    (dict(vocab_size=2), "data.synthetic_vocab=2"),
-    (dict(order=0), "data.synthetic_order=0"),
-    (dict(width=0), "data.synthetic_teacher_width=0"),
-    (dict(decay=-0.5), "data.synthetic_teacher_decay=-0.5"),
-    (dict(scale=-1.0), "data.synthetic_teacher_scale=-1.0"),
-    (dict(document_tokens=1.0), "data.synthetic_document_tokens=1.0"),
-    (dict(vocab_size=257, order=3), "table entries"),
-])
-def test_bad_teacher_settings_are_refused(overrides, field):
-  with pytest.raises(ValueError, match=re.escape(field)) as error:
-    teacher.make_teacher_language(**dict(TINY_TEACHER, **overrides), seed=0)
-  assert re.search(r": (use|lower) ", str(error.value))
 
 
 def test_prepared_teacher_corpus_knows_its_floor(tmp_path):
