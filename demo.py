@@ -1,12 +1,14 @@
 """The demo end to end on this machine: prepare the corpus, train the sweep, fit, report.
 
   python demo.py --workdir=demo_out [--max_parallel=K]        (`make demo`)
+  python demo.py --workdir=demo_stdlib --sweep=configs/sweeps/demo_stdlib.py
 
-Prepares the corpus (Python standard library, byte tokenizer), trains the IsoFLOP sweep of
-`configs/sweeps/demo.py` with the local launcher (finished runs are skipped, so re-running is
-cheap and resumes an interrupted demo), rebuilds DIR/results.csv, fits and writes the analysis
-report into DIR/report/ (fits.json, PNG figures, report.md) and prints a summary: the Approach 3
-law with intervals, the Approach 2 exponents and the held-out extrapolation error.
+Prepares the sweep's corpus, trains the sweep (`--sweep`, default `configs/sweeps/demo.py`;
+`--sweep.a.b=value` overrides a field) with the local launcher (finished runs are skipped, so
+re-running is cheap and resumes an interrupted demo), rebuilds DIR/results.csv, fits and writes
+the analysis report into DIR/report/ (fits.json, PNG figures, report.md) and prints a summary:
+the Approach 3 law with intervals, its E against the corpus's known floor when it has one, the
+Approach 2 exponents and the held-out extrapolation error.
 
 A job over every layer (data, scaling, analysis), so it sits at the top beside train.py. Exit
 codes (records.cli): 0 fitted and reported, 2 bad flags or paths, 75 interrupted (run the same
@@ -19,6 +21,7 @@ from typing import Any, TextIO
 
 import ml_collections
 from absl import flags
+from ml_collections import config_flags
 
 from analysis.table import observations
 from analysis.report import document as report
@@ -26,9 +29,11 @@ from configs.sweeps import demo as demo_config
 from data import pipeline
 from records import cli
 from records import layout
+from scaling import grid
 from scaling import launch
 
 REPORT_DIR = "report"
+DEFAULT_SWEEP = pathlib.Path(demo_config.__file__)
 
 
 def _interval(block: dict[str, Any], name: str) -> str:
@@ -49,6 +54,11 @@ def summary_lines(summary: dict[str, Any], report_dir: pathlib.Path) -> list[str
            f"intervals, {approach3.get('n_resamples', 0)} resamples)"]
   lines += [f"  {name:<6} {value:.4g}{_interval(approach3, name)}"
             for name, value in approach3["params"].items()]
+  truth = approach3.get("known_floor")
+  if truth:
+    lines.append(f"  known floor {truth['floor']:.4g}: E misses it by {truth['miss']:+.3g} "
+                 f"nats/token ({truth['relative_miss']:+.2%}); E's interval "
+                 f"{'covers' if truth['covered'] else 'does not cover'} it")
   if not approach3.get("identifiable", True):
     lines.append("  NOT identifiable: these numbers are not measurements; reasons:")
     lines += [f"    - {reason}" for reason in approach3["identifiability"]["warnings"]]
@@ -95,6 +105,7 @@ def run_demo(workdir: pathlib.Path, *, sweep: ml_collections.ConfigDict | None =
   """
   workdir = pathlib.Path(workdir)
   sweep = sweep if sweep is not None else demo_config.get_config()
+  grid.expand(sweep)  # a bad grid is refused before the corpus is prepared
   prepared = pipeline.prepare(sweep.base.data, seq_len=sweep.base.model.seq_len,
                               workers=os.cpu_count() or 1)
   print(f"data: {prepared.manifest['train_tokens']:,} training and "
@@ -120,16 +131,23 @@ def _define_flags() -> None:
   """The demo's flags, defined only when it is the program (train.py has a --workdir too)."""
   flags.DEFINE_string("workdir", None, "The demo's sweep directory, e.g. demo_out.")
   flags.DEFINE_integer("max_parallel", 0, "Runs at a time (0: the sweep's launch.max_parallel).")
+  config_flags.DEFINE_config_file("sweep", str(DEFAULT_SWEEP),
+                                  "The sweep config (configs/sweeps/*.py[:ARG]).")
 
 
 def main(argv: list[str]) -> int:
   """Runs the demo into --workdir; returns the exit code (see the module docstring)."""
   if len(argv) > 1:
     raise cli.UsageError(f"unexpected arguments {argv[1:]}; usage: python demo.py "
-                         f"--workdir=DIR [--max_parallel=K]")
+                         f"--workdir=DIR [--sweep=configs/sweeps/NAME.py] [--max_parallel=K]")
   if not flags.FLAGS.workdir:
     raise cli.UsageError("--workdir=DIR is required, e.g. --workdir=demo_out")
-  summary = run_demo(pathlib.Path(flags.FLAGS.workdir),
+  try:
+    sweep = flags.FLAGS.sweep
+    sweep.get("name")  # config_flags defers a load failure to the first access (an OSError)
+  except OSError as error:
+    raise cli.UsageError(f"--sweep: {cli.one_line(error.__cause__ or error)}") from None
+  summary = run_demo(pathlib.Path(flags.FLAGS.workdir), sweep=sweep,
                      max_parallel=flags.FLAGS.max_parallel or None)
   return cli.EXIT_OK if summary is not None else cli.EXIT_PREEMPTED
 

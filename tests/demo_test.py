@@ -1,6 +1,8 @@
 """demo.py: the demo sweep's design (expansion, validation, IsoFLOP rule, held-out budget), its
-summary, and its command line."""
+summary, its command line, and (slow) a corner of the known-floor ladder trained through it,
+whose fitted E recovers the teacher language's exact floor."""
 import collections
+import io
 import pathlib
 import subprocess
 import sys
@@ -9,14 +11,20 @@ import numpy as np
 import pytest
 
 import demo
+from analysis.table import observations
 from analysis.trust import extrapolate
 from analysis.approaches import isoflop
 from configs.sweeps import demo as demo_config
+from configs.sweeps import teacher_ladder
 from records import cli
+from records import layout
 from scaling import runs
 from training import validate
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
+# The slow test's corner of teacher_ladder: its smallest, a middle and its largest size at three
+# budgets.
+CORNER = "sizes=1500+6000+50000,tokens=500e3+1e6+2e6"
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +135,44 @@ def test_command_line_refuses_a_missing_workdir_in_one_line():
                         text=True, timeout=120, check=False)
   assert done.returncode == cli.EXIT_USAGE
   assert done.stderr == "error: --workdir=DIR is required, e.g. --workdir=demo_out\n"
+
+
+@pytest.mark.entry
+def test_command_line_refuses_a_missing_sweep_file_in_one_line(tmp_path):
+  done = subprocess.run([sys.executable, "demo.py", f"--workdir={tmp_path / 'out'}",
+                         "--sweep=configs/sweeps/missing.py"], cwd=PROJECT_ROOT,
+                        capture_output=True, text=True, timeout=120, check=False)
+  assert done.returncode == cli.EXIT_USAGE
+  assert done.stderr.startswith("error: --sweep: ") and done.stderr.count("\n") == 1
+  assert "configs/sweeps/missing.py" in done.stderr and not (tmp_path / "out").exists()
+
+
+def test_summary_lines_put_the_known_floor_beside_e():
+  summary = {"approach3": {"params": {"E": 2.6156}, "level": 0.95, "n_resamples": 300,
+                           "ci": {"E": [2.58, 2.63]},
+                           "known_floor": {"floor": 2.6114, "miss": 0.0042,
+                                           "relative_miss": 0.0016, "covered": True}}}
+  lines = demo.summary_lines(summary, pathlib.Path("out/report"))
+  assert ("  known floor 2.611: E misses it by +0.0042 nats/token (+0.16%); E's interval covers "
+          "it") in lines
+  summary["approach3"]["known_floor"]["covered"] = False
+  assert "does not cover it" in "\n".join(demo.summary_lines(summary, pathlib.Path("r")))
+
+
+@pytest.mark.slow
+def test_a_corner_of_the_grid_recovers_the_exact_floor(tmp_path, monkeypatch):
+  """Nine branches of three sizes of `teacher_ladder`, trained and reported by the demo (one
+  device each): every loss lies above the exact floor, Approach 3's E (free) lands within 1% of
+  it, and the report puts the floor beside E and draws the loss above it."""
+  monkeypatch.delenv("XLA_FLAGS", raising=False)
+  sweep = teacher_ladder.get_config(CORNER)
+  sweep.base.data.update(synthetic_tokens=4_000_000, prepared_dir=str(tmp_path / "data"))
+  summary = demo.run_demo(tmp_path / "sweep", sweep=sweep, n_resamples=20, stream=io.StringIO())
+  table = observations.Observations.from_results_csv(tmp_path / "sweep" / layout.RESULTS_FILE)
+  assert len(table) == 9
+  floor = float(np.unique(table.loss_floor)[0])
+  assert np.all(table.loss_floor == floor) and np.all(table.loss > floor)
+  truth = summary["approach3"]["known_floor"]
+  assert truth["floor"] == floor and truth["E"] == summary["approach3"]["params"]["E"]
+  assert abs(truth["relative_miss"]) <= 0.01, summary["approach3"]["params"]
+  assert (tmp_path / "sweep" / demo.REPORT_DIR / "excess_over_floor.png").is_file()

@@ -24,6 +24,7 @@ from analysis.trust import intervals
 TITLES = dict(loss_vs_compute="Loss against compute with the frontier",
               isoflop_profiles="IsoFLOP profiles with their parabolas",
               law_fit="Fitted L(N, D) against the runs, with prediction bands",
+              excess_over_floor="Loss above the exact floor against N and D, with the fit",
               optimal_size="N_opt(C) against the published laws",
               residuals="Residuals of the L(N, D) fit against compute",
               residual_panels="Residuals against ln N, ln D and the prediction",
@@ -67,6 +68,10 @@ def makers(analysis: pipeline.Analysis) -> dict[str, Callable[[], plt.Figure]]:
       optimal_size=lambda: optimal_size(analysis),
       residuals=lambda: plots.residuals(runs["c"], runs["loss"], predict(runs["n"], runs["d"]),
                                         c_label=c_label))
+  truth = analysis.summary["approach3"].get("known_floor")
+  if truth:
+    figures["excess_over_floor"] = lambda: plots.excess_over_floor(
+        runs["n"], runs["d"], runs["loss"], truth["floor"], predict, n_label=n_label)
   if analysis.approach2 is not None:
     figures["isoflop_profiles"] = lambda: plots.isoflop_profiles(analysis.approach2,
                                                                  n_label=n_label)

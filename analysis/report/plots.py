@@ -104,6 +104,34 @@ def law_fit(n: np.ndarray, d: np.ndarray, flops: np.ndarray, loss: np.ndarray,
   return figure
 
 
+def excess_over_floor(n: np.ndarray, d: np.ndarray, loss: np.ndarray, floor: float,
+                      predict: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
+                      n_label: str = "N") -> plt.Figure:
+  """Loss above a corpus's exact floor (nats/token, log scale) against N at each D and against
+  D at each N, the runs as points and the fitted L(N, D) - floor as lines: power laws in N and
+  D are straight lines here while the fitted E is near the floor."""
+  figure, (by_n, by_d) = plt.subplots(1, 2, figsize=(11, 4.4))
+  panels = ((by_n, n, d, "tokens D", f"parameters {n_label}"),
+            (by_d, d, n, "N", "tokens D"))
+  for axis, x, series, series_name, x_label in panels:
+    values = np.unique(series)
+    colours = plt.cm.viridis(np.linspace(0, 0.9, len(values)))
+    grid = np.geomspace(x.min(), x.max(), 60)
+    for value, colour in zip(values, colours):
+      members = series == value
+      axis.scatter(x[members], loss[members] - floor, s=12, color=colour,
+                   label=f"{series_name} = {value:.3g}")
+      fitted = predict(grid, np.full_like(grid, value)) if x is n else predict(
+          np.full_like(grid, value), grid)
+      axis.plot(grid, fitted - floor, color=colour, lw=1.0)
+    axis.set(xscale="log", yscale="log", xlabel=x_label,
+             ylabel=f"loss - floor {floor:.4g} (nats/token)")
+    axis.legend(fontsize=6, ncol=2)
+  by_n.set_title("Loss above the floor against N (lines: the fit)")
+  by_d.set_title("Loss above the floor against D (lines: the fit)")
+  return figure
+
+
 def optimal_size(allocations: Sequence[optimal.Allocation], *,
                  points: tuple[np.ndarray, np.ndarray] | None = None,
                  observed_range: tuple[float, float] | None = None) -> plt.Figure:

@@ -108,3 +108,37 @@ def test_optimal_size_and_extrapolation_show_the_fits(analysis, made, artists):
   x, y, low, high = artists.error_bars(container)
   np.testing.assert_array_equal([x, y], [result.actual, result.predicted])
   np.testing.assert_allclose([low, high], result.prediction_interval, rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_excess_over_floor_draws_the_runs_and_the_fit_above_a_known_floor(drawn):
+  """An N x D grid with a known floor: the figure is made, and its points and lines are the
+  runs' and the fitted law's loss minus that floor."""
+  n, d = (grid.ravel() for grid in np.meshgrid(np.geomspace(1e3, 3e4, 6),
+                                               np.geomspace(5e5, 4e6, 4)))
+  floor = TRUE["E"] - 0.01
+  loss = _law(TRUE, n, d) * np.exp(np.random.default_rng(1).normal(0, 0.002, n.size))
+  table = observations.Observations.from_columns(n_total=n, d=d, loss=loss,
+                                                 loss_floor=np.full(n.size, floor))
+  result = pipeline.analyse(table, n_convention="total", n_resamples=6, kaplan=False,
+                            single_variable=False)
+  assert "excess_over_floor" in figures.NAMES
+  figure = drawn(figures.makers(result)["excess_over_floor"]())
+  by_n, by_d = figure.axes
+  params = result.approach3.params
+  for axis, x, series in ((by_n, result.runs["n"], result.runs["d"]),
+                          (by_d, result.runs["d"], result.runs["n"])):
+    values = np.unique(series)
+    assert len(axis.collections) == len(axis.get_lines()) == len(values)
+    for value, points, line in zip(values, axis.collections, axis.get_lines()):
+      members = series == value
+      np.testing.assert_allclose(points.get_offsets(),
+                                 np.stack([x[members], result.runs["loss"][members] - floor], 1))
+      grid, drawn_excess = line.get_xydata().T
+      n_grid, d_grid = (grid, np.full_like(grid, value)) if axis is by_n else (
+          np.full_like(grid, value), grid)
+      np.testing.assert_allclose(drawn_excess, _law(params, n_grid, d_grid) - floor, rtol=1e-9)
+
+
+def test_no_floor_no_excess_figure(made):
+  assert "excess_over_floor" not in made
