@@ -1,7 +1,7 @@
 """The demo end to end on this machine: prepare the corpus, train the sweep, fit, report.
 
   python demo.py --workdir=demo_out [--max_parallel=K]        (`make demo`)
-  python demo.py --workdir=demo_stdlib --sweep=configs/sweeps/demo_stdlib.py
+  python demo.py --workdir=demo_teacher --sweep=configs/sweeps/teacher_ladder.py
 
 Prepares the sweep's corpus, trains the sweep (`--sweep`, default `configs/sweeps/demo.py`;
 `--sweep.a.b=value` overrides a field) with the local launcher (finished runs are skipped, so
