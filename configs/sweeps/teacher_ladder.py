@@ -11,7 +11,8 @@ report puts it beside the fitted E.
 
 Grid. Sizes 1.5k-50k non-embedding parameters (d_model 16-48, 1-2 layers of 8-wide heads), one
 WSD trunk each, with 20% linear cooldowns to zero learning rate at 500k, 1M, 2M and 4M tokens:
-30 runs (6 trunks, 24 branches), 12-15 minutes on 2 cores shared with other jobs. seq_len 32
+30 runs (6 trunks, 24 branches): the whole demo.py command took 7 min 51 s from a fresh clone
+on 2 quiet AMD EPYC cores (12-15 minutes shared with other jobs). seq_len 32
 and batch 16 (512 tokens a step: 980 steps at the smallest budget); the learning rate falls
 with size as 8e-3 x (N / 1e5)^-0.25.
 
@@ -19,7 +20,9 @@ Measured (2 AMD EPYC cores shared with other jobs; the same runs as this grid, c
 that also had 250k-token branches): every run lies 0.3-3.1% above the floor, and loss falls with
 D at every size. Approach 3 (200 resamples of whole trunks) recovers the floor: E = 2.3017 against 2.3009
 (+0.04%), and E's interval (0.960, 2.307) covers it; it predicts the 6 runs at 1.8x the largest
-training compute or more within 0.24% (mean), all inside their intervals. It is NOT identifiable:
+training compute or more within 0.24% (mean), all inside their intervals. The fresh-clone run of the whole grid (1000 resamples): E = 2.307
+(+0.26%), at its upper bound (the smallest loss), interval (0.93, 2.31) covering the floor;
+held-out runs within 0.10% (mean). It is NOT identifiable:
 N matters little at these sizes (at 4M tokens 1.2% above the floor at 1.7k parameters, 0.3% at
 55k), so alpha's interval is (0.006, 1.52). What did not work: an order-3 teacher (its best runs
 flatten out and E lands 0.5% above the floor, its interval missing it), branches of 250k tokens
