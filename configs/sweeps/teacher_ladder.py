@@ -18,12 +18,13 @@ with size as 8e-3 x (N / 1e5)^-0.25.
 
 Measured (2 AMD EPYC cores shared with other jobs; the same runs as this grid, cut from a ladder
 that also had 250k-token branches): every run lies 0.3-3.1% above the floor, and loss falls with
-D at every size. Approach 3 (200 resamples of whole trunks) recovers the floor: E = 2.3017 against 2.3009
-(+0.04%), and E's interval (0.960, 2.307) covers it; it predicts the 6 runs at 1.8x the largest
-training compute or more within 0.24% (mean), all inside their intervals. The fresh-clone run of the whole grid (1000 resamples): E = 2.307
-(+0.26%), at its upper bound (the smallest loss), interval (0.93, 2.31) covering the floor;
-held-out runs within 0.10% (mean). It is NOT identifiable:
-N matters little at these sizes (at 4M tokens 1.2% above the floor at 1.7k parameters, 0.3% at
+D at every size. Approach 3 (200 resamples of whole trunks) recovers the floor: E = 2.3017
+against 2.3009 (+0.04%), and E's interval (0.960, 2.307) covers it; it predicts the 6 runs at
+1.8x the largest training compute or more within 0.24% (mean), all inside their intervals. The
+fresh-clone run of the whole grid (1000 resamples): E = 2.307 (+0.26%), at its upper bound (the
+smallest loss), its interval (0.93, 2.31) covering the floor; held-out runs within 0.10% (mean).
+It is NOT identifiable: N matters little at these sizes (at 4M tokens 1.2% above the floor at
+1.7k parameters, 0.3% at
 55k), so alpha's interval is (0.006, 1.52). What did not work: an order-3 teacher (its best runs
 flatten out and E lands 0.5% above the floor, its interval missing it), branches of 250k tokens
 (the 3k and 7k models had not yet learnt the context: 14-15% above the floor), and cooldowns to
