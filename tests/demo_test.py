@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 import demo
-from analysis.fitting import fit
-from analysis.laws import catalogue
+from analysis.fitting import options
 from analysis.table import observations
 from analysis.trust import extrapolate
 from analysis.approaches import isoflop
@@ -164,8 +163,8 @@ def test_summary_lines_put_the_known_floor_beside_e():
 @pytest.mark.slow
 def test_a_corner_of_the_grid_recovers_the_exact_floor(tmp_path, monkeypatch):
   """Nine branches of three sizes of `teacher_ladder`, trained for real (one device each, as
-  the demo trains them): every loss lies above the exact floor, and Approach 3's E (free) lands
-  within 1% of it (this machine: -0.12%)."""
+  the demo trains them): every loss lies above the exact floor, and Approach 3's E (free,
+  fitted by the report's recipe) lands within 1% of it (this machine: -0.12%)."""
   monkeypatch.delenv("XLA_FLAGS", raising=False)
   sweep = teacher_ladder.get_config(CORNER)
   sweep.base.data.update(synthetic_tokens=4_000_000, prepared_dir=str(tmp_path / "data"))
@@ -175,5 +174,6 @@ def test_a_corner_of_the_grid_recovers_the_exact_floor(tmp_path, monkeypatch):
   assert len(table) == 9
   floor = float(np.unique(table.loss_floor)[0])
   assert np.all(table.loss_floor == floor) and np.all(table.loss > floor)
-  fitted = fit.fit(catalogue.CHINCHILLA, dict(n=table.n_non_embedding, d=table.d), table.loss)
+  fitted = options.fit(options.FitOptions(), dict(n=table.n_non_embedding, d=table.d),
+                       table.loss, np.ones(len(table)))
   assert abs(fitted.params["E"] - floor) <= 0.01 * floor, (fitted.params, floor)
