@@ -71,6 +71,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       synthetic_teacher_width=256,  # teacher: hidden units of the MLP
       synthetic_teacher_decay=1.0,  # teacher: hidden unit k's output scale ~ 1 / k**decay
       synthetic_teacher_scale=3.0,  # teacher: logit scale (higher: a lower floor)
+      synthetic_teacher_embed=16,  # teacher: embedding dimensions per content id
+      synthetic_teacher_embed_decay=0.0,  # teacher: embedding dimension j's scale ~ 1 / j**decay
   ))
 
   # Training budget, in tokens. One token = one position predicted.

@@ -32,7 +32,8 @@ UNHASHED_SECTIONS = ("logging",)
 # Run-config fields added after run ids were first pinned, by section: each is hashed (and is
 # part of a sweep's identity) only when it differs from its default in configs/base.py.
 LATER_FIELDS = {"data": ("synthetic_teacher_width", "synthetic_teacher_decay",
-                         "synthetic_teacher_scale")}
+                         "synthetic_teacher_scale", "synthetic_teacher_embed",
+                         "synthetic_teacher_embed_decay")}
 
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:

@@ -248,7 +248,8 @@ def _synthetic_source(data_config: ml_collections.ConfigDict) -> SyntheticSource
         data_config.synthetic_vocab, data_config.synthetic_order,
         data_config.synthetic_teacher_width, data_config.synthetic_teacher_decay,
         data_config.synthetic_teacher_scale, data_config.synthetic_document_tokens,
-        data_config.synthetic_tokens, data_config.synthetic_seed)
+        data_config.synthetic_tokens, data_config.synthetic_seed,
+        data_config.synthetic_teacher_embed, data_config.synthetic_teacher_embed_decay)
   raise ValueError(f"data.synthetic_kind={data_config.synthetic_kind!r}: use markov, topics or "
                    "teacher")
 

@@ -203,6 +203,8 @@ MAKERS = {"topics": lambda **settings: topics.make_topic_language(**dict(TINY, *
     ("teacher", dict(width=0), "data.synthetic_teacher_width=0"),
     ("teacher", dict(decay=-0.5), "data.synthetic_teacher_decay=-0.5"),
     ("teacher", dict(scale=-1.0), "data.synthetic_teacher_scale=-1.0"),
+    ("teacher", dict(embed=0), "data.synthetic_teacher_embed=0"),
+    ("teacher", dict(embed_decay=-1.0), "data.synthetic_teacher_embed_decay=-1.0"),
     ("teacher", dict(document_tokens=1.0), "data.synthetic_document_tokens=1.0"),
     ("teacher", dict(vocab_size=257, order=3), "table entries"),
 ])
@@ -271,3 +273,25 @@ def test_prepared_teacher_corpus_knows_its_floor(tmp_path):
   language = teacher.make_teacher_language(9, 2, 16, 1.0, 3.0, 64.0, seed=0)
   assert floor == pytest.approx(topics.bayes_losses(language, windows).mean(), rel=1e-12)
   assert 0.3 < floor < math.log(8)
+
+
+def test_teacher_embedding_spectrum_is_named_and_rebuilt(tmp_path):
+  data = base.get_config().data
+  data.update(corpus="synthetic", synthetic_kind="teacher", synthetic_vocab=9, synthetic_order=2,
+              synthetic_teacher_width=16, synthetic_teacher_embed=6,
+              synthetic_teacher_embed_decay=1.5, synthetic_tokens=40_000,
+              synthetic_document_tokens=64.0, val_fraction=0.2, prepared_dir=str(tmp_path))
+  prepared = pipeline.prepare(data, seq_len=16, progress=None)
+  source = prepared.manifest["source"]
+  assert (source["embed"], source["embed_decay"]) == (6, 1.5)
+  language = teacher.make_teacher_language(9, 2, 16, 1.0, 3.0, 64.0, seed=0, embed=6,
+                                           embed_decay=1.5)
+  np.testing.assert_array_equal(teacher.language_from_manifest(source).rank_weights,
+                                language.rank_weights)
+  windows = np.concatenate(pipeline.validation_batches(prepared, 4, 16, 16 * 64))
+  floor = pipeline.validation_floor(prepared, seq_len=16, eval_tokens=16 * 64)
+  assert floor == pytest.approx(topics.bayes_losses(language, windows).mean(), rel=1e-12)
+  # The default embedding (16 equal dimensions) is not named, so earlier corpora keep their ids.
+  default = teacher.TeacherSource(**TINY_TEACHER, total_tokens=100, seed=0).manifest()
+  assert "embed" not in default and "embed_decay" not in default
+
