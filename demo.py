@@ -1,7 +1,7 @@
 """The demo end to end on this machine: prepare the corpus, train the sweep, fit, report.
 
   python demo.py --workdir=demo_out [--max_parallel=K]        (`make demo`)
-  python demo.py --workdir=demo_teacher --sweep=configs/sweeps/teacher_ladder.py
+  python demo.py --workdir=demo_stdlib --sweep=configs/sweeps/stdlib.py   # real text
 
 Prepares the sweep's corpus, trains the sweep (`--sweep`, default `configs/sweeps/demo.py`;
 `--sweep.a.b=value` overrides a field) with the local launcher (finished runs are skipped, so
@@ -84,6 +84,11 @@ def summary_lines(summary: dict[str, Any], report_dir: pathlib.Path) -> list[str
         f"mean |error| {extrapolation['mean_abs_relative_error']:.2%}, max "
         f"{extrapolation['max_abs_relative_error']:.2%}, prediction-interval coverage "
         f"{extrapolation['prediction_interval_coverage']:.0%}")
+    held_out = summary.get("calibration", {}).get("held_out", {})
+    if "coverage" in held_out:
+      lines.append(f"  calibrated by the rollout record of the training runs alone "
+                   f"({held_out['n_record']} predictions): coverage {held_out['coverage']:.0%}, "
+                   f"mean |error| {held_out['mean_abs_relative_error']:.2%}")
     for run in extrapolation.get("runs", []):
       lines.append(f"  {run['run_id']}: actual {run['actual']:.4f}, predicted "
                    f"{run['predicted']:.4f} ({run['relative_error']:+.2%})")

@@ -35,7 +35,7 @@ SIZES = {  # name: (d_model, n_layers, n_heads, d_ff)
     "d256": (256, 4, 4, 768),
     "d384": (384, 4, 6, 1152),
     "d512": (512, 4, 8, 1536),
-    # Shapes of configs/sweeps/demo.py's runs (head size 8; run them with --seq_len=128).
+    # Shapes of configs/sweeps/stdlib.py's runs (head size 8; run them with --seq_len=128).
     "demo8x5": (8, 5, 1, 24),
     "demo16x3": (16, 3, 2, 40),
     "demo24x1": (24, 1, 3, 64),

@@ -1,6 +1,6 @@
-"""demo.py: the demo sweep's design (expansion, validation, IsoFLOP rule, held-out budget), its
-summary, its command line, and (slow) a corner of the known-floor ladder trained for real, whose
-fitted E recovers the teacher language's exact floor."""
+"""demo.py and configs/sweeps/demo.py: the demo ladder's design (expansion, validation, trunks,
+held-out runs), its summary, its command line, and (slow) a corner of the ladder trained for
+real, whose fitted E recovers the teacher language's exact floor."""
 import collections
 import io
 import pathlib
@@ -13,19 +13,16 @@ import pytest
 import demo
 from analysis.fitting import options
 from analysis.table import observations
-from analysis.trust import extrapolate
-from analysis.approaches import isoflop
 from configs.sweeps import demo as demo_config
-from configs.sweeps import teacher_ladder
 from records import cli
 from records import layout
 from scaling import launch, runs
 from training import validate
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
-# The slow test's corner of teacher_ladder: its smallest, a middle and a large size at three
-# budgets.
-CORNER = "sizes=1500+6000+25000,tokens=500e3+1e6+2e6"
+# The slow test's corner of the demo ladder: its smallest, a middle and a large size at its three
+# smallest budgets.
+CORNER = "sizes=850+3000+12600,tokens=250e3+500e3+1e6"
 
 
 @pytest.fixture(scope="module")
@@ -33,61 +30,51 @@ def planned() -> list[runs.PlannedRun]:
   return runs.plan(demo_config.get_config(), pathlib.Path("/nonexistent/demo"))
 
 
-def _by_budget(planned) -> dict[float, list[runs.PlannedRun]]:
-  groups = collections.defaultdict(list)
-  for run in planned:
-    groups[run.spec.compute_budget].append(run)
-  return dict(sorted(groups.items()))
-
-
-def test_every_run_is_a_valid_byte_level_stdlib_run(planned):
-  assert len(planned) == 12
-  assert len({run.run_id for run in planned}) == 12
+def test_every_run_is_a_valid_run_on_the_teacher_language(planned):
+  assert len(planned) == 54 and len({run.run_id for run in planned}) == 54
   for run in planned:
     validate.validate_config(run.config, 1, 1)
-    assert (run.config.data.corpus, run.config.data.tokenizer) == ("stdlib", "byte")
-    assert run.config.train.train_tokens % (run.config.train.batch_size
-                                            * run.config.model.seq_len) == 0
+    data = run.config.data
+    assert (data.corpus, data.synthetic_kind, data.synthetic_order) == ("synthetic", "teacher", 1)
+    # No run reads a token twice: the trunk and its cooldown fit in the training split.
+    assert run.config.train.train_tokens <= 0.9 * data.synthetic_tokens
 
 
-def test_at_least_three_isoflop_budgets_of_distinct_sizes_on_their_budget(planned):
-  groups = _by_budget(planned)
-  assert len(groups) >= 3
-  for budget, members in groups.items():
-    sizes = [run.spec.shape.non_embedding_params for run in members]
-    assert len(set(sizes)) >= 4
-    flops = np.array([run.spec.flops_6nd for run in members])
-    np.testing.assert_allclose(flops, budget, rtol=0.02)
+def test_nine_trunks_over_a_decade_of_n_each_with_five_cooldowns(planned):
+  trunks = collections.defaultdict(list)
+  for run in planned:
+    if run.config.train.branch_from:
+      trunks[run.spec.shape.non_embedding_params].append(run.spec.tokens)
+  sizes = sorted(trunks)
+  assert len(sizes) == 9 and sizes[-1] / sizes[0] > 20
+  assert all(sorted(tokens) == [250_000, 500_000, 1_000_000, 2_000_000, 4_000_000]
+             for tokens in (np.round(np.array(t), -4).astype(int).tolist()
+                            for t in trunks.values()))
 
 
-def test_each_budget_spans_the_tokens_per_parameter_of_the_measured_optimum(planned):
-  """The probes' best runs sat at 230-930 tokens per parameter; every budget brackets them."""
-  for members in _by_budget(planned).values():
-    ratios = [run.spec.tokens / run.spec.shape.non_embedding_params for run in members]
-    assert min(ratios) < 30 and max(ratios) > 1000
+def test_the_held_out_runs_are_eight_at_four_times_the_training_compute(planned):
+  sweep = demo_config.get_config()
+  flops = np.array([run.spec.flops_6nd for run in planned if run.config.train.branch_from])
+  train = flops < sweep.analysis.holdout_flops / sweep.analysis.holdout_gap
+  held_out = flops >= sweep.analysis.holdout_flops
+  assert held_out.sum() >= 8 and train.sum() >= 20
+  assert flops[held_out].min() >= 4 * flops[train].max()
 
 
-def test_the_analysis_finds_the_budgets_and_holds_out_the_largest(planned):
-  flops = np.array([run.spec.flops_6nd for run in planned])
-  labels, budgets = isoflop.group_budgets(flops)
-  np.testing.assert_allclose(budgets, demo_config.COMPUTE_BUDGETS, rtol=0.02)
-  assert np.bincount(labels).tolist() == [4, 4, 4]
-  threshold = extrapolate.default_threshold(flops)
-  held_out = [run for run in planned if run.spec.flops_6nd >= threshold]
-  assert {run.spec.compute_budget for run in held_out} == {max(demo_config.COMPUTE_BUDGETS)}
-  assert len(held_out) == 4
-
-
-def test_learning_rate_falls_with_size(planned):
+def test_learning_rate_falls_with_size_after_a_warmup_of_many_steps(planned):
   ordered = sorted(planned, key=lambda run: run.spec.shape.non_embedding_params)
   rates = [run.config.optimizer.peak_learning_rate for run in ordered]
-  assert rates == sorted(rates, reverse=True)
-  assert rates[0] > 2 * rates[-1]
+  assert rates == sorted(rates, reverse=True) and rates[0] > 1.5 * rates[-1]
+  for run in planned:
+    steps = run.config.train.warmup_tokens / (run.config.train.batch_size
+                                              * run.config.model.seq_len)
+    assert steps >= 64
 
 
 def test_variants():
-  assert demo_config.get_config("budgets=1").grid.compute_budgets == (5e10,)
-  assert demo_config.get_config("scale=0.5").grid.compute_budgets == (2.5e10, 7.5e10, 2.25e11)
+  assert demo_config.get_config("sizes=850+3000").grid.sizes == (850, 3000)
+  assert demo_config.get_config("tokens=1e6").grid.tokens == (1_000_000,)
+  assert demo_config.get_config("embed_decay=1.0").base.data.synthetic_teacher_embed_decay == 1.0
   with pytest.raises(ValueError, match="unknown"):
     demo_config.get_config("size=3")
 
@@ -118,6 +105,12 @@ def test_summary_lines():
   assert "mean |error| 1.23%" in text and "coverage 100%" in text
   assert "fit on 10 runs up to 1.1e+11 FLOPs, predict 1 at 4x that compute or more" in text
   assert "  n9k-8m-x: actual 1.8000, predicted 1.8220 (+1.22%)" in lines
+  assert not any("calibrated" in line for line in lines)
+  summary["calibration"] = {"held_out": {"n_record": 42, "coverage": 0.875,
+                                         "mean_abs_relative_error": 0.0003}}
+  assert ("  calibrated by the rollout record of the training runs alone (42 predictions): "
+          "coverage 88%, mean |error| 0.03%") in demo.summary_lines(summary, pathlib.Path("r"))
+  del summary["calibration"]
   assert "warning: E at its bound" in lines
   assert lines[-1] == "report: out/report/report.md"
   assert not any("identifiable" in line or "rollout" in line for line in lines)
@@ -162,12 +155,13 @@ def test_summary_lines_put_the_known_floor_beside_e():
 
 @pytest.mark.slow
 def test_a_corner_of_the_grid_recovers_the_exact_floor(tmp_path, monkeypatch):
-  """Nine branches of three sizes of `teacher_ladder`, trained for real (one device each, as
+  """Nine branches of three sizes of the demo ladder, trained for real (one device each, as
   the demo trains them): every loss lies above the exact floor, and Approach 3's E (free,
-  fitted by the report's recipe) lands within 1% of it (this machine: -0.12%)."""
+  fitted by the report's recipe) lands within 1% of it."""
   monkeypatch.delenv("XLA_FLAGS", raising=False)
-  sweep = teacher_ladder.get_config(CORNER)
-  sweep.base.data.update(synthetic_tokens=4_000_000, prepared_dir=str(tmp_path / "data"))
+  sweep = demo_config.get_config(CORNER)
+  sweep.base.data.update(synthetic_tokens=2_000_000, prepared_dir=str(tmp_path / "data"))
+  sweep.base.train.eval_tokens = 32_768  # the validation split of 2M tokens holds 45k
   output = io.StringIO()
   assert launch.launch(sweep, tmp_path / "sweep", stream=output).finished, output.getvalue()
   table = observations.Observations.from_results_csv(tmp_path / "sweep" / layout.RESULTS_FILE)

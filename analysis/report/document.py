@@ -273,6 +273,12 @@ def _extrapolation_section(summary: dict) -> list[str]:
            f"{100 * run['relative_error']:+.2f}%",
            markdown.interval((run["prediction_low"], run["prediction_high"])),
            "yes" if run["covered"] else "no"] for run in block["runs"]]
+  held_out = summary.get("calibration", {}).get("held_out", {})
+  calibrated = ([] if "coverage" not in held_out else [
+      "", f"Calibrated by the rollout's record of the training runs alone "
+      f"({held_out['description']}), the {held_out['level']:.0%} intervals cover "
+      f"{100 * held_out['coverage']:.0f}% of the held-out runs, with a mean |relative error| of "
+      f"{100 * held_out['mean_abs_relative_error']:.2f}% for the bias-corrected prediction."])
   return ["## Held-out extrapolation", "",
           f"Fitted L(N, D) on the {block['n_train']} runs with C < "
           f"{markdown.number(block['threshold_flops'] / block['gap'], 3)} FLOPs; predicted "
@@ -283,7 +289,7 @@ def _extrapolation_section(summary: dict) -> list[str]:
           f"{block['level']:.0%} prediction intervals cover "
           f"{100 * block['prediction_interval_coverage']:.0f}% of held-out runs (parameter-only "
           f"intervals: {100 * block['parameter_interval_coverage']:.0f}%). Conventions: "
-          f"{markdown.convention_label(block['conventions'])}.", "",
+          f"{markdown.convention_label(block['conventions'])}.", *calibrated, "",
           markdown.table(["run", "actual", "predicted", "rel. error", "prediction interval",
                   "covered"], rows)]
 

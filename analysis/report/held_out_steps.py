@@ -71,5 +71,35 @@ def calibration_record(data: Prepared, settings: Settings, done: Done) -> Outcom
       [row["covered"] for row in checked])) if checked else None,
       calibrated_coverage=float(np.mean([row["calibrated_covered"] for row in checked]))
       if checked else None)
+  held_out = _calibrated_held_out(result, name, done["extrapolation"].result
+                                  if "extrapolation" in done else None, data)
   return Outcome(found, dict(found.to_json(), label=name, split_by=result.split_by,
-                             out_of_sample=out_of_sample, conventions=data.conventions))
+                             out_of_sample=out_of_sample, held_out=held_out,
+                             conventions=data.conventions))
+
+
+def _calibrated_held_out(result: rollout.RolloutResult, name: str,
+                         extrapolated: extrapolate.ExtrapolationResult | None,
+                         data: Prepared) -> dict:
+  """The held-out extrapolation's runs with the intervals calibrated by the record a user
+  holding only its training runs has: the rollout rows below its training cutoff (threshold /
+  gap), at the distance log10(C / largest training C) of each run (nats/token)."""
+  if extrapolated is None:
+    return dict(skipped="no held-out extrapolation")
+  if result.split_by != "c":
+    return dict(skipped="the rollout splits by N; the held-out runs are split by C")
+  cutoff = extrapolated.threshold_flops / extrapolated.gap
+  found = calibration.calibrate(
+      [row for row in result.record_below(cutoff) if row["label"] == name], extrapolated.level)
+  index = extrapolated.heldout_index
+  distance = np.log10(data.runs["c"][index] / extrapolated.train_max_flops)
+  point, low, high = found.interval(extrapolated.predicted, extrapolated.prediction_interval[0],
+                                    extrapolated.prediction_interval[1], distance)
+  covered = (low <= extrapolated.actual) & (extrapolated.actual <= high)
+  error = (point - extrapolated.actual) / extrapolated.actual
+  return dict(n_record=found.n_record, description=found.describe(), level=found.level,
+              coverage=float(np.mean(covered)),
+              mean_abs_relative_error=float(np.mean(np.abs(error))),
+              runs=[dict(run_id=str(data.clean.run_id[i]), distance=float(x), predicted=float(p),
+                         low=float(lo), high=float(hi), covered=bool(c))
+                    for i, x, p, lo, hi, c in zip(index, distance, point, low, high, covered)])

@@ -11,7 +11,7 @@ from model import ModelConfig, Transformer, sharding
 from scaling import grid
 from training import validate
 
-SWEEP_PRESETS = ("tiny", "demo", "gpu_1x", "tpu_v5e_8", "tpu_v4_32", "teacher_ladder")
+SWEEP_PRESETS = ("tiny", "demo", "stdlib", "gpu_1x", "tpu_v5e_8", "tpu_v4_32")
 ACCELERATOR_PRESETS = ("gpu_1x", "tpu_v5e_8", "tpu_v4_32")
 
 

@@ -11,7 +11,7 @@ from configs.sweeps import base as sweep_base
 from configs.sweeps import tiny
 from scaling import launch
 
-SWEEP_PRESETS = ("tiny", "demo", "isoflop_tiny", "gpu_1x", "tpu_v5e_8", "tpu_v4_32", "teacher_ladder")
+SWEEP_PRESETS = ("tiny", "demo", "stdlib", "isoflop_tiny", "gpu_1x", "tpu_v5e_8", "tpu_v4_32")
 
 
 def test_hash_is_stable_and_sensitive():
@@ -105,7 +105,7 @@ def test_open_maps_of_a_sweep_take_any_key():
 
 
 def test_a_sweep_round_trips_through_json():
-  sweep = importlib.import_module("configs.sweeps.demo").get_config()
+  sweep = importlib.import_module("configs.sweeps.stdlib").get_config()
   loaded = schema.SWEEP.from_dict(json.loads(schema.canonical_json(sweep)))
   assert schema.config_hash(loaded) == schema.config_hash(sweep)
   assert loaded.grid.compute_budgets == sweep.grid.compute_budgets

@@ -1,0 +1,58 @@
+"""Tests for the held-out steps' calibration of the extrapolation's held-out runs."""
+import types
+
+import numpy as np
+import pytest
+
+from analysis.report import held_out_steps
+from analysis.trust import extrapolate
+from analysis.trust import rollout
+
+LABEL = "chinchilla/huber"
+HALF_WIDTH = np.log(1.001)  # of every bootstrap interval below
+
+
+def _row(threshold: float, c: float, log_error: float) -> dict:
+  """A rollout row split by C: the actual loss 2 under-predicted by `log_error`."""
+  predicted = 2.0 * np.exp(-log_error)
+  return dict(label=LABEL, threshold=threshold, run=f"c{c:g}", n=1.0, d=1.0, c=c,
+              split_distance=float(np.log10(c / threshold)), actual=2.0, predicted=predicted,
+              low=predicted / 1.001, high=predicted * 1.001, covered=False)
+
+
+def test_held_out_runs_are_calibrated_by_the_record_of_the_training_runs_alone():
+  # Below the extrapolation's training cutoff (1e11 / 4) every rollout prediction misses by
+  # 1%; above it they miss by 50%: a user holding only the training runs never sees those.
+  record = [_row(1e9, c, 0.01) for c in (2e9, 5e9, 1e10, 2e10)]
+  later = [_row(5e10, c, 0.5) for c in (5e10, 1e11, 2e11)]
+  result = rollout.RolloutResult(rows=record + later, fits=[], split_by="c",
+                                 thresholds=[1e9, 5e10], level=0.95)
+  predicted = 2.0 * np.exp(-np.array([0.02, 0.5]))
+  extrapolated = extrapolate.ExtrapolationResult(
+      threshold_flops=1e11, n_train=4, gap=4.0, train_max_flops=2e10, heldout_min_flops=1e11,
+      heldout_index=np.array([4, 5]), actual=np.array([2.0, 2.0]), predicted=predicted,
+      parameter_interval=np.stack([predicted, predicted]),
+      prediction_interval=np.stack([predicted / 1.001, predicted * 1.001]), level=0.95,
+      fit=None)
+  data = types.SimpleNamespace(
+      runs={"c": np.array([2e9, 5e9, 1e10, 2e10, 1e11, 2e11])},
+      clean=types.SimpleNamespace(run_id=np.array(["a", "b", "c", "d", "held1", "held2"])))
+  block = held_out_steps._calibrated_held_out(result, LABEL, extrapolated, data)
+  assert block["n_record"] == 4
+  distance = np.log10(np.array([1e11, 2e11]) / 2e10)
+  np.testing.assert_allclose([run["distance"] for run in block["runs"]], distance)
+  # Four rows are too few for a 95% split-conformal rank: the growth is the largest score,
+  # that of the shortest distance (log10 2), and no bias is corrected from one threshold.
+  growth = np.sqrt(0.01 ** 2 - HALF_WIDTH ** 2) / np.log10(2)
+  high = predicted * np.exp(np.sqrt(HALF_WIDTH ** 2 + (growth * distance) ** 2))
+  np.testing.assert_allclose([run["high"] for run in block["runs"]], high, rtol=1e-12)
+  assert [run["covered"] for run in block["runs"]] == [True, False]
+  assert block["coverage"] == 0.5 and [run["run_id"] for run in block["runs"]] == ["held1",
+                                                                                  "held2"]
+  assert block["mean_abs_relative_error"] == pytest.approx(
+      np.mean(np.abs(predicted - 2.0) / 2.0))
+  by_n = rollout.RolloutResult(rows=record, fits=[], split_by="n", thresholds=[1e9], level=0.95)
+  assert "splits by N" in held_out_steps._calibrated_held_out(by_n, LABEL, extrapolated,
+                                                              data)["skipped"]
+  assert held_out_steps._calibrated_held_out(result, LABEL, None, data) == dict(
+      skipped="no held-out extrapolation")
