@@ -44,10 +44,15 @@ class Approach3(NamedTuple):
 
 
 def _fit_law(form: forms.Form, inputs: dict[str, np.ndarray], loss: np.ndarray,
-             weights: np.ndarray, data: Prepared, settings: Settings) -> law_fits.LawFit:
+             weights: np.ndarray, data: Prepared, settings: Settings,
+             subset: np.ndarray | None = None) -> law_fits.LawFit:
+  """The law fitted on every run, or on the runs `subset` indexes (inputs, loss and weights
+  already cut to them), its bootstrap drawing whole blocks of those runs."""
+  blocks = data.clean.bootstrap_blocks()
+  if blocks is not None and subset is not None:
+    blocks = blocks[subset]
   return law_fits.fit_law(form, inputs, loss, weights=weights, conventions=data.conventions,
-                          options=settings.fit_options, blocks=data.clean.bootstrap_blocks(),
-                          **settings.resampling())
+                          options=settings.fit_options, blocks=blocks, **settings.resampling())
 
 
 def _approach3(data: Prepared, settings: Settings, done: Done) -> Outcome:
@@ -96,7 +101,7 @@ def _single_variable(data: Prepared, settings: Settings, done: Done) -> Outcome:
     frontier = envelope.lower_envelope(runs[variable], runs["loss"])
     law, failure = auxiliary.attempt(f"{form.name} fit", warnings, lambda: _fit_law(
         form, {variable: runs[variable][frontier]}, runs["loss"][frontier],
-        data.weights[frontier], data, settings))
+        data.weights[frontier], data, settings, subset=frontier))
     if law is None:
       blocks[variable] = dict(form=form.name, skipped=failure, conventions=data.conventions)
     else:

@@ -60,3 +60,20 @@ def test_prediction_noise_is_the_seed_sd_or_else_the_fit_residuals():
   assert steps.prediction_noise(fitted, runs, 0.013) == 0.013
   np.testing.assert_allclose(steps.prediction_noise(fitted, runs, None),
                              -np.linspace(-0.02, 0.02, 8), atol=1e-12)
+
+
+def test_single_variable_laws_of_a_ladder_resample_the_trunks_of_their_envelope():
+  # Four trunks with four branches each: the envelopes hold a few runs, and each law's
+  # bootstrap draws whole trunks among those runs only.
+  n = np.repeat(np.geomspace(1e6, 8e6, 4), 4)
+  d = np.tile(np.geomspace(2e7, 1.6e8, 4), 4)
+  loss = 1.69 + 406.4 / n ** 0.34 + 410.7 / d ** 0.28
+  table = observations.Observations.from_columns(
+      n_total=n, d=d, loss=loss, trunk_id=[f"trunk{int(size)}" for size in n])
+  settings = step_types.Settings(n_resamples=10)
+  data = pipeline.prepare(table, settings, n_convention="total", c_convention="6nd")
+  outcome = steps._single_variable(data, settings, {})
+  assert set(outcome.block) == {"n", "d", "c"}
+  for variable, block in outcome.block.items():
+    assert "skipped" not in block, (variable, block)
+  assert set(outcome.result) == {"n", "d", "c"}
