@@ -10,8 +10,9 @@ so that the mean square over dimensions stays 1), `width` hidden units and unit 
 s_k proportional to 1 / k**decay (unit L2 norm over k). The units are features of decreasing
 weight: a student learns the strong ones from little data and with few parameters, and needs more
 of both for each weaker one, so loss falls with N and D towards the floor. A decaying embedding
-does the same for the student's width: a residual stream of d dimensions holds the context's d
-strongest directions, so the loss keeps falling with d_model while d is below n x `embed`.
+does the same for the student's width: a residual stream of d dimensions can hold only the
+context's strongest directions, so the loss keeps falling with d_model over more sizes
+(configs/sweeps/demo.py gives the measurements).
 Documents are as in data/topics.py (one topic): each starts from the chain's stationary n-gram
 law, has a geometric length of mean `document_tokens` and ends with the end id V.
 
@@ -23,6 +24,8 @@ the topics source's.
 import numpy as np
 
 from data import topics
+
+DEFAULT_EMBED = 16  # embedding dimensions per content id of the teacher's default, all alike
 
 
 def _softmax_table(content: int, order: int, width: int, decay: float, scale: float, embed: int,
@@ -46,7 +49,7 @@ def _softmax_table(content: int, order: int, width: int, decay: float, scale: fl
 
 
 def make_teacher_language(vocab_size: int, order: int, width: int, decay: float, scale: float,
-                          document_tokens: float, seed: int, embed: int = 16,
+                          document_tokens: float, seed: int, embed: int = DEFAULT_EMBED,
                           embed_decay: float = 0.0) -> topics.TopicLanguage:
   """The seeded language of the module docstring; refuses settings it cannot build.
 
@@ -92,7 +95,7 @@ def language_from_manifest(source_manifest: dict) -> topics.TopicLanguage | None
   return make_teacher_language(
       source_manifest["vocab_size"], source_manifest["order"], source_manifest["width"],
       source_manifest["decay"], source_manifest["scale"], source_manifest["document_tokens"],
-      source_manifest["generator_seed"], source_manifest.get("embed", 16),
+      source_manifest["generator_seed"], source_manifest.get("embed", DEFAULT_EMBED),
       source_manifest.get("embed_decay", 0.0))
 
 
@@ -100,12 +103,12 @@ class TeacherSource(topics.LanguageSource):
   """Documents of the teacher language; `manifest()` names its parameters."""
 
   def __init__(self, vocab_size: int, order: int, width: int, decay: float, scale: float,
-               document_tokens: float, total_tokens: int, seed: int, embed: int = 16,
+               document_tokens: float, total_tokens: int, seed: int, embed: int = DEFAULT_EMBED,
                embed_decay: float = 0.0):
     language = make_teacher_language(vocab_size, order, width, decay, scale, document_tokens,
                                      seed, embed, embed_decay)
     parameters = dict(order=order, width=width, decay=decay, scale=scale,
                       document_tokens=document_tokens)
-    if (embed, embed_decay) != (16, 0.0):  # named only when set, so older corpora keep their ids
+    if (embed, embed_decay) != (DEFAULT_EMBED, 0.0):  # named only when set, so older corpora keep their ids
       parameters.update(embed=embed, embed_decay=embed_decay)
     super().__init__(language, "teacher", parameters, total_tokens, seed)
