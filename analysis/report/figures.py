@@ -83,8 +83,13 @@ def makers(analysis: pipeline.Analysis) -> dict[str, Callable[[], plt.Figure]]:
     figures["residuals_by_budget"] = lambda: diagnostic_plots.residuals_by_budget(diagnostics)
   result = analysis.extrapolation
   if result is not None:
+    held_out = analysis.summary.get("calibration", {}).get("held_out", {}).get("runs")
+    calibrated = None if not held_out else (
+        np.array([run["predicted"] for run in held_out]),
+        np.array([[run["low"] for run in held_out], [run["high"] for run in held_out]]))
     figures["extrapolation"] = lambda: plots.extrapolation(
-        result.actual, result.predicted, result.prediction_interval, level=result.level)
+        result.actual, result.predicted, result.prediction_interval, level=result.level,
+        calibrated=calibrated)
   if analysis.rollout is not None:
     figures["rollout_errors"] = lambda: rollout_plots.error_vs_distance(analysis.rollout)
     figures["rollout_final_split"] = lambda: rollout_plots.final_split(analysis.rollout)

@@ -169,13 +169,22 @@ def residuals(flops: np.ndarray, loss: np.ndarray, predicted: np.ndarray, *,
 
 
 def extrapolation(actual: np.ndarray, predicted: np.ndarray, interval: np.ndarray, *,
-                  level: float) -> plt.Figure:
-  """Held-out runs: predicted loss (with its `level` interval) against the actual loss."""
+                  level: float, calibrated: tuple[np.ndarray, np.ndarray] | None = None
+                  ) -> plt.Figure:
+  """Held-out runs: predicted loss (with its `level` bootstrap interval [2, runs]) against the
+  actual loss; beside each, when given, the calibrated prediction and interval (point [runs],
+  interval [2, runs]), drawn slightly to the right."""
   figure, axis = plt.subplots(figsize=(5.2, 4.4))
   errors = np.abs(interval - predicted[None])
   axis.errorbar(actual, predicted, yerr=errors, fmt="o", ms=4, capsize=2, color="C1",
-                label=f"held out ({level:.0%} interval)")
+                label=f"held out, bootstrap ({level:.0%} interval)")
   limits = [min(actual.min(), interval.min()), max(actual.max(), interval.max())]
+  if calibrated is not None:
+    point, band = calibrated
+    shift = 0.01 * (limits[1] - limits[0])
+    axis.errorbar(actual + shift, point, yerr=np.abs(band - point[None]), fmt="s", ms=3,
+                  capsize=2, color="C2", label=f"calibrated by the record ({level:.0%} interval)")
+    limits = [min(limits[0], band.min()), max(limits[1], band.max())]
   axis.plot(limits, limits, color="k", lw=0.8)
   axis.set(xlabel="actual loss (nats/token)", ylabel="predicted loss (nats/token)",
            title="Held-out extrapolation")

@@ -104,10 +104,17 @@ def test_optimal_size_and_extrapolation_show_the_fits(analysis, made, artists):
                              [[b.flops for b in analysis.approach2.budgets],
                               [b.n_opt for b in analysis.approach2.budgets]])
   result = analysis.extrapolation
-  container, = made["extrapolation"].axes[0].containers
-  x, y, low, high = artists.error_bars(container)
+  bootstrap, calibrated = made["extrapolation"].axes[0].containers
+  x, y, low, high = artists.error_bars(bootstrap)
   np.testing.assert_array_equal([x, y], [result.actual, result.predicted])
   np.testing.assert_allclose([low, high], result.prediction_interval, rtol=1e-12)
+  # Beside each run, its prediction and interval calibrated by the training runs' record.
+  held_out = analysis.summary["calibration"]["held_out"]["runs"]
+  x, y, low, high = artists.error_bars(calibrated)
+  np.testing.assert_allclose(y, [run["predicted"] for run in held_out], rtol=1e-12)
+  np.testing.assert_allclose([low, high], [[run["low"] for run in held_out],
+                                           [run["high"] for run in held_out]], rtol=1e-12)
+  assert np.all(x > result.actual)
 
 
 @pytest.mark.slow
