@@ -184,7 +184,7 @@ def test_extrapolation_bars_are_the_intervals(runs, artists, drawn):
   interval = np.stack([loss * 0.98, loss * 1.03])
   axis, = drawn(plots.extrapolation(loss, predicted, interval, level=0.9)).axes
   container, = axis.containers
-  assert container.get_label() == "held out (90% interval)"
+  assert container.get_label() == "held out, bootstrap (90% interval)"
   x, y, low, high = artists.error_bars(container)
   np.testing.assert_array_equal(x, loss)
   np.testing.assert_array_equal(y, predicted)
