@@ -5,8 +5,8 @@
 
 Corpus (data/teacher.py). 64 content ids and an end id; each next token depends on the current
 one through a random 256-unit tanh teacher whose input is a 64-dimensional embedding with
-dimension j scaled by 1 / j**EMBED_DECAY. A student with a d-dimensional residual stream keeps
-the context's d strongest directions, so the loss falls with width (N) as well as with data (D),
+dimension j scaled by 1 / j**EMBED_DECAY. A narrow residual stream can hold only the strongest
+of those directions, so the loss falls with width (N) as well as with data (D; measured below),
 and the exact floor of the validation windows is in every result.json (`loss_floor`); the report
 puts it beside the fitted E. 8M tokens are generated: no run repeats data.
 
