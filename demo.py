@@ -23,6 +23,7 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
+from analysis.fitting import options as fit_options
 from analysis.table import observations
 from analysis.report import document as report
 from configs.sweeps import demo as demo_config
@@ -59,6 +60,16 @@ def summary_lines(summary: dict[str, Any], report_dir: pathlib.Path) -> list[str
     lines.append(f"  known floor {truth['floor']:.4g}: E misses it by {truth['miss']:+.3g} "
                  f"nats/token ({truth['relative_miss']:+.2%}); E's interval "
                  f"{'covers' if truth['covered'] else 'does not cover'} it")
+  over_forms = summary.get("irreducible_loss", {})
+  if "forms" in over_forms:
+    names = ", ".join(entry["label"].split("/")[0] for entry in over_forms["forms"])
+    line = (f"  E over the forms ({names}, weighted by held-out record): {over_forms['E']:.4g} "
+            f"[{over_forms['ci'][0]:.4g}, {over_forms['ci'][1]:.4g}]")
+    floor = over_forms.get("known_floor")
+    if floor:
+      line += (f", {floor['relative_miss']:+.2%} from the floor, which the interval "
+               f"{'covers' if floor['covered'] else 'does not cover'}")
+    lines.append(line)
   if not approach3.get("identifiable", True):
     lines.append("  NOT identifiable: these numbers are not measurements; reasons:")
     lines += [f"    - {reason}" for reason in approach3["identifiability"]["warnings"]]
@@ -127,7 +138,9 @@ def run_demo(workdir: pathlib.Path, *, sweep: ml_collections.ConfigDict | None =
   summary = report.build(table, report_dir, n_resamples=resamples, kaplan=False,
                          single_variable=False, seed=0,
                          holdout_flops=sweep.analysis.holdout_flops or None,
-                         holdout_gap=sweep.analysis.holdout_gap)
+                         holdout_gap=sweep.analysis.holdout_gap,
+                         fit_options=fit_options.FitOptions(
+                             rollout_forms=tuple(sweep.analysis.rollout_forms)))
   print("\n".join(summary_lines(summary, report_dir)), file=stream, flush=True)
   return summary
 

@@ -88,23 +88,23 @@ def train_grid(config, learning_rates: np.ndarray, train_batches: np.ndarray,
   build = lambda: Transformer(model_config, rngs=nnx.Rngs(params=config.seed))
   graphdef, params, rest = nnx.split(build(), nnx.Param, ...)
   budget = budget_lib.compute_budget(config)
-  tx = optimizer_lib.make_optimizer(config.optimizer, budget, params, model_config)
+  tx = optimizer_lib.make_optimizer(config.optimizer, params, model_config)
+  schedule = optimizer_lib.make_schedule(config.optimizer, budget)
   grid = len(learning_rates)
   params = jax.tree.map(lambda x: jnp.broadcast_to(x, (grid,) + x.shape), params)
   opt_state = jax.vmap(tx.init)(params)
 
   def update(params, opt_state, batch, learning_rate):
     grads = jax.grad(step_lib.mean_loss, argnums=1)(graphdef, params, rest, batch)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    updates = jax.tree.map(lambda u: u * learning_rate, updates)
+    updates, opt_state = tx.update(grads, opt_state, params, learning_rate=learning_rate)
     return optax.apply_updates(params, updates), opt_state
 
   step = jax.jit(jax.vmap(update, in_axes=(0, 0, None, 0)), donate_argnums=(0, 1))
   evaluate = jax.jit(jax.vmap(lambda p, b: step_lib.mean_loss(graphdef, p, rest, b),
                               in_axes=(0, None)))
   rates = jnp.asarray(learning_rates, jnp.float32)
-  for batch in train_batches[:budget.total_steps]:
-    params, opt_state = step(params, opt_state, batch, rates)
+  for index, batch in enumerate(train_batches[:budget.total_steps]):
+    params, opt_state = step(params, opt_state, batch, rates * schedule(index))
   losses = np.mean([np.asarray(evaluate(params, batch)) for batch in validation], axis=0)
   return np.where(np.isfinite(losses), losses, np.nan)
 

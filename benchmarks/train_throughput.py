@@ -1,14 +1,17 @@
 """Training throughput (tokens/s) and MFU of the project's train step, per model size and dtype.
 
   python benchmarks/train_throughput.py [--peer=torch] [--profile] [--sizes=d128,d256]
-  python benchmarks/train_throughput.py --sizes=demo8x5,demo32x2 --seq_len=128  # demo shapes
+  python benchmarks/train_throughput.py --sizes=stdlib8x5,stdlib32x2 --seq_len=128
+  python benchmarks/train_throughput.py --sizes=ladder8x1,ladder40x1 --seq_len=32 \
+      --vocab_size=72 --steps_per_call=1,16     # the demo's shapes, one and 16 steps a call
 
 Times the real train step (the training loop's `Trainer`, training/trainer.py: forward,
 backward, clipping, AdamW) on one device with random tokens. MFU is model FLOPs
 (counting.flops_per_token 'exact_no_embedding', the matmul work of a training step per token)
 x tokens/s over the fp32 matmul peak measured in the same process. `--peer=torch` also times
 the same architecture written in plain PyTorch (eager; `pip install -e .[bench]`) in the same
-process and prints our tokens/s over the peer's.
+process and prints our tokens/s over the peer's. `--steps_per_call=K` times the program that
+applies K steps in one call to a stack of K batches (`train.steps_per_call`), one row per K.
 `--profile` traces one window with jax.profiler (and the peer's with torch.profiler) and gives the
 wall time per step spent in matrix products against the time any op runs: on XLA's side the
 products are the executable's dot ops and the fusions (YNNPACK, XNNPACK, loop) built around a dot,
@@ -16,6 +19,7 @@ read from the compiled HLO; on the peer's, mm / addmm / bmm and the fused attent
 Prints a markdown table for BENCHMARKS.md.
 """
 import datetime
+import itertools
 import platform
 import re
 import subprocess
@@ -36,11 +40,16 @@ SIZES = {  # name: (d_model, n_layers, n_heads, d_ff)
     "d384": (384, 4, 6, 1152),
     "d512": (512, 4, 8, 1536),
     # Shapes of configs/sweeps/stdlib.py's runs (head size 8; run them with --seq_len=128).
-    "demo8x5": (8, 5, 1, 24),
-    "demo16x3": (16, 3, 2, 40),
-    "demo24x1": (24, 1, 3, 64),
-    "demo32x2": (32, 2, 4, 88),
-    "demo48x2": (48, 2, 6, 128),
+    "stdlib8x5": (8, 5, 1, 24),
+    "stdlib16x3": (16, 3, 2, 40),
+    "stdlib24x1": (24, 1, 3, 64),
+    "stdlib32x2": (32, 2, 4, 88),
+    "stdlib48x2": (48, 2, 6, 128),
+    # The smallest, a middle and the largest of configs/sweeps/demo.py's ladder (head size 4;
+    # run them with --seq_len=32 --vocab_size=72).
+    "ladder8x1": (8, 1, 2, 24),
+    "ladder24x1": (24, 1, 6, 64),
+    "ladder40x1": (40, 1, 10, 104),
 }
 
 _SIZES = flags.DEFINE_list("sizes", list(SIZES)[:4], f"Model sizes from {list(SIZES)}.")
@@ -51,6 +60,8 @@ _VOCAB = flags.DEFINE_integer("vocab_size", 264, "Vocabulary (264: the byte toke
 _STEPS = flags.DEFINE_integer("steps", 8, "Steps per timed window.")
 _WINDOWS = flags.DEFINE_integer("windows", 3, "Timed windows per measurement; the best counts.")
 _PEER = flags.DEFINE_enum("peer", "", ["", "torch"], "Also time a peer implementation.")
+_PER_CALL = flags.DEFINE_list("steps_per_call", ["1"],
+                               "Optimizer steps per call of the train step, one row each.")
 _PROFILE = flags.DEFINE_bool("profile", False, "Split device time into matmuls and the rest.")
 
 
@@ -70,27 +81,35 @@ def run_config(size: str, dtype: str):
 
 
 def best_seconds_per_step(run_steps, windows: int, steps: int) -> float:
-  """Best (least noisy) mean step time over `windows` windows of `steps` steps."""
+  """Best (least noisy) mean step time over `windows` windows of at least `steps` steps
+  (`run_steps(n)` runs at least n steps and returns how many it ran)."""
   run_steps(2)  # compile and warm up
   best = float("inf")
   for _ in range(windows):
     start = time.perf_counter()
-    run_steps(steps)
-    best = min(best, (time.perf_counter() - start) / steps)
+    ran = run_steps(steps)
+    best = min(best, (time.perf_counter() - start) / ran)
   return best
 
 
-def jax_runner(config, batch_BxT: np.ndarray):
-  """A closure running n train steps of the run's `Trainer` (the set-up the training loop
-  builds) on one device; its attribute `compiled_hlo()` returns the optimised HLO of the step's
-  executable."""
+def jax_runner(config, batch_BxT: np.ndarray, steps_per_call: int = 1):
+  """A closure running at least n train steps of the run's `Trainer` (the set-up the training
+  loop builds) on one device, `steps_per_call` steps a call, and returning how many it ran; its
+  attribute `compiled_hlo()` returns the optimised HLO of the program's executable."""
+  config.train.steps_per_call = steps_per_call
   trainer = trainer_lib.Trainer(config, jax.devices()[:1])
-  batch = trainer.global_batch(batch_BxT)
+  if steps_per_call == 1:
+    batch, call = trainer.global_batch(batch_BxT), trainer.train_step
+  else:
+    batch = trainer.global_batches(np.stack([batch_BxT] * steps_per_call))
+    call = trainer.train_steps
 
-  def run_steps(count: int) -> None:
-    for _ in range(count):
-      step_metrics = trainer.train_step(batch)
+  def run_steps(count: int) -> int:
+    calls = -(-count // steps_per_call)
+    for _ in range(calls):
+      step_metrics = call(batch)
     jax.block_until_ready(step_metrics["loss"])
+    return calls * steps_per_call
 
   run_steps.compiled_hlo = lambda: trainer.compiled_train_step_text(batch)
   return run_steps
@@ -183,6 +202,7 @@ def torch_runner(model_config: ModelConfig, optimizer_config, batch_BxT: np.ndar
       torch.nn.utils.clip_grad_norm_(model.parameters(), optimizer_config.grad_clip_norm)
       adamw.step()
     float(loss.detach())
+    return count
 
   return run_steps
 
@@ -305,7 +325,7 @@ def main(argv: list[str]) -> None:
   print(f"Batch {_BATCH.value} x seq {_SEQ_LEN.value}, vocab {_VOCAB.value}, AdamW, best of "
         f"{_WINDOWS.value} windows of {_STEPS.value} steps; the fp32 matmul peak is measured "
         f"just before each row (the machine's load changes).\n")
-  header = "| size | N non-emb | dtype | peak GFLOP/s | tokens/s | MFU |"
+  header = "| size | N non-emb | dtype | steps/call | peak GFLOP/s | tokens/s | MFU |"
   if _PEER.value:
     header += " peer tokens/s | ours / peer |"
   if _PROFILE.value:
@@ -316,17 +336,17 @@ def main(argv: list[str]) -> None:
   print("|" + "---|" * (header.count("|") - 1))
   rng = np.random.default_rng(0)
   for size in _SIZES.value:
-    for dtype in _DTYPES.value:
+    for dtype, per_call in itertools.product(_DTYPES.value, map(int, _PER_CALL.value)):
       config = run_config(size, dtype)
       model_config = ModelConfig.from_config_dict(config.model)
       flops = counting.flops_per_token(model_config)["exact_no_embedding"]
       batch = rng.integers(0, _VOCAB.value, (_BATCH.value, _SEQ_LEN.value + 1), np.int32)
       tokens = _BATCH.value * _SEQ_LEN.value
-      run_steps = jax_runner(config, batch)
+      run_steps = jax_runner(config, batch, per_call)
       peak = metrics.measured_matmul_peak.__wrapped__()
       ours = tokens / best_seconds_per_step(run_steps, _WINDOWS.value, _STEPS.value)
       row = (f"| {size} | {counting.param_counts(model_config)['non_embedding']:,} | {dtype} | "
-             f"{peak / 1e9:.0f} | {ours:,.0f} | {100 * flops * ours / peak:.1f}% |")
+             f"{per_call} | {peak / 1e9:.0f} | {ours:,.0f} | {100 * flops * ours / peak:.1f}% |")
       if _PEER.value == "torch":
         peer_steps = torch_runner(model_config, config.optimizer, batch)
         peer = tokens / best_seconds_per_step(peer_steps, _WINDOWS.value, _STEPS.value)

@@ -91,6 +91,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       branch_point_tokens=(),
       branch_from="",
       log_every_steps=50,
+      # Optimizer steps per call of the compiled train step (a scan over a stack of batches;
+      # training/step.py). Above 1 it saves per-step dispatch for small models; evaluations,
+      # checkpoints and branch points still fall on their exact steps.
+      steps_per_call=1,
   ))
 
   config.optimizer = ml_collections.ConfigDict(dict(

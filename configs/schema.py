@@ -33,7 +33,8 @@ UNHASHED_SECTIONS = ("logging",)
 # part of a sweep's identity) only when it differs from its default in configs/base.py.
 LATER_FIELDS = {"data": ("synthetic_teacher_width", "synthetic_teacher_decay",
                          "synthetic_teacher_scale", "synthetic_teacher_embed",
-                         "synthetic_teacher_embed_decay")}
+                         "synthetic_teacher_embed_decay"),
+                "train": ("steps_per_call",)}
 
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:

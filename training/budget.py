@@ -62,6 +62,9 @@ def compute_budget(config: ml_collections.ConfigDict) -> StepBudget:
     raise ValueError(
         f"config.train.grad_accum_steps={train.grad_accum_steps} must be positive and divide "
         f"config.train.batch_size={train.batch_size}")
+  if not (isinstance(train.steps_per_call, int) and train.steps_per_call >= 1):
+    raise ValueError(f"config.train.steps_per_call={train.steps_per_call!r} must be a whole "
+                     "number >= 1 (1: one optimizer step per call of the train step)")
   tokens_per_step = train.batch_size * config.model.seq_len
   if train.train_tokens < tokens_per_step:
     raise ValueError(

@@ -164,8 +164,9 @@ def _open_workdir(config: ml_collections.ConfigDict, workdir: pathlib.Path,
 class _Loop:
   """The loop proper of one launch (see `train_and_evaluate`): trains `trainer` from the newest
   checkpoint (or step 0) to the end of the budget, with the evaluations, checkpoints and
-  metrics files of the run. Metrics of a step are fetched one step late, so the host never
-  waits for the device between synchronization points (evaluations, saves, the first step)."""
+  metrics files of the run. Metrics of a call are fetched one call late, so the host never
+  waits for the device between synchronization points (evaluations, saves, the first call of
+  each compiled program)."""
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: pathlib.Path,
                trainer: trainer_lib.Trainer, data: _Data,
@@ -189,7 +190,6 @@ class _Loop:
     self._elapsed_before = 0.0  # wall seconds of the launches before this one
     self._throughput = _Throughput()
     self._norms: dict[str, float] = {}  # of the last finished step
-    self._first_step = 0
     self._peak = math.nan
 
   def close(self) -> None:
@@ -206,24 +206,30 @@ class _Loop:
     self._resume()
     self._writer.truncate_after(trainer.step)
     self._peak = metrics_lib.peak_flops()
-    self._first_step = trainer.step
+    called: set[int] = set()  # lengths of the calls made: the first of each compiles
     pending, diverged_step = None, None
     while trainer.step < budget.total_steps:
-      step_metrics = trainer.train_step(trainer.global_batch(next(self._data.train)))
+      start = trainer.step
+      count = self._steps_in_call(start)
+      cold = count not in called
+      if cold:  # compilation is left out of the throughput
+        if pending is not None and (diverged_step := self._finish_steps(*pending)) is not None:
+          break
+        pending = None
+        self._throughput.pause()
+      step_metrics = self._train(count)
+      called.add(count)
       step = trainer.step
-      if pending is not None and not math.isfinite(self._finish_step(*pending)):
-        diverged_step = pending[0]
+      if pending is not None and (diverged_step := self._finish_steps(*pending)) is not None:
         break
-      pending = (step, step_metrics)
+      pending = (start, step_metrics, not cold)
       periodic_eval = budget.eval_every_steps and step % budget.eval_every_steps == 0
       periodic_ckpt = budget.ckpt_every_steps and step % budget.ckpt_every_steps == 0
-      stopping = self._preemption.should_stop(step)
+      stopping = any(self._preemption.should_stop(done) for done in range(start + 1, step + 1))
       last = step == budget.total_steps
       at_branch_point = step in self._branch_point_steps
-      if (step == self._first_step + 1 or periodic_eval or periodic_ckpt or stopping or last
-          or at_branch_point):
-        if not math.isfinite(self._finish_step(*pending)):
-          diverged_step = pending[0]
+      if cold or periodic_eval or periodic_ckpt or stopping or last or at_branch_point:
+        if (diverged_step := self._finish_steps(*pending)) is not None:
           break
         pending = None
         self._throughput.pause()
@@ -246,6 +252,27 @@ class _Loop:
     if jax.process_index() == 0:
       write_result(self._workdir, result)
     return result
+
+  def _steps_in_call(self, start: int) -> int:
+    """Optimizer steps of the next call of the train step, from `start` steps done:
+    `train.steps_per_call` when no synchronization point (an evaluation, a checkpoint, a branch
+    point, the end) falls before its last step, else 1, so that each lands on its exact step."""
+    per_call, budget = self._config.train.steps_per_call, self._budget
+    if per_call == 1:
+      return 1
+    syncs = [budget.total_steps, *(point for point in self._branch_point_steps if point > start)]
+    syncs += [(start // every + 1) * every
+              for every in (budget.eval_every_steps, budget.ckpt_every_steps) if every]
+    return per_call if start + per_call <= min(syncs) else 1
+
+  def _train(self, count: int) -> dict[str, jax.Array]:
+    """`count` optimizer steps on the next `count` batches, in one call; their metrics, still
+    on the device (scalars for one step, [count] arrays for more)."""
+    trainer = self._trainer
+    rows = [next(self._data.train) for _ in range(count)]
+    if count == 1:
+      return trainer.train_step(trainer.global_batch(rows[0]))
+    return trainer.train_steps(trainer.global_batches(np.stack(rows)))
 
   def _resume(self) -> None:
     """Loads the newest intact checkpoint into the trainer, data iterator and loop state."""
@@ -298,18 +325,31 @@ class _Loop:
     over the peak FLOP/s."""
     return self._flops_per_token["exact_no_embedding"] * tokens_per_second / self._peak
 
-  def _finish_step(self, done_step: int, step_metrics: dict[str, jax.Array]) -> float:
-    """Fetches a finished step's metrics and logs them; returns its loss (nats/token)."""
+  def _finish_steps(self, start: int, step_metrics: dict[str, jax.Array],
+                    timed: bool) -> int | None:
+    """Fetches the metrics of the steps after `start` made by one call, logs each step's and,
+    when `timed` (the call ran while the throughput clock did), counts them in the throughput.
+    Returns the first step whose train loss is not finite (the run diverged), else None."""
+    host = {name: np.atleast_1d(np.asarray(value, np.float64))
+            for name, value in jax.device_get(step_metrics).items()}
+    for offset, loss in enumerate(host["loss"]):
+      self._finish_step(start + offset + 1, {name: float(values[offset])
+                                             for name, values in host.items()})
+      if not math.isfinite(loss):
+        return start + offset + 1
+    if timed:
+      self._throughput.steps += host["loss"].size
+    return None
+
+  def _finish_step(self, done_step: int, host: dict[str, float]) -> None:
+    """Logs one finished step's metrics (host floats)."""
     budget = self._budget
-    host = {name: float(value) for name, value in jax.device_get(step_metrics).items()}
     if math.isfinite(host["loss"]):
       self._smoothed.update(host["loss"])
-    if done_step > self._first_step + 1:
-      self._throughput.steps += 1
     self._norms = {name: host[name] for name in _NORMS}
     self._writer.scalars(done_step, {
         "train/loss": host["loss"], **{f"train/{name}": host[name] for name in _NORMS},
-        "train/learning_rate": float(self._trainer.schedule(done_step - 1))})
+        "train/learning_rate": float(self._trainer.learning_rates[done_step - 1])})
     if done_step % self._config.train.log_every_steps == 0 or done_step == budget.total_steps:
       tokens_per_second = self._throughput.tokens_per_second(budget.tokens_per_step)
       eta = (budget.total_steps - done_step) * budget.tokens_per_step / tokens_per_second
@@ -319,7 +359,6 @@ class _Loop:
       if math.isfinite(tokens_per_second):
         self._writer.scalars(done_step, {"perf/tokens_per_second": tokens_per_second,
                                          "perf/mfu": self._mfu(tokens_per_second)})
-    return host["loss"]
 
   def _evaluate(self) -> evaluate_lib.EvalResult:
     """Evaluates the current parameters; logs the loss and appends a metrics.jsonl record."""
@@ -330,7 +369,7 @@ class _Loop:
     self._writer.record({
         "step": step, "tokens": self._budget.tokens_at(step), "eval_loss": outcome.loss,
         "train_loss": self._smoothed.value,
-        "learning_rate": float(self._trainer.schedule(max(step - 1, 0))), **self._norms,
+        "learning_rate": float(self._trainer.learning_rates[max(step - 1, 0)]), **self._norms,
         **({"eval_bits_per_byte": bits} if bits is not None else {})})
     logging.info("eval at step %d: loss %.4f nats/token", step, outcome.loss)
     return outcome

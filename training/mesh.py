@@ -81,6 +81,8 @@ def data_parallel_size(mesh: jax.sharding.Mesh) -> int:
   return math.prod(mesh.shape[axis] for axis in BATCH_AXES)
 
 
-def batch_sharding(mesh: jax.sharding.Mesh) -> NamedSharding:
-  """Sharding of a [batch, ...] array: batch over data x fsdp, other dimensions replicated."""
-  return NamedSharding(mesh, PartitionSpec(BATCH_AXES))
+def batch_sharding(mesh: jax.sharding.Mesh, stacked: bool = False) -> NamedSharding:
+  """Sharding of a [batch, ...] array: batch over data x fsdp, other dimensions replicated;
+  `stacked`: of a [K, batch, ...] stack of such arrays (K replicated)."""
+  return NamedSharding(mesh, PartitionSpec(None, BATCH_AXES) if stacked
+                       else PartitionSpec(BATCH_AXES))

@@ -109,10 +109,33 @@ def scale_by_multipliers(multipliers: Any) -> optax.GradientTransformation:
   return optax.stateless(scale)
 
 
-def make_optimizer(optimizer_config: ml_collections.ConfigDict, budget: StepBudget,
-                   params: nnx.State, model_config: ModelConfig | None = None
-                   ) -> optax.GradientTransformation:
-  """AdamW with global-norm gradient clipping and a weight-decay mask; one update per step.
+def scale_by_given_learning_rate() -> optax.GradientTransformationExtraArgs:
+  """Scales the updates by -learning_rate, the value passed as `update(...,
+  learning_rate=)`: the step's learning rate is an input of the compiled step, read from the
+  run's schedule on the host, so that one program serves every schedule, budget and peak of a
+  shape (the trunk and all the branches of a ladder size). Its state is optax's schedule state,
+  the count of updates applied, so the optimizer state has the layout of `optax.adamw` with a
+  schedule (checkpoints of either restore into the other)."""
+
+  def init(params: Any) -> optax.ScaleByScheduleState:
+    del params
+    return optax.ScaleByScheduleState(count=jnp.zeros([], jnp.int32))
+
+  def update(updates: Any, state: optax.ScaleByScheduleState, params: Any = None, *,
+             learning_rate: jax.Array, **extra_args: Any) -> tuple[Any, optax.ScaleByScheduleState]:
+    del params, extra_args
+    updates = jax.tree.map(lambda g: jnp.array(-learning_rate, dtype=g.dtype) * g, updates)
+    return updates, optax.ScaleByScheduleState(count=optax.safe_increment(state.count))
+
+  return optax.GradientTransformationExtraArgs(init, update)
+
+
+def make_optimizer(optimizer_config: ml_collections.ConfigDict, params: nnx.State,
+                   model_config: ModelConfig | None = None
+                   ) -> optax.GradientTransformationExtraArgs:
+  """AdamW with global-norm gradient clipping and a weight-decay mask; one update per step,
+  whose learning rate is the `learning_rate=` argument of `update` (the schedule's value at the
+  step: `make_schedule`; see `scale_by_given_learning_rate`).
 
   Gradient accumulation happens inside the train step (a scan over micro-batches), so every
   call of `update` is one optimizer step of the schedule. Under μP (`model_config`) the AdamW
@@ -121,13 +144,11 @@ def make_optimizer(optimizer_config: ml_collections.ConfigDict, budget: StepBudg
   clip = optimizer_config.grad_clip_norm
   adamw = optax.chain(
       optax.clip_by_global_norm(clip) if clip > 0 else optax.identity(),
-      optax.adamw(
-          learning_rate=make_schedule(optimizer_config, budget),
-          b1=optimizer_config.b1,
-          b2=optimizer_config.b2,
-          eps=optimizer_config.eps,
-          weight_decay=optimizer_config.weight_decay,
-          mask=weight_decay_mask(params),
+      optax.chain(
+          optax.scale_by_adam(b1=optimizer_config.b1, b2=optimizer_config.b2,
+                              eps=optimizer_config.eps),
+          optax.add_decayed_weights(optimizer_config.weight_decay, weight_decay_mask(params)),
+          scale_by_given_learning_rate(),
       ),
   )
   if model_config is None or not parametrization.is_mup(model_config):

@@ -18,11 +18,15 @@ import ml_collections
 from configs import schema
 
 MAX_PROGRAMS = 8
-# Config fields no jitted step reads (top-level sections, or 'section.field').
+# Config fields no jitted step reads (top-level sections, or 'section.field'). The schedule's
+# fields are among them: the learning rate is an input of the train step, so a trunk and its
+# branches, or runs of one shape with other budgets or peaks, share one program.
 PROGRAM_FREE_FIELDS = frozenset((
     "seed", "data", "logging", "train.eval_every_tokens", "train.eval_tokens",
     "train.ckpt_every_tokens", "train.keep_checkpoints", "train.branch_point_tokens",
-    "train.branch_from", "train.log_every_steps"))
+    "train.branch_from", "train.log_every_steps", "train.steps_per_call", "train.train_tokens",
+    "train.warmup_tokens", "optimizer.peak_learning_rate", "optimizer.schedule",
+    "optimizer.final_lr_fraction", "optimizer.decay_fraction", "optimizer.decay_shape"))
 # The eval step reads only the model and its sharding.
 _EVAL_FIELDS = ("model", "logical_axis_rules")
 
@@ -68,14 +72,18 @@ def _mesh_key(mesh: jax.sharding.Mesh) -> dict[str, Any]:
           "platform": mesh.devices.flat[0].platform}
 
 
-def train_step_key(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> str:
-  """The key of the train step of `config` on `mesh` (a JSON string)."""
+def train_step_key(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
+                   stacked: bool = False) -> str:
+  """The key of the train step of `config` on `mesh` (a JSON string); `stacked`: the program
+  that takes a stack of batches (`step.make_train_step`; its jit compiles once per stack
+  length, so `train.steps_per_call` is not part of the key)."""
   resolved = schema.config_to_dict(config)
   kept = {section: ({name: value for name, value in fields.items()
                      if f"{section}.{name}" not in PROGRAM_FREE_FIELDS}
                     if isinstance(fields, dict) else fields)
           for section, fields in resolved.items() if section not in PROGRAM_FREE_FIELDS}
-  return json.dumps({"config": kept, "mesh": _mesh_key(mesh)}, sort_keys=True, default=str)
+  return json.dumps({"config": kept, "mesh": _mesh_key(mesh), "stacked": stacked},
+                    sort_keys=True, default=str)
 
 
 def eval_step_key(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> str:

@@ -35,8 +35,10 @@ class Trainer:
   """The parameters, optimizer state and jitted steps of one run on one mesh.
 
   Read-only attributes: `config` (the resolved run config), `model_config`, `budget` (the run's
-  budgets in steps), `schedule` (learning rate per optimizer step, 0-based), `mesh`,
-  `batch_sharding` (of a global [batch, ...] array), `params_sharding` and `opt_sharding`
+  budgets in steps), `schedule` (learning rate per optimizer step, 0-based), `learning_rates`
+  (its float32 value at every step of the run, the train step's input), `mesh`,
+  `batch_sharding` (of a global [batch, ...] array), `stack_sharding` (of a [K, batch, ...]
+  stack of them), `params_sharding` and `opt_sharding`
   (pytrees of NamedSharding matching `params` and `opt_state`).
 
   The arrays behind `params` and `opt_state` are donated to the next `train_step`: read them
@@ -55,20 +57,29 @@ class Trainer:
     self.model_config = ModelConfig.from_config_dict(config.model)
     self.budget = budget_lib.compute_budget(config)
     self.schedule = optimizer_lib.make_schedule(config.optimizer, self.budget)
+    steps = np.arange(self.budget.total_steps)  # a constant schedule gives one value for all
+    self.learning_rates = np.broadcast_to(np.asarray(self.schedule(steps), np.float32),
+                                          steps.shape)
     self.mesh = mesh_lib.make_mesh(config.mesh, devices)
     self.batch_sharding = mesh_lib.batch_sharding(self.mesh)
+    self.stack_sharding = mesh_lib.batch_sharding(self.mesh, stacked=True)
     with self._context():
       model = state_lib.init_model(
           lambda: Transformer(self.model_config, rngs=nnx.Rngs(params=config.seed)), self.mesh)
-      tx = optimizer_lib.make_optimizer(config.optimizer, self.budget, model.params,
-                                        self.model_config)
+      tx = optimizer_lib.make_optimizer(config.optimizer, model.params, self.model_config)
       opt_state, self.opt_sharding = state_lib.init_optimizer(tx, model.params, self.mesh)
     self.params_sharding = model.params_sharding
     self._params, self._opt_state, self._step = model.params, opt_state, 0
-    self._train_step = programs.TRAIN_STEPS.get(
-        programs.train_step_key(config, self.mesh), lambda: step_lib.make_train_step(
-            model.graphdef, model.rest, tx, config.train.grad_accum_steps,
-            self.params_sharding, self.opt_sharding))
+
+    def train_program(stacked: bool):
+      return programs.TRAIN_STEPS.get(
+          programs.train_step_key(config, self.mesh, stacked),
+          lambda: step_lib.make_train_step(model.graphdef, model.rest, tx,
+                                           config.train.grad_accum_steps, self.params_sharding,
+                                           self.opt_sharding, stacked))
+
+    self._train_step = train_program(False)
+    self._train_steps = train_program(True) if config.train.steps_per_call > 1 else None
     self._eval_step = programs.EVAL_STEPS.get(
         programs.eval_step_key(config, self.mesh),
         lambda: evaluate_lib.make_eval_step(model.graphdef, model.rest))
@@ -101,14 +112,34 @@ class Trainer:
     return jax.make_array_from_process_local_data(self.batch_sharding,
                                                   np.asarray(local_rows, np.int32))
 
+  def global_batches(self, local_rows: np.ndarray) -> jax.Array:
+    """The global [K, global_batch, seq_len + 1] int32 stack of K batches of which this process
+    holds `local_rows` ([K, its share of a batch, seq_len + 1]); batch k is sharded as
+    `global_batch` shards one."""
+    return jax.make_array_from_process_local_data(self.stack_sharding,
+                                                  np.asarray(local_rows, np.int32))
+
+  def train_steps(self, batches: jax.Array) -> step_lib.Metrics:
+    """K optimizer updates, in order, on a stack of K global batches (`global_batches`) in one
+    call; returns their metrics stacked ([K] each; see `train_step`), still on the device.
+    Needs `train.steps_per_call` > 1 (the program is built only then)."""
+    if self._train_steps is None:
+      raise ValueError("train_steps needs config.train.steps_per_call > 1")
+    with self._context():
+      rates = self.learning_rates[self._step:self._step + batches.shape[0]]
+      self._params, self._opt_state, metrics = self._train_steps(self._params, self._opt_state,
+                                                                 batches, rates)
+    self._step += batches.shape[0]
+    return metrics
+
   def train_step(self, batch: jax.Array) -> step_lib.Metrics:
     """One optimizer update on a global batch (`global_batch`); returns its metrics, still on
     the device (fetch them later so the host does not wait): loss (nats/token, before the
     update), grad_norm (global L2, before clipping), update_norm and param_norm (global L2 of
     the applied update and of the parameters after it)."""
     with self._context():
-      self._params, self._opt_state, metrics = self._train_step(self._params, self._opt_state,
-                                                                batch)
+      self._params, self._opt_state, metrics = self._train_step(
+          self._params, self._opt_state, batch, self.learning_rates[self._step])
     self._step += 1
     return metrics
 
@@ -118,9 +149,12 @@ class Trainer:
       return evaluate_lib.evaluate(self._eval_step, self._params, batches)
 
   def compiled_train_step_text(self, batch: jax.Array) -> str:
-    """The optimized HLO of the train step's executable for batches shaped like `batch`."""
+    """The optimized HLO of the train step's executable for batches shaped like `batch` (a
+    stack of batches: the program of `train_steps`)."""
+    rates = self.learning_rates[:batch.shape[0]] if batch.ndim == 3 else self.learning_rates[0]
+    program = self._train_steps if batch.ndim == 3 else self._train_step
     with self._context():
-      return self._train_step.lower(self._params, self._opt_state, batch).compile().as_text()
+      return program.lower(self._params, self._opt_state, batch, rates).compile().as_text()
 
   @contextlib.contextmanager
   def _context(self) -> Iterator[None]:

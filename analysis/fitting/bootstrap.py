@@ -11,8 +11,9 @@ For forms with exponents alpha (on N) and beta (on D) the samples also carry the
 compute-optimal allocation exponents of Hoffmann et al. 2022: N_opt ~ C^a, D_opt ~ C^b with
 a = beta / (alpha + beta) and b = alpha / (alpha + beta).
 """
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 import dataclasses
+import math
 import time
 from typing import Any
 import warnings
@@ -100,6 +101,32 @@ def percentile_intervals(samples: Mapping[str, np.ndarray], level: float
   """name -> (low, high) `percentile_interval` of each 1-D sample array, as floats."""
   return {name: tuple(float(x) for x in percentile_interval(values, level))
           for name, values in samples.items()}
+
+
+def mixture_interval(samples: Sequence[np.ndarray], weights: Sequence[float], level: float
+                     ) -> tuple[float, float]:
+  """(low, high): the (1 - level) / 2 and (1 + level) / 2 quantiles of a mixture of bootstrap
+  distributions, component k (the 1-D `samples[k]`) drawn with probability `weights[k]` and each
+  of its finite samples equally likely within it (inverse of the weighted empirical CDF: the
+  smallest sample whose cumulative probability reaches the quantile). Components with no finite
+  sample or no weight are left out; with none left, NaN."""
+  _check_level(level)
+  values, masses = [], []
+  for component, weight in zip(samples, weights, strict=True):
+    component = np.asarray(component, np.float64)
+    component = component[np.isfinite(component)]
+    if component.size and weight > 0:
+      values.append(component)
+      masses.append(np.full(component.size, weight / component.size))
+  if not values:
+    return math.nan, math.nan
+  values, masses = np.concatenate(values), np.concatenate(masses)
+  order = np.argsort(values, kind="stable")
+  cumulative = np.cumsum(masses[order]) / masses.sum()
+  quantiles = np.array([(1 - level) / 2, (1 + level) / 2]) - 1e-12  # the sums' rounding
+  low, high = np.searchsorted(cumulative, quantiles, side="left")
+  last = values.size - 1
+  return float(values[order][min(low, last)]), float(values[order][min(high, last)])
 
 
 def resample_counts(n_points: int, n_resamples: int, seed: int,

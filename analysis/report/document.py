@@ -119,7 +119,8 @@ def _approach3_section(summary: dict) -> list[str]:
                      rows), "",
       f"Compute-optimal exponents: a = {markdown.number(block.get('a'))} "
       f"{markdown.interval(block['ci'].get('a'))}, b = {markdown.number(block.get('b'))} "
-      f"{markdown.interval(block['ci'].get('b'))}.", *_known_floor_lines(block)])
+      f"{markdown.interval(block['ci'].get('b'))}.", *_known_floor_lines(block),
+      *_over_forms_lines(summary.get("irreducible_loss", {}))])
 
 
 def _known_floor_lines(block: dict) -> list[str]:
@@ -132,6 +133,26 @@ def _known_floor_lines(block: dict) -> list[str]:
           f"{markdown.number(truth['floor'], 4)} nats/token. E = {markdown.number(truth['E'], 4)} "
           f"misses it by {truth['miss']:+.3g} nats/token ({truth['relative_miss']:+.1%}); its "
           f"{truth['level']:.0%} interval {markdown.interval(truth['ci'])} {verdict} it."]
+
+
+def _over_forms_lines(block: dict) -> list[str]:
+  """E of each form the rollout compares and their average by held-out record, with the known
+  floor beside it when the corpus has one."""
+  if "forms" not in block:
+    return []
+  each = "; ".join(f"{entry['label']} {markdown.number(entry['E'], 4)} "
+                   f"{markdown.interval(entry['ci'])}, weight {entry['weight']:.2f}"
+                   for entry in block["forms"])
+  lines = ["", f"**E over the forms.** One form's interval does not include the error of its "
+           f"form. Fitted on every run by each form of the rollout: {each}. Weighted by their "
+           f"held-out record, E = {markdown.number(block['E'], 4)}, {block['level']:.0%} "
+           f"interval of the mixture {markdown.interval(block['ci'])}."]
+  truth = block.get("known_floor")
+  if truth is not None:
+    verdict = "covers" if truth["covered"] else "does **not** cover"
+    lines[-1] += (f" Against the known floor: {truth['miss']:+.3g} nats/token "
+                  f"({truth['relative_miss']:+.2%}); the interval {verdict} it.")
+  return lines
 
 
 def _approaches_section(summary: dict) -> list[str]:

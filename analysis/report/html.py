@@ -88,7 +88,9 @@ def residuals(go: Any, analysis: pipeline.Analysis, c_label: str) -> Any:
 
 
 def extrapolation(go: Any, analysis: pipeline.Analysis) -> Any:
-  """Held-out runs: predicted loss with its interval against the actual loss."""
+  """Held-out runs: predicted loss with its bootstrap interval against the actual loss, and
+  beside it, where the summary has them, the prediction and interval calibrated by the record
+  of the training runs (`calibration.held_out`)."""
   block = analysis.summary["extrapolation"]
   held_out = block["runs"]
   actual = np.array([run["actual"] for run in held_out])
@@ -101,12 +103,28 @@ def extrapolation(go: Any, analysis: pipeline.Analysis) -> Any:
           for key, values in analysis.runs.items()}
   runs["loss"] = actual
   trace = _runs_trace(go, actual, predicted, [run["run_id"] for run in held_out], runs,
-                      f"held out ({block['level']:.0%} interval)")
+                      f"held out, bootstrap ({block['level']:.0%} interval)")
   trace.error_y = dict(type="data", symmetric=False, array=high - predicted,
                        arrayminus=predicted - low)
+  traces = [trace]
   limits = [float(min(actual.min(), low.min())), float(max(actual.max(), high.max()))]
-  figure = go.Figure([trace, go.Scatter(x=limits, y=limits, mode="lines", hoverinfo="skip",
-                                        name="predicted = actual")])
+  calibrated = analysis.summary.get("calibration", {}).get("held_out", {}).get("runs")
+  if calibrated:
+    actual_of = {run["run_id"]: run["actual"] for run in held_out}
+    point = np.array([run["predicted"] for run in calibrated])
+    band_low = np.array([run["low"] for run in calibrated])
+    band_high = np.array([run["high"] for run in calibrated])
+    traces.append(go.Scatter(
+        x=[actual_of[run["run_id"]] for run in calibrated], y=point, mode="markers",
+        marker=dict(symbol="square", size=6), text=[run["run_id"] for run in calibrated],
+        name=f"calibrated by the record ({block['level']:.0%} interval)",
+        error_y=dict(type="data", symmetric=False, array=band_high - point,
+                     arrayminus=point - band_low),
+        hovertemplate="%{text}<br>actual %{x:.4g}, calibrated %{y:.4g} nats/token"
+                      "<extra></extra>"))
+    limits = [min(limits[0], float(band_low.min())), max(limits[1], float(band_high.max()))]
+  figure = go.Figure([*traces, go.Scatter(x=limits, y=limits, mode="lines", hoverinfo="skip",
+                                          name="predicted = actual")])
   figure.update_xaxes(title="actual loss (nats/token)")
   figure.update_yaxes(title="predicted loss (nats/token)")
   return figure

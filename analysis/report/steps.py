@@ -22,6 +22,7 @@ from analysis.laws import published
 from analysis.report import auxiliary
 from analysis.report import conventions
 from analysis.report import held_out_steps
+from analysis.report import irreducible_loss
 from analysis.report import law_fits
 from analysis.report import markdown
 from analysis.report.step_types import Done, Outcome, Prepared, Settings, Step
@@ -271,6 +272,7 @@ STEPS = (
     Step("extrapolation", held_out_steps.extrapolation, label="held-out extrapolation"),
     Step("rollout", held_out_steps.rollout_record, label="rollout"),
     Step("calibration", held_out_steps.calibration_record, label="calibration"),
+    Step("irreducible_loss", irreducible_loss.run, label="E over the forms"),
     Step("optimal_allocation", _optimal_allocation),
     Step("compute_optimal_loss", _compute_optimal_loss, label="compute-optimal loss"),
     Step("convention_comparison", _convention_comparison, label="convention comparison",

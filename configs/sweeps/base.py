@@ -120,5 +120,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       holdout_flops=0.0,               # held-out check: predict runs at C >= this (FLOPs, 6ND;
                                        #   0: the largest IsoFLOP budget) ...
       holdout_gap=1.0,                 # ... from a fit on the runs with C < holdout_flops / this
+      rollout_forms=("chinchilla", "overtraining"),  # laws compared on held-out runs
   ))
   return sweep

@@ -13,21 +13,25 @@ puts it beside the fitted E. 8M tokens are generated: no run repeats data.
 Grid. Nine sizes, 856-19k non-embedding parameters (one layer, d_model 8-40 in 4-wide heads),
 one WSD trunk each with 20% linear cooldowns to zero learning rate at 250k, 500k, 1M, 2M and 4M
 tokens: 54 runs (9 trunks, 45 branches), the fit resampling whole trunks. Batch 16 x seq_len 32
-(512 tokens a step); the learning rate falls with size as 4e-3 x (N / 1e5)^-0.25, after a
-warmup of 20% of the smallest budget (50k tokens, 98 steps). The held-out check fits the runs
-below 1/4 of C = 1.5e11 FLOPs (6ND) and predicts the 8 runs at or above it, each at 4.2x the
-largest training compute or more.
+(512 tokens a step, 16 steps a call of the compiled train step: `train.steps_per_call`); the
+learning rate falls with size as 4e-3 x (N / 1e5)^-0.25, after a warmup of 20% of the smallest
+budget (50k tokens, 98 steps). The held-out check fits the runs below 1/4 of C = 1.5e11 FLOPs
+(6ND) and predicts the 8 runs at or above it, each at 4.2x the largest training compute or more.
 
-Measured on 2 quiet AMD EPYC cores (`python demo.py`, 5 min 28 s): every run ends 0.17-3.1%
-above the floor of 3.015 nats/token. Approach 3 is identifiable (alpha 0.89 [0.70, 1.01], beta
-0.87 [0.82, 0.99], no refit failed of 300); fitted below the cutoff, it predicts the 8 held-out
-runs within 0.43% (mean |error|), and the intervals calibrated by the record of the training
-runs cover all 8 (the plain bootstrap ones none). E = 3.012 misses the floor by -0.12%, and its
-interval [3.008, 3.014] does not cover it: the students' gain from data grows with their size,
-which the additive law cannot express. With another teacher and sample
-(`--sweep.base.data.synthetic_seed=1`): identifiable again (alpha [0.70, 1.14], beta [0.88,
-1.10]), E +0.02% with the floor inside its interval, the held-out runs within 0.28%, all 8
-inside the calibrated intervals.
+Measured on 2 quiet AMD EPYC cores (`python demo.py`, 4 min 18 s with the corpus prepared):
+every run ends 0.17-3.1% above the floor of 3.015 nats/token. Approach 3 is identifiable (alpha
+0.89 [0.70, 1.01], beta 0.86 [0.81, 0.98], no refit failed of 300); fitted below the cutoff, it
+predicts the 8 held-out runs within 0.43% (mean |error|), and the intervals calibrated by the
+record of the training runs cover 6 of them (the plain bootstrap ones none). That count is
+fragile: the calibrated growth is the second largest of 42 record scores, and the same sweep
+with the learning-rate schedule evaluated inside the step (every loss within 0.005% of these)
+had all 8 covered. E = 3.012 misses the floor by -0.12%, and its interval [3.008, 3.014] does
+not cover it: the gap between sizes narrows as the data grow (2.1 points of excess between the
+smallest and the largest size at 250k tokens, 1.4 at 4M), which the additive law cannot
+express. With another teacher and sample (`--sweep.base.data.synthetic_seed=1`, measured with
+the code before the learning rate became a step input): identifiable again (alpha [0.70, 1.14],
+beta [0.88, 1.10]), E +0.02% with the floor inside its interval, the held-out runs within 0.28%,
+all 8 inside the calibrated intervals.
 
 What the probes showed (excess is the loss over the exact floor):
 - An order-2 teacher (the context's two last tokens) makes the students learn to attend to the
@@ -68,7 +72,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                          synthetic_teacher_embed=64,
                          synthetic_teacher_embed_decay=variant.embed_decay,
                          synthetic_tokens=8_000_000, synthetic_document_tokens=256.0)
-  sweep.base.train.update(batch_size=16, eval_tokens=65_536, log_every_steps=1000)
+  sweep.base.train.update(batch_size=16, eval_tokens=65_536, log_every_steps=1000,
+                          steps_per_call=16)
   sweep.base.optimizer.update(schedule="wsd", final_lr_fraction=0.0)
   sweep.grid.update(kind="ladder", sizes=tuple(int(s) for s in variant.sizes.split("+")),
                     tokens=tuple(int(float(t)) for t in variant.tokens.split("+")),
@@ -80,5 +85,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                                      reference_value=4e-3, exponent=-0.25)
   sweep.schedule.update(warmup_fraction=0.2, evals_per_run=2, checkpoints_per_run=1)
   sweep.launch.update(max_parallel=2)
-  sweep.analysis.update(resamples=300, holdout_flops=HOLDOUT_FLOPS, holdout_gap=4.0)
+  sweep.analysis.update(resamples=300, holdout_flops=HOLDOUT_FLOPS, holdout_gap=4.0,
+                        rollout_forms=("chinchilla", "overtraining", "interaction"))
   return sweep

@@ -63,19 +63,20 @@ def _coordinates(width: int, parametrization: str, batch_BxT: np.ndarray
   model_config = ModelConfig.from_config_dict(config.model)
   build = lambda: Transformer(model_config, rngs=nnx.Rngs(params=0))
   graphdef, abstract_params, _ = nnx.split(nnx.eval_shape(build), nnx.Param, ...)
-  tx = optimizer_lib.make_optimizer(config.optimizer, budget_lib.compute_budget(config),
-                                    abstract_params, model_config)
+  tx = optimizer_lib.make_optimizer(config.optimizer, abstract_params, model_config)
+  rates = jnp.broadcast_to(optimizer_lib.make_schedule(  # a constant schedule: one value
+      config.optimizer, budget_lib.compute_budget(config))(jnp.arange(STEPS)), (STEPS,))
 
   def run(batch_BxT):
     _, params, rest = nnx.split(build(), nnx.Param, ...)
 
-    def update(carry, _):
+    def update(carry, rate):
       params, opt_state = carry
       grads = jax.grad(step_lib.mean_loss, argnums=1)(graphdef, params, rest, batch_BxT)
-      updates, opt_state = tx.update(grads, opt_state, params)
+      updates, opt_state = tx.update(grads, opt_state, params, learning_rate=rate)
       return (optax.apply_updates(params, updates), opt_state), None
 
-    (trained, _), _ = jax.lax.scan(update, (params, tx.init(params)), length=STEPS)
+    (trained, _), _ = jax.lax.scan(update, (params, tx.init(params)), rates)
     both = jax.tree.map(lambda *pair: jnp.stack(pair), params, trained)
     return jax.lax.map(
         lambda params: _layer_rms(nnx.merge(graphdef, params, rest), batch_BxT[:, :-1]), both)

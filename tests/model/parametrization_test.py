@@ -110,8 +110,10 @@ def test_mup_learning_rate_is_the_peak_over_the_width_multiplier_for_hidden_matr
   model_config = ModelConfig(**SMALL, **_mup(8))
   updates = {}
   for name, model_config in (("standard", None), ("mup", model_config)):
-    tx = optimizer_lib.make_optimizer(config.optimizer, budget, params, model_config)
-    updates[name] = _named(jax.jit(lambda g, p: tx.update(g, tx.init(p), p)[0])(grads, params))
+    tx = optimizer_lib.make_optimizer(config.optimizer, params, model_config)
+    rate = optimizer_lib.make_schedule(config.optimizer, budget)(0)
+    updates[name] = _named(jax.jit(
+        lambda g, p: tx.update(g, tx.init(p), p, learning_rate=rate)[0])(grads, params))
   for name, update in updates["mup"].items():
     factor = 0.25 if name in HIDDEN else 1.0
     np.testing.assert_allclose(update[...], updates["standard"][name][...] * factor,
@@ -147,21 +149,23 @@ def _train(model_fields: dict, steps: int = 3) -> tuple:
   model_config = ModelConfig.from_config_dict(config.model)
   build = lambda: Transformer(model_config, rngs=nnx.Rngs(params=0))
   graphdef, abstract, _ = nnx.split(nnx.eval_shape(build), nnx.Param, ...)
-  tx = optimizer_lib.make_optimizer(config.optimizer, budget_lib.compute_budget(config),
-                                    abstract, model_config)
+  tx = optimizer_lib.make_optimizer(config.optimizer, abstract, model_config)
+  rates = jnp.broadcast_to(optimizer_lib.make_schedule(  # a constant schedule: one value
+      config.optimizer, budget_lib.compute_budget(config))(jnp.arange(steps)), (steps,))
   batches = np.random.default_rng(0).integers(0, 32, (steps, 4, 9), dtype=np.int32)
 
   def run(batches):
     _, params, rest = nnx.split(build(), nnx.Param, ...)
 
-    def update(carry, batch):
-      params, opt_state = carry
+    def update(carry, batch_and_rate):
+      (params, opt_state), (batch, rate) = carry, batch_and_rate
       loss, grads = jax.value_and_grad(step_lib.mean_loss, argnums=1)(graphdef, params, rest,
                                                                        batch)
-      updates, opt_state = tx.update(grads, opt_state, params)
+      updates, opt_state = tx.update(grads, opt_state, params, learning_rate=rate)
       return (optax.apply_updates(params, updates), opt_state), loss
 
-    (trained, opt_state), losses = jax.lax.scan(update, (params, tx.init(params)), batches)
+    (trained, opt_state), losses = jax.lax.scan(update, (params, tx.init(params)),
+                                                (batches, rates))
     return params, losses, trained, opt_state
 
   compiled = jax.jit(run).lower(batches).compile(

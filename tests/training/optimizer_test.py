@@ -4,6 +4,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 
@@ -103,10 +104,35 @@ def test_weight_decay_skips_norms_and_biases_and_is_decoupled():
   mask = optimizer.weight_decay_mask(params)
   assert (mask["kernel"], mask["norm_scale"], mask["bias"]) == (True, False, False)
   config = _optimizer_config(schedule="constant", weight_decay=0.5, grad_clip_norm=0.0)
-  tx = optimizer.make_optimizer(config, _budget(10, 0), params)
+  tx = optimizer.make_optimizer(config, params)
   zero_grads = jax.tree.map(jnp.zeros_like, params)
-  updates, _ = tx.update(zero_grads, tx.init(params), params)
+  rate = optimizer.make_schedule(config, _budget(10, 0))(0)
+  updates, _ = tx.update(zero_grads, tx.init(params), params, learning_rate=rate)
   # With zero gradients only decoupled decay moves a parameter: -lr * wd * param.
   np.testing.assert_allclose(updates["kernel"][...], -1e-2 * 0.5, rtol=1e-6)
   assert not np.any(updates["norm_scale"][...]) and not np.any(updates["bias"][...])
 
+
+
+def test_the_given_learning_rate_reproduces_optax_adamw_with_the_schedule():
+  """The same updates, and a state of the same layout (checkpoints restore across), as
+  `optax.adamw` evaluating the schedule itself from its step count."""
+  params = nnx.state(_Toy(), nnx.Param)
+  config = _optimizer_config(schedule="wsd", weight_decay=0.1, grad_clip_norm=0.0)
+  schedule = optimizer.make_schedule(config, _budget(10, 2))
+  ours = optimizer.make_optimizer(config, params)
+  reference = optax.chain(optax.identity(), optax.adamw(
+      schedule, b1=config.b1, b2=config.b2, eps=config.eps, weight_decay=config.weight_decay,
+      mask=optimizer.weight_decay_mask(params)))
+  our_state, reference_state = ours.init(params), reference.init(params)
+  assert jax.tree.structure(our_state) == jax.tree.structure(reference_state)
+  rates = np.asarray(schedule(jnp.arange(10)), np.float32)
+  update = jax.jit(lambda g, s, p, rate: ours.update(g, s, p, learning_rate=rate))
+  update_reference = jax.jit(reference.update)
+  for index in range(10):
+    grads = jax.tree.map(lambda x: jnp.sin(x + index), params)
+    our_updates, our_state = update(grads, our_state, params, rates[index])
+    reference_updates, reference_state = update_reference(grads, reference_state, params)
+    for got, expected in zip(jax.tree.leaves(our_updates), jax.tree.leaves(reference_updates)):
+      np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-12)
+  assert int(our_state[1][2].count) == int(reference_state[1][2].count) == 10

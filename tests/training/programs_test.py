@@ -33,14 +33,18 @@ def _keys(**changes) -> tuple[str, str]:
 
 @pytest.mark.parametrize("change", [
     dict(seed=3), dict(data__corpus="synthetic"), dict(train__eval_every_tokens=131_072),
-    dict(train__log_every_steps=7), dict(logging__wandb="offline")])
+    dict(train__log_every_steps=7), dict(logging__wandb="offline"),
+    # The schedule is the step's learning-rate input: a trunk and its branches share a program.
+    dict(optimizer__peak_learning_rate=1e-3), dict(train__train_tokens=524_288),
+    dict(optimizer__schedule="wsd", optimizer__decay_fraction=0.3),
+    dict(train__warmup_tokens=0), dict(train__steps_per_call=4)])
 def test_fields_no_step_reads_keep_both_keys(change):
   assert _keys(**change) == _keys()
 
 
 @pytest.mark.parametrize("change, eval_changes", [
-    (dict(model__d_model=32), True), (dict(optimizer__peak_learning_rate=1e-3), False),
-    (dict(train__train_tokens=524_288), False), (dict(train__grad_accum_steps=2), False)])
+    (dict(model__d_model=32), True), (dict(optimizer__weight_decay=0.0), False),
+    (dict(optimizer__b2=0.99), False), (dict(train__grad_accum_steps=2), False)])
 def test_fields_a_step_reads_change_its_key(change, eval_changes):
   (train, evaluation), (train_before, eval_before) = _keys(**change), _keys()
   assert train != train_before

@@ -188,3 +188,17 @@ def test_block_bootstrap_covers_trunk_correlated_noise_where_the_point_bootstrap
   assert np.mean(covered["block"]) >= 0.85
   assert np.mean(covered["point"]) <= 0.8
   assert np.mean(width["block"]) > 1.5 * np.mean(width["point"])
+
+
+def test_a_mixture_interval_inverts_the_weighted_distribution_of_its_components():
+  first, second = np.arange(1000.0), 1000.0 + np.arange(1000.0)  # uniform on 0..999, 1000..1999
+  # Equal weights: one distribution uniform on 0..1999; 2.5% of 2000 samples is sample 49.
+  assert bootstrap.mixture_interval([first, second], [1.0, 1.0], 0.95) == (49.0, 1949.0)
+  # 90/10: the low quantile falls in the first at 0.025 / 0.9 of it, the high in the second
+  # at (0.975 - 0.9) / 0.1 of it.
+  low, high = bootstrap.mixture_interval([first, second], [0.9, 0.1], 0.95)
+  assert low == np.ceil(1000 * 0.025 / 0.9) - 1 and high == 1000 + np.ceil(1000 * 0.75) - 1
+  # A component without weight or without a finite sample does not count.
+  assert bootstrap.mixture_interval([first, [np.nan], second * 10], [1.0, 5.0, 0.0], 0.5) == (
+      249.0, 749.0)
+  assert all(np.isnan(bootstrap.mixture_interval([[np.inf]], [1.0], 0.95)))

@@ -3,6 +3,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import types
 
 import matplotlib.image
 import numpy as np
@@ -76,3 +77,30 @@ def test_report_html_renders_in_headless_chromium(built, tmp_path):
   assert markers.sum() > 500  # the runs' markers were painted
   assert np.ptp(rows) > 2000  # in charts far apart down the page, not in one
   assert image.std() > 0.1
+
+
+def test_the_extrapolation_chart_draws_the_calibrated_intervals_beside_the_bootstrap_ones():
+  import plotly.graph_objects as go  # pylint: disable=g-import-not-at-top
+  from analysis.report import html  # pylint: disable=g-import-not-at-top
+  held_out = [dict(run_id="a", actual=3.0, predicted=2.9, prediction_low=2.85,
+                   prediction_high=2.95),
+              dict(run_id="b", actual=2.5, predicted=2.45, prediction_low=2.4,
+                   prediction_high=2.5)]
+  calibrated = [dict(run_id="b", predicted=2.48, low=2.3, high=2.6),
+                dict(run_id="a", predicted=2.97, low=2.8, high=3.2)]
+  analysis = types.SimpleNamespace(
+      summary=dict(extrapolation=dict(runs=held_out, level=0.95),
+                   calibration=dict(held_out=dict(runs=calibrated))),
+      run_ids=np.array(["a", "b"]), runs=dict(n=np.array([1e3, 2e3]), d=np.array([1e6, 2e6]),
+                                              c=np.array([6e9, 2.4e10]), loss=np.zeros(2)))
+  bootstrap, recalibrated, identity = html.extrapolation(go, analysis).data
+  np.testing.assert_allclose(bootstrap.y, [2.9, 2.45])
+  np.testing.assert_allclose(bootstrap.error_y.arrayminus, [0.05, 0.05])
+  assert recalibrated.name == "calibrated by the record (95% interval)"
+  np.testing.assert_allclose(recalibrated.x, [2.5, 3.0])  # each at its own run's actual loss
+  np.testing.assert_allclose(recalibrated.y, [2.48, 2.97])
+  np.testing.assert_allclose(recalibrated.error_y.array, [0.12, 0.23])
+  np.testing.assert_allclose(recalibrated.error_y.arrayminus, [0.18, 0.17])
+  assert min(identity.x) == pytest.approx(2.3) and max(identity.x) == pytest.approx(3.2)
+  del analysis.summary["calibration"]
+  assert len(html.extrapolation(go, analysis).data) == 2
