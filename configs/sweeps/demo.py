@@ -18,20 +18,21 @@ learning rate falls with size as 4e-3 x (N / 1e5)^-0.25, after a warmup of 20% o
 budget (50k tokens, 98 steps). The held-out check fits the runs below 1/4 of C = 1.5e11 FLOPs
 (6ND) and predicts the 8 runs at or above it, each at 4.2x the largest training compute or more.
 
-Measured on 2 quiet AMD EPYC cores (`python demo.py`, 4 min 18 s with the corpus prepared):
+Measured on 2 quiet AMD EPYC cores (`python demo.py`, 4 min 14 s with the corpus prepared):
 every run ends 0.17-3.1% above the floor of 3.015 nats/token. Approach 3 is identifiable (alpha
 0.89 [0.70, 1.01], beta 0.86 [0.81, 0.98], no refit failed of 300); fitted below the cutoff, it
 predicts the 8 held-out runs within 0.43% (mean |error|), and the intervals calibrated by the
-record of the training runs cover 6 of them (the plain bootstrap ones none). That count is
-fragile: the calibrated growth is the second largest of 42 record scores, and the same sweep
-with the learning-rate schedule evaluated inside the step (every loss within 0.005% of these)
-had all 8 covered. E = 3.012 misses the floor by -0.12%, and its interval [3.008, 3.014] does
-not cover it: the gap between sizes narrows as the data grow (2.1 points of excess between the
-smallest and the largest size at 250k tokens, 1.4 at 4M), which the additive law cannot
-express. With another teacher and sample (`--sweep.base.data.synthetic_seed=1`, measured with
-the code before the learning rate became a step input): identifiable again (alpha [0.70, 1.14],
-beta [0.88, 1.10]), E +0.02% with the floor inside its interval, the held-out runs within 0.28%,
-all 8 inside the calibrated intervals.
+record of the training runs (27 predictions) cover all 8 (the plain bootstrap ones none); with
+the rollout's two default forms the record had 42 rows and covered 6. E = 3.012 misses the
+floor by -0.12%, and its interval [3.008, 3.014] does not cover it: the gap between sizes
+narrows as the data grow (2.1 points of excess between the smallest and the largest size at
+250k tokens, 1.4 at 4M), which the additive law cannot express. So the rollout compares the
+law with a product term too (`interaction`): it predicts the held-out runs best at all 12
+thresholds, and E averaged over the three forms by their record, 3.013 [3.010, 3.016], covers
+the floor. With another teacher and sample (`--sweep.base.data.synthetic_seed=1`, measured
+before the learning rate became a step input and before the third form): identifiable (alpha
+[0.70, 1.14], beta [0.88, 1.10]), Approach 3's E +0.02% with the floor inside its interval, the
+held-out runs within 0.28%, all 8 inside the calibrated intervals.
 
 What the probes showed (excess is the loss over the exact floor):
 - An order-2 teacher (the context's two last tokens) makes the students learn to attend to the
