@@ -48,7 +48,25 @@ def rollout_record(data: Prepared, settings: Settings, done: Done) -> Outcome:
   chosen = selection.select(result, baseline if baseline in result.labels()
                             else result.labels()[0])
   return Outcome(result, dict(result.to_json(), selection=chosen.summary(),
-                              conventions=data.conventions))
+                              conventions=data.conventions), _refit_failures(result))
+
+
+def _refit_failures(result: rollout.RolloutResult) -> list[str]:
+  """One warning per form whose rollout bootstraps lost refits: how many of how many, over how
+  many fits, and the worst threshold (its intervals rest on fewer refits)."""
+  lines = []
+  for label in result.labels():
+    fits = [fit for fit in result.fits if fit["label"] == label and fit.get("n_failed")]
+    if not fits:
+      continue
+    drawn = {id(fit): fit["n_failed"] + fit["n_refits"] for fit in fits}  # n_refits: converged
+    worst = max(fits, key=lambda fit: fit["n_failed"] / drawn[id(fit)])
+    lines.append(
+        f"rollout: {label}: {sum(fit['n_failed'] for fit in fits)} of {sum(drawn.values())} "
+        f"bootstrap refits did not converge, in {len(fits)} of its fits; at most "
+        f"{worst['n_failed']} of {drawn[id(worst)]} (threshold {worst['threshold']:.3g}); those "
+        "intervals rest on the refits that converged")
+  return lines
 
 
 def calibration_record(data: Prepared, settings: Settings, done: Done) -> Outcome:

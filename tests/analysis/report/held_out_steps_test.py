@@ -56,3 +56,16 @@ def test_held_out_runs_are_calibrated_by_the_record_of_the_training_runs_alone()
                                                               data)["skipped"]
   assert held_out_steps._calibrated_held_out(result, LABEL, None, data) == dict(
       skipped="no held-out extrapolation")
+
+
+def test_the_rollout_warns_of_the_bootstrap_refits_that_did_not_converge():
+  fits = [dict(label="interaction/huber", threshold=1e10, n_refits=65, n_failed=35),
+          dict(label="interaction/huber", threshold=2e10, n_refits=97, n_failed=3),
+          dict(label="chinchilla/huber", threshold=1e10, n_refits=100, n_failed=0)]
+  rows = [dict(label=fit["label"]) for fit in fits]
+  result = rollout.RolloutResult(rows=rows, fits=fits, split_by="c", thresholds=[1e10, 2e10],
+                                 level=0.95)
+  assert held_out_steps._refit_failures(result) == [
+      "rollout: interaction/huber: 38 of 200 bootstrap refits did not converge, in 2 of its "
+      "fits; at most 35 of 100 (threshold 1e+10); those intervals rest on the refits that "
+      "converged"]
