@@ -40,18 +40,23 @@ def run(data: Prepared, settings: Settings, done: Done) -> Outcome:
       continue
     if name == approach3_label:
       fitted, resampled = done["approach3"].result.fitted, done["approach3"].result.resampled
+      checked = done["approach3"].block.get("identifiability")
     else:
       law = law_fits.fit_law(
           form, forms.inputs_for(form, n=runs["n"], d=runs["d"], c=runs["c"]), runs["loss"],
           options=candidate, weights=data.weights, conventions=data.conventions,
           blocks=data.clean.bootstrap_blocks(), **settings.resampling())
-      warnings += [f"irreducible loss: {line}" for line in law.warnings]
-      fitted, resampled = law.fitted, law.resampled
+      fitted, resampled, checked = law.fitted, law.resampled, law.block.get("identifiability")
+      if not law.block.get("identifiable", True):
+        warnings.append(f"irreducible loss: {name} is not identifiable on these runs "
+                        f"({len(checked['warnings'])} reason(s) in fits.json "
+                        "irreducible_loss.forms); its E enters the average by its record weight")
     if fitted is None or not fitted.converged:
       continue
     entries.append(dict(label=name, E=float(fitted.params["E"]),
                         ci=[float(bound) for bound in resampled.ci["E"]],
-                        record_weight=record_weights[name]))
+                        record_weight=record_weights[name],
+                        identifiability=checked))
     samples.append(resampled.samples["E"])
   if len(entries) < 2:
     return Outcome(None, data.skipped(

@@ -46,7 +46,8 @@ def test_e_is_averaged_over_the_forms_by_their_held_out_record():
       split_by="c", thresholds=[1.0], level=0.95)
   done = dict(rollout=Outcome(record, {}),
               approach3=Outcome(types.SimpleNamespace(fitted=chinchilla.fitted,
-                                                      resampled=chinchilla.resampled), {}))
+                                                      resampled=chinchilla.resampled),
+                                chinchilla.block))
   block = irreducible_loss.run(data, settings, done).block
   assert [entry["label"] for entry in block["forms"]] == ["chinchilla/huber",
                                                           "interaction/huber"]
@@ -55,6 +56,8 @@ def test_e_is_averaged_over_the_forms_by_their_held_out_record():
       catalogue.INTERACTION, dict(n=runs["n"], d=runs["d"]), runs["loss"],
       options=options, weights=data.weights, conventions={}, **settings.resampling())
   assert block["forms"][1]["E"] == interaction.fitted.params["E"]
+  assert [entry["identifiability"] for entry in block["forms"]] == [
+      chinchilla.block["identifiability"], interaction.block["identifiability"]]
   assert block["E"] == pytest.approx(0.2 * chinchilla.fitted.params["E"]
                                      + 0.8 * interaction.fitted.params["E"])
   assert block["ci"] == list(bootstrap.mixture_interval(
