@@ -5,8 +5,9 @@
 The sweep is `configs/sweeps/tiny.py` widened to 5 sizes x `runs_per_size` token budgets
 (distinct whole steps, so no two entries merge). Timed, each in this process:
 - the dry run (`launch.dry_run`: plan, preflight of every run config, the run table): with the
-  throughput given as `--throughput` does; first on a fresh sweep and machine, which starts one
-  train.py to time a few steps (the throughput is cached in the sweep and for the machine);
+  throughput given as `--throughput` does; first on a fresh sweep and machine, which starts a
+  training worker as it begins and has it time a few steps of the smallest run once the runs are
+  planned (the throughput is cached in the sweep and for the machine);
   again, reading the sweep's cache; first on another sweep of the same step shapes, reading the
   machine's cache; and on the populated sweep, calibrating from its finished runs;
 - materializing the run directories (config.json each, sweep.json);
@@ -127,7 +128,7 @@ A sweep of {len(planned):,} runs ({len(SIZES)} sizes x {_RUNS_PER_SIZE.value} to
 | step | seconds | under {TARGET_SECONDS:.0f} s |
 |---|---|---|
 | dry run (plan, preflight, table), throughput given | {dry_run:.2f} | {verdict(dry_run)} |
-| dry run, first: one train.py start times {estimate.CALIBRATION_STEPS} steps | {probed:.2f} \
+| dry run, first: a training worker times {estimate.CALIBRATION_STEPS} steps | {probed:.2f} \
 | {verdict(probed)} |
 | dry run again: the probe's throughput.json read back | {cached:.2f} | {verdict(cached)} |
 | first dry run of another sweep, same step shapes: the machine's cache | {machine:.2f} \

@@ -12,11 +12,13 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import pathlib
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 
 from records import atomic
@@ -24,7 +26,7 @@ from records import cli
 from records import layout
 from records.result import Key
 from records.status import RunStatus
-from scaling import grid, runner, runs
+from scaling import grid, runner, runs, spool
 
 CALIBRATION_STEPS = 8
 MAX_CALIBRATION_RUNS = 256  # finished runs whose result.json a throughput median reads
@@ -72,13 +74,29 @@ def finished_results(sweep_dir: pathlib.Path, at_most: int = MAX_CALIBRATION_RUN
 
 
 class Calibration:
-  """A throughput measurement in progress: `run`'s config trained for CALIBRATION_STEPS steps by
-  train.py in a temporary directory (at a constant learning rate, on its own: a trunk's or
-  branch's schedule does not change the time of a step). It runs in a child process, so the
-  caller can go on (the dry run checks its run configs meanwhile); `result()` waits for it,
-  `cancel()` stops it."""
+  """A throughput measurement in progress. Made before the sweep is planned, it starts a training
+  worker (`scaling.worker`), whose imports overlap the planning; `time(run)` then hands it `run`'s
+  config trained for CALIBRATION_STEPS steps in a temporary directory (at a constant learning
+  rate, on its own: a trunk's or branch's schedule does not change the time of a step), and the
+  caller goes on (the dry run checks its run configs meanwhile). `result()` waits for it;
+  `cancel()` stops the worker, measuring or not. The worker dies with this process."""
 
-  def __init__(self, run: grid.RunSpec):
+  def __init__(self):
+    self._workdir = tempfile.TemporaryDirectory(prefix="scaling-calibration-")
+    root = pathlib.Path(self._workdir.name)
+    self._spool, self._run_dir = root / "spool", root / "run"
+    self._spool.mkdir()
+    self._run_dir.mkdir()
+    self._worker_log = self._spool / spool.WORKER_LOG
+    with open(self._worker_log, "ab") as log:
+      self._worker = subprocess.Popen(
+          [sys.executable, "-m", "scaling.worker", str(self._spool), f"--parent_pid={os.getpid()}"],
+          cwd=runner.PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    self._attempt: spool.WorkerAttempt | None = None
+    self._label = ""
+
+  def time(self, run: grid.RunSpec) -> None:
+    """Hands the worker `run`, shortened to CALIBRATION_STEPS steps."""
     tokens_per_step = run.config.train.batch_size * run.config.model.seq_len
     config = grid.apply_overrides(run.config, {
         "train.train_tokens": CALIBRATION_STEPS * tokens_per_step, "train.warmup_tokens": 0,
@@ -86,32 +104,37 @@ class Calibration:
         "train.eval_tokens": tokens_per_step, "train.branch_point_tokens": (),
         "train.branch_from": "", "optimizer.schedule": "constant"})
     self._label = f"size {run.shape.label}"
-    self._workdir = tempfile.TemporaryDirectory(prefix="scaling-calibration-")
-    self._run_dir = pathlib.Path(self._workdir.name)
     atomic.write_json_atomic(self._run_dir / layout.CONFIG_FILE, runs.config_json(config))
-    self._process = subprocess.Popen(runner.train_command(self._run_dir), cwd=runner.PROJECT_ROOT,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    self._attempt = spool.WorkerAttempt(self._spool, self._worker.pid, self._run_dir)
 
   def result(self) -> Throughput:
     """Waits for the run; its throughput, or ValueError (a config train.py refuses) or
     RuntimeError (any other failure), one line naming the fix."""
-    output, _ = self._process.communicate()
+    exit_code = self._attempt.wait(timeout=math.inf)
     result = atomic.read_json(self._run_dir / layout.RESULT_FILE)
-    self._workdir.cleanup()
-    if self._process.returncode != 0 or result is None:
-      tail = output.strip().splitlines()[-1:]
+    tail = self._last_line()
+    self.cancel()
+    if exit_code != cli.EXIT_OK or result is None:
       message = (f"the throughput calibration run of {self._label} failed (train.py exit code "
-                 f"{self._process.returncode}: {' '.join(tail)}); fix the config, or pass "
+                 f"{exit_code}: {tail}); fix the config, or pass "
                  f"--throughput=FLOPS_PER_SECOND to skip the measurement")
-      raise (ValueError if self._process.returncode == cli.EXIT_USAGE else RuntimeError)(message)
+      raise (ValueError if exit_code == cli.EXIT_USAGE else RuntimeError)(message)
     return dataclasses.replace(from_results([result]),
                                source=f"{CALIBRATION_STEPS}-step run of {self._label}")
 
   def cancel(self) -> None:
-    """Stops the run and removes its directory."""
-    self._process.kill()
-    self._process.communicate()
+    """Stops the worker and removes the measurement's directory."""
+    self._worker.kill()
+    self._worker.wait()
     self._workdir.cleanup()
+
+  def _last_line(self) -> str:
+    """The last line the run (else the worker) wrote."""
+    for log in (self._run_dir / layout.TRAIN_LOG, self._worker_log):
+      lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+      if lines:
+        return lines[-1]
+    return "no output"
 
 
 def known_throughput(sweep_dir: pathlib.Path) -> Throughput | None:
@@ -127,12 +150,6 @@ def known_throughput(sweep_dir: pathlib.Path) -> Throughput | None:
 def calibration_run(specs: list[grid.RunSpec]) -> grid.RunSpec:
   """The run a calibration times: the sweep's smallest (the fewest FLOPs per token)."""
   return min(specs, key=lambda spec: spec.flops_exact / spec.tokens)
-
-
-def start_calibration(specs: list[grid.RunSpec]) -> Calibration:
-  """Starts measuring `calibration_run(specs)`, from the grid's expansion, so that it overlaps
-  the planning and checks of the runs."""
-  return Calibration(calibration_run(specs))
 
 
 def machine_key(run: grid.RunSpec) -> str:

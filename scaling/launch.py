@@ -105,16 +105,21 @@ def dry_run(sweep: ml_collections.ConfigDict, sweep_dir: pathlib.Path, *, max_pa
   """Prints the run table, estimated times and total compute; starts no run.
 
   Without a given or known throughput (see `estimate.known_throughput`, then this machine's
-  cache, `estimate.machine_throughput`) the sweep's smallest run is timed for a few steps, while
-  the runs are planned and checked, and the measurement is kept in SWEEP/throughput.json and in
-  the machine's cache."""
+  cache, `estimate.machine_throughput`) the sweep's smallest run is timed for a few steps by a
+  training worker that starts importing before the runs are planned and trains while they are
+  checked; the measurement is kept in SWEEP/throughput.json and in the machine's cache."""
   throughput = throughput or estimate.known_throughput(sweep_dir)
-  planned_sweep = _planned_sweep(sweep, backend)
-  specs = grid.expand(planned_sweep)
-  calibration_run = estimate.calibration_run(specs)
-  throughput = throughput or estimate.machine_throughput(calibration_run)
-  calibration = None if throughput else estimate.start_calibration(specs)
+  calibration = None if throughput else estimate.Calibration()
   try:
+    planned_sweep = _planned_sweep(sweep, backend)
+    specs = grid.expand(planned_sweep)
+    calibration_run = estimate.calibration_run(specs)
+    throughput = throughput or estimate.machine_throughput(calibration_run)
+    if calibration and throughput:
+      calibration.cancel()
+      calibration = None
+    elif calibration:
+      calibration.time(calibration_run)
     planned = runs.plan(planned_sweep, sweep_dir, specs)
     _check(sweep, sweep_dir, planned, backend, stream)
   except BaseException:

@@ -25,9 +25,9 @@ import tempfile
 
 from records import layout
 from scaling import runner
+from scaling import spool as spool_lib
 
 CLOSE_SECONDS = 30.0  # a worker's time to end after SIGTERM before it is killed
-WORKER_LOG = "worker.log"  # in the worker's spool folder
 
 
 @dataclasses.dataclass
@@ -112,7 +112,7 @@ class LocalExecutor:
       if worker.runner_pid is None:
         return worker
     spool = pathlib.Path(tempfile.mkdtemp(prefix="scaling-worker-"))
-    with open(spool / WORKER_LOG, "ab") as log_file:
+    with open(spool / spool_lib.WORKER_LOG, "ab") as log_file:
       process = subprocess.Popen(
           [sys.executable, "-m", "scaling.worker", str(spool), f"--parent_pid={os.getpid()}"],
           cwd=runner.PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT,

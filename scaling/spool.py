@@ -21,6 +21,7 @@ from records import layout
 
 REQUEST_SUFFIX = ".request.json"
 REPLY_SUFFIX = ".reply.json"
+WORKER_LOG = "worker.log"  # the worker's own output, in its spool folder
 _POLL_SECONDS = 0.05
 
 

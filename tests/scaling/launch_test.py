@@ -106,15 +106,30 @@ def test_first_dry_run_times_the_smallest_run_once_and_keeps_it(tmp_path, monkey
   assert kept["source"] == (f"{estimate.CALIBRATION_STEPS}-step run of size "
                             f"{smallest.spec.shape.label}")
   assert kept["flops_per_second"] > 0 and kept["overhead_seconds"] >= 0
-  monkeypatch.setattr(estimate, "start_calibration", lambda planned: pytest.fail("measured"))
+  monkeypatch.setattr(estimate, "Calibration", lambda: pytest.fail("measured"))
   output = io.StringIO()
   launch.dry_run(_sweep(), sweep_dir, max_parallel=2, stream=output)
   assert f"(throughput: {kept['source']})" in output.getvalue()
+  started = []
+
+  class NotTimed:  # the worker started in case the machine's cache lacks the shape
+    def __init__(self):
+      started.append(self)
+      self.cancelled = False
+
+    def time(self, run):
+      pytest.fail(f"measured size {run.shape.label}")
+
+    def cancel(self):
+      self.cancelled = True
+
+  monkeypatch.setattr(estimate, "Calibration", NotTimed)
   another = _sweep()
   another.base.optimizer.peak_learning_rate *= 2  # another sweep, the same step shapes
   output = io.StringIO()
   launch.dry_run(another, tmp_path / "another", max_parallel=2, stream=output)
   assert f"(throughput: {kept['source']}, this machine's cache)" in output.getvalue()
+  assert [calibration.cancelled for calibration in started] == [True]
 
 
 def test_the_machine_cache_is_keyed_by_the_step_shape(machine_throughput_cache):
@@ -139,14 +154,17 @@ def test_a_refused_dry_run_stops_its_calibration(tmp_path, monkeypatch):
   started = []
 
   class Recorded:
-    def __init__(self, planned):
+    def __init__(self):
       started.append(self)
       self.cancelled = False
+
+    def time(self, run):
+      del run
 
     def cancel(self):
       self.cancelled = True
 
-  monkeypatch.setattr(estimate, "start_calibration", Recorded)
+  monkeypatch.setattr(estimate, "Calibration", Recorded)
   other = _sweep()
   other.base.optimizer.peak_learning_rate *= 2
   runs.materialize([], tmp_path, "another", identity=runs.sweep_identity(other))
