@@ -271,3 +271,16 @@ def test_runs_get_disjoint_gpus(tmp_path, fake_trainer, monkeypatch):
     for other_device, other_start, other_end in used[index + 1:]:
       if other_device == device:
         assert other_end <= start or end <= other_start
+
+
+def test_a_calibration_run_that_fails_is_one_line_and_leaves_nothing():
+  run = estimate.calibration_run(grid.expand(_sweep()))
+  broken = dataclasses.replace(run, overrides=dict(run.overrides, **{"model.n_heads": 3}))
+  assert broken.config.model.d_model % 3  # d_model is not a multiple of 3 heads
+  calibration = estimate.Calibration()
+  calibration.time(broken)
+  with pytest.raises(ValueError, match=r"calibration run of size .* failed \(train.py exit code "
+                     r"2: .*n_heads.*\); fix the config, or pass --throughput"):
+    calibration.result()
+  assert calibration._worker.poll() is not None  # pylint: disable=protected-access
+  assert not os.path.exists(calibration._workdir.name)  # pylint: disable=protected-access
