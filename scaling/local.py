@@ -14,7 +14,9 @@ tracing again. With
 multi-process jax program, each seeing `devices_per_host` devices (its own GPUs of the run's
 group; or that many CPU devices): how to check a multi-host preset before paying for a slice.
 """
+import collections
 import dataclasses
+import json
 import os
 import pathlib
 import shutil
@@ -23,19 +25,31 @@ import subprocess
 import sys
 import tempfile
 
+from records import atomic
 from records import layout
 from scaling import runner
 from scaling import spool as spool_lib
+from training import programs
 
 CLOSE_SECONDS = 30.0  # a worker's time to end after SIGTERM before it is killed
 
 
 @dataclasses.dataclass
 class _Worker:
-  """A training worker process, its spool folder, and the pid of the runner it serves."""
+  """A training worker process, its spool folder, the pid of the runner it serves, and the
+  program keys (`program_key`) of the runs it was handed, the latest last (as many as its
+  program caches keep)."""
   process: subprocess.Popen
   spool: pathlib.Path
   runner_pid: int | None = None
+  trained: collections.deque = dataclasses.field(
+      default_factory=lambda: collections.deque(maxlen=programs.MAX_PROGRAMS))
+
+
+def program_key(run_dir: pathlib.Path) -> str:
+  """What decides the programs a run trains with, from its config.json (`training.programs`)."""
+  config = atomic.read_json(pathlib.Path(run_dir) / layout.CONFIG_FILE) or {}
+  return json.dumps(programs.program_fields(config), sort_keys=True, default=str)
 
 
 def gpu_groups(gpus_per_run: int, visible: str | None = None) -> list[str]:
@@ -62,6 +76,13 @@ def gpu_groups(gpus_per_run: int, visible: str | None = None) -> list[str]:
           for start in range(0, len(ids) - gpus_per_run + 1, gpus_per_run)]
 
 
+def _remember(worker: _Worker, key: str) -> None:
+  """Records that `worker` is handed a run of program key `key` (the most recent last)."""
+  if key in worker.trained:
+    worker.trained.remove(key)
+  worker.trained.append(key)
+
+
 class LocalExecutor:
   """Starts `python -m scaling.runner RUNDIR` processes; logs go to RUNDIR/runner.log. Call
   `close` at the end (it ends the training workers)."""
@@ -79,6 +100,7 @@ class LocalExecutor:
     self.uses_workers = (pathlib.Path(trainer) == runner.DEFAULT_TRAINER
                          and hosts_per_run == 1 and not device_groups)
     self.workers: list[_Worker] = []
+    self.program_keys: dict[pathlib.Path, str] = {}
 
   def start(self, run_dir: pathlib.Path) -> subprocess.Popen:
     """Starts the runner of `run_dir` in a new session (on a free GPU group, if any)."""
@@ -86,7 +108,7 @@ class LocalExecutor:
     if self.uses_groups:
       group = self.free_groups.pop(0)
       environment["CUDA_VISIBLE_DEVICES"] = group
-    worker = self._idle_worker() if self.uses_workers else None
+    worker = self._idle_worker(self._program_key(run_dir)) if self.uses_workers else None
     worker_arguments = ([f"--worker_spool={worker.spool}", f"--worker_pid={worker.process.pid}"]
                         if worker else [])
     with open(pathlib.Path(run_dir) / layout.RUNNER_LOG, "ab") as log_file:
@@ -101,16 +123,39 @@ class LocalExecutor:
       worker.runner_pid = process.pid
     return process
 
-  def _idle_worker(self) -> _Worker:
-    """A live worker that serves no runner; a new one when there is none. Ended workers are
-    forgotten (their spool folders removed)."""
+  def affinity(self, run_dir: pathlib.Path) -> int:
+    """How much starting `run_dir` now saves: 2 when an idle worker was handed a run of its
+    programs (it need not trace them again), 0 when only a busy one was (the run had better
+    wait for it), 1 otherwise (a program no worker holds: starting it now spreads the shapes
+    over the workers). Without workers, 0 for every run."""
+    if not self.uses_workers:
+      return 0
+    key = self._program_key(run_dir)
+    holders = [worker for worker in self.workers
+               if key in worker.trained and worker.process.poll() is None]
+    if any(worker.runner_pid is None for worker in holders):
+      return 2
+    return 0 if holders else 1
+
+  def _program_key(self, run_dir: pathlib.Path) -> str:
+    run_dir = pathlib.Path(run_dir)
+    if run_dir not in self.program_keys:
+      self.program_keys[run_dir] = program_key(run_dir)
+    return self.program_keys[run_dir]
+
+  def _idle_worker(self, key: str) -> _Worker:
+    """A live worker that serves no runner, one that was handed a run of program key `key` if
+    there is one; a new one when none is idle. Ended workers are forgotten (their spool folders
+    removed). The worker's record of keys gets `key`."""
     for worker in list(self.workers):
       if worker.process.poll() is not None:
         self.workers.remove(worker)
         shutil.rmtree(worker.spool, ignore_errors=True)
-    for worker in self.workers:
-      if worker.runner_pid is None:
-        return worker
+    idle = [worker for worker in self.workers if worker.runner_pid is None]
+    if idle:
+      worker = next((worker for worker in idle if key in worker.trained), idle[0])
+      _remember(worker, key)
+      return worker
     spool = pathlib.Path(tempfile.mkdtemp(prefix="scaling-worker-"))
     with open(spool / spool_lib.WORKER_LOG, "ab") as log_file:
       process = subprocess.Popen(
@@ -118,6 +163,7 @@ class LocalExecutor:
           cwd=runner.PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
           start_new_session=True)
     self.workers.append(_Worker(process, spool))
+    _remember(self.workers[-1], key)
     return self.workers[-1]
 
   def poll(self, handle: subprocess.Popen) -> int | None:

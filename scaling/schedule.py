@@ -18,6 +18,8 @@ from records.status import SweepState
 from scaling import progress as progress_lib
 from scaling import rundir, runner
 
+LOOKAHEAD = 64  # queued runs `_next_index` compares
+
 
 class Executor(Protocol):
   """Starts runner processes for run directories and reports how they ended."""
@@ -33,6 +35,21 @@ class Executor(Protocol):
 
   def close(self) -> None:
     """Ends what the executor keeps between runs (the launcher calls it once, at the end)."""
+
+  # Optional: `affinity(run_dir) -> int`, how much starting `run_dir` now saves (higher first);
+  # the loop starts the queued run of highest affinity, the first of equals.
+
+
+def _next_index(executor: Executor, queue: list[pathlib.Path]) -> int:
+  """Which queued run to start next: of the first `LOOKAHEAD`, the first with the highest
+  `executor.affinity` where the executor has one (training workers that hold a run's programs
+  need not trace them again), else the first. Runs are independent, so the order changes only
+  the wall time."""
+  affinity = getattr(executor, "affinity", None)
+  if affinity is None:
+    return 0
+  scores = [affinity(run_dir) for run_dir in queue[:LOOKAHEAD]]
+  return scores.index(max(scores))
 
 
 def run_all(executor: Executor, run_dirs: list[pathlib.Path], *, max_parallel: int,
@@ -73,7 +90,7 @@ def run_all(executor: Executor, run_dirs: list[pathlib.Path], *, max_parallel: i
     while (queue or active or elsewhere) and not (stopping and not active):
       waiting = []
       while queue and len(active) < max_parallel and not stopping:
-        run_dir = queue.pop(0)
+        run_dir = queue.pop(_next_index(executor, queue))
         state = rundir.read_state(run_dir, stale_seconds).state
         if rundir.is_final(state) and not (state == SweepState.FAILED
                                            and run_dir in failed_at_start):

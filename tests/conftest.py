@@ -47,6 +47,7 @@ def fresh_programs():
   """Empty program caches (`training.programs`) in every test: a test that patches a step
   function must not be given a program traced before the patch."""
   from training import programs  # pylint: disable=g-import-not-at-top
+  programs.INITS.clear()
   programs.TRAIN_STEPS.clear()
   programs.EVAL_STEPS.clear()
 

@@ -63,6 +63,7 @@ class ProgramCache:
     self.hits = self.misses = 0
 
 
+INITS = ProgramCache()
 TRAIN_STEPS = ProgramCache()
 EVAL_STEPS = ProgramCache()
 
@@ -72,18 +73,33 @@ def _mesh_key(mesh: jax.sharding.Mesh) -> dict[str, Any]:
           "platform": mesh.devices.flat[0].platform}
 
 
+def _key(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, **program: Any) -> str:
+  """A program's key: `config`'s program fields, `mesh` and what names the program."""
+  return json.dumps({"config": program_fields(schema.config_to_dict(config)),
+                     "mesh": _mesh_key(mesh), **program}, sort_keys=True, default=str)
+
+
 def train_step_key(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
                    stacked: bool = False) -> str:
   """The key of the train step of `config` on `mesh` (a JSON string); `stacked`: the program
   that takes a stack of batches (`step.make_train_step`; its jit compiles once per stack
   length, so `train.steps_per_call` is not part of the key)."""
-  resolved = schema.config_to_dict(config)
-  kept = {section: ({name: value for name, value in fields.items()
+  return _key(config, mesh, stacked=stacked)
+
+
+def program_fields(resolved: dict[str, Any]) -> dict[str, Any]:
+  """The sections and fields of a resolved run config (a config.json's dict) that the train step
+  reads: two runs whose program fields are equal train with the same programs on one mesh."""
+  return {section: ({name: value for name, value in fields.items()
                      if f"{section}.{name}" not in PROGRAM_FREE_FIELDS}
                     if isinstance(fields, dict) else fields)
           for section, fields in resolved.items() if section not in PROGRAM_FREE_FIELDS}
-  return json.dumps({"config": kept, "mesh": _mesh_key(mesh), "stacked": stacked},
-                    sort_keys=True, default=str)
+
+
+def init_key(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> str:
+  """The key of the initialization of `config`'s parameters and optimizer state on `mesh`
+  (`training.state.InitProgram`; the seed is its argument, so not part of the key)."""
+  return _key(config, mesh, init=True)
 
 
 def eval_step_key(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> str:

@@ -23,20 +23,43 @@ class ShardedInit:
   params_sharding: Any        # pytree of NamedSharding matching `params`
 
 
-def init_model(build_model: Callable[[], nnx.Module], mesh: jax.sharding.Mesh) -> ShardedInit:
-  """Builds the model with sharded parameters; call inside the logical-rules context."""
+@dataclasses.dataclass(frozen=True)
+class InitProgram:
+  """The jitted initialization of one model shape and its optimizer on one mesh. Calling it
+  with a seed gives a run's parameters and optimizer state at step 0; the seed is an argument,
+  so runs of other seeds reuse the same compiled programs (`training.programs`)."""
+  graphdef: nnx.GraphDef
+  params_sharding: Any        # pytree of NamedSharding matching the parameters
+  opt_sharding: Any           # pytree of NamedSharding matching the optimizer state
+  tx: optax.GradientTransformation
+  init_params: Callable[[jax.Array], tuple[nnx.State, nnx.State]]  # jitted: key -> params, rest
+  init_opt: Callable[[nnx.State], optax.OptState]                   # jitted: params -> state
+
+  def __call__(self, seed: int) -> tuple[ShardedInit, optax.OptState]:
+    params, rest = self.init_params(jax.random.key(seed))
+    return ShardedInit(self.graphdef, params, rest, self.params_sharding), self.init_opt(params)
+
+
+def make_init_program(build_model: Callable[[nnx.Rngs], nnx.Module],
+                      make_tx: Callable[[nnx.State], optax.GradientTransformation],
+                      mesh: jax.sharding.Mesh) -> InitProgram:
+  """The sharded initialization of `build_model(rngs)` and of the optimizer `make_tx(params)`
+  (given abstract parameters) on `mesh`; call inside the logical-rules context."""
   graphdef, abstract_params, abstract_rest = nnx.split(
-      nnx.eval_shape(build_model), nnx.Param, ...)
+      nnx.eval_shape(lambda: build_model(nnx.Rngs(params=0))), nnx.Param, ...)
   params_sharding = nnx.get_named_sharding(abstract_params, mesh)
   check_divisible(abstract_params, params_sharding)
   rest_sharding = nnx.get_named_sharding(abstract_rest, mesh)
 
-  def init() -> tuple[nnx.State, nnx.State]:
-    _, params, rest = nnx.split(build_model(), nnx.Param, ...)
+  def init(key: jax.Array) -> tuple[nnx.State, nnx.State]:
+    _, params, rest = nnx.split(build_model(nnx.Rngs(params=key)), nnx.Param, ...)
     return params, rest
 
-  params, rest = jax.jit(init, out_shardings=(params_sharding, rest_sharding))()
-  return ShardedInit(graphdef, params, rest, params_sharding)
+  tx = make_tx(abstract_params)
+  opt_sharding = nnx.get_named_sharding(jax.eval_shape(tx.init, abstract_params), mesh)
+  return InitProgram(graphdef, params_sharding, opt_sharding, tx,
+                     jax.jit(init, out_shardings=(params_sharding, rest_sharding)),
+                     jax.jit(tx.init, out_shardings=opt_sharding))
 
 
 def check_divisible(abstract_params: nnx.State, params_sharding: Any) -> None:
@@ -55,10 +78,3 @@ def check_divisible(abstract_params: nnx.State, params_sharding: Any) -> None:
         raise ValueError(
             f"parameter {name} dimension {dim} (logical {names[dim]!r}, size {size}) does not "
             f"split over mesh axes {axes} ({ways} ways); change config.model or config.mesh")
-
-
-def init_optimizer(tx: optax.GradientTransformation, params: nnx.State,
-                   mesh: jax.sharding.Mesh) -> tuple[optax.OptState, Any]:
-  """Optimizer state sharded like the parameters it mirrors; returns (state, its shardings)."""
-  opt_sharding = nnx.get_named_sharding(jax.eval_shape(tx.init, params), mesh)
-  return jax.jit(tx.init, out_shardings=opt_sharding)(params), opt_sharding

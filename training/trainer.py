@@ -64,10 +64,13 @@ class Trainer:
     self.batch_sharding = mesh_lib.batch_sharding(self.mesh)
     self.stack_sharding = mesh_lib.batch_sharding(self.mesh, stacked=True)
     with self._context():
-      model = state_lib.init_model(
-          lambda: Transformer(self.model_config, rngs=nnx.Rngs(params=config.seed)), self.mesh)
-      tx = optimizer_lib.make_optimizer(config.optimizer, model.params, self.model_config)
-      opt_state, self.opt_sharding = state_lib.init_optimizer(tx, model.params, self.mesh)
+      init = programs.INITS.get(programs.init_key(config, self.mesh), lambda: (
+          state_lib.make_init_program(
+              lambda rngs: Transformer(self.model_config, rngs=rngs),
+              lambda params: optimizer_lib.make_optimizer(config.optimizer, params,
+                                                          self.model_config), self.mesh)))
+      model, opt_state = init(config.seed)
+    tx, self.opt_sharding = init.tx, init.opt_sharding
     self.params_sharding = model.params_sharding
     self._params, self._opt_state, self._step = model.params, opt_state, 0
 

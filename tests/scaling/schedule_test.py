@@ -89,3 +89,21 @@ def test_a_run_waits_until_ready_and_starts_once_nothing_else_can_run(tmp_path):
   assert schedule.run_all(executor, [branch, orphan, trunk], max_parallel=2, stale_seconds=30,
                           poll_seconds=0.01, ready=ready)
   assert executor.started == ["trunk", "branch", "orphan"]
+
+
+class _Affine(_Executor):
+  """Scores runs by a fixed table (`schedule.Executor.affinity`)."""
+
+  def __init__(self, scores):
+    super().__init__()
+    self.scores = scores
+
+  def affinity(self, run_dir: pathlib.Path) -> int:
+    return self.scores[run_dir.name]
+
+
+def test_the_queued_run_of_highest_affinity_starts_first_and_equals_keep_their_order(tmp_path):
+  dirs = _dirs(tmp_path, ["a", "b", "c", "d"])
+  executor = _Affine(dict(a=0, b=1, c=2, d=1))
+  assert schedule.run_all(executor, dirs, max_parallel=1, stale_seconds=30, poll_seconds=0.01)
+  assert executor.started == ["c", "b", "d", "a"]

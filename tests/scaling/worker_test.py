@@ -68,9 +68,11 @@ def test_runs_match_train_py_and_the_second_reuses_the_programs(tmp_path, prepar
   serving = worker.Worker(tmp_path)
   first = _run_dir(tmp_path, "first", config)
   assert serving.train(_request(first)) == cli.EXIT_OK
+  init_hits = programs.INITS.hits
   train_hits, eval_hits = programs.TRAIN_STEPS.hits, programs.EVAL_STEPS.hits
   second = _run_dir(tmp_path, "second", _config(prepared, eval_every_tokens=512))
   assert serving.train(_request(second)) == cli.EXIT_OK
+  assert programs.INITS.hits == init_hits + 1
   assert programs.TRAIN_STEPS.hits == train_hits + 1
   assert programs.EVAL_STEPS.hits == eval_hits + 1
 
@@ -125,6 +127,38 @@ def test_workers_only_for_the_default_trainer_on_one_process(fake_trainer):
   assert not local.LocalExecutor(trainer=fake_trainer, **settings).uses_workers
   assert not local.LocalExecutor(hosts_per_run=2, **settings).uses_workers
   assert not local.LocalExecutor(device_groups=["0"], **settings).uses_workers
+
+
+class _Alive:
+  """A worker process that is still running."""
+  pid = 0
+
+  def poll(self):
+    return None
+
+
+def test_runs_go_to_the_idle_worker_that_holds_their_programs(tmp_path):
+  executor = local.LocalExecutor(max_retries=1, stale_seconds=30.0, heartbeat_seconds=1.0)
+  config = base.get_config()
+  small = _run_dir(tmp_path, "small", config)
+  config.seed += 1
+  other_seed = _run_dir(tmp_path, "other_seed", config)  # the seed is not in the programs
+  config.model.d_model *= 2
+  wide = _run_dir(tmp_path, "wide", config)
+  config.model.d_model *= 2
+  widest = _run_dir(tmp_path, "widest", config)
+  busy, idle = (local._Worker(_Alive(), tmp_path / name) for name in ("busy", "idle"))  # pylint: disable=protected-access
+  busy.runner_pid = 1
+  busy.trained.append(local.program_key(wide))
+  idle.trained.extend([local.program_key(widest), local.program_key(small)])
+  executor.workers = [busy, idle]
+  assert local.program_key(small) == local.program_key(other_seed)
+  assert [executor.affinity(run) for run in (other_seed, wide, widest)] == [2, 0, 2]
+  config.model.d_model *= 2
+  assert executor.affinity(_run_dir(tmp_path, "new", config)) == 1
+  busy.runner_pid = None  # now both idle: the one that trained `wide` gets it
+  assert executor._idle_worker(local.program_key(wide)) is busy  # pylint: disable=protected-access
+  assert list(busy.trained)[-1] == local.program_key(wide)
 
 
 def test_the_worker_flags_go_together(tmp_path):

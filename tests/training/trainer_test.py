@@ -75,3 +75,21 @@ def test_donated_step_keeps_shardings_and_reports_its_norms(tiny_config):
       float(optax.tree.norm(trainer.params)), rel=1e-6)
   with pytest.raises(ValueError, match="outside the run's 8 steps"):
     trainer.load(9, trainer.params, trainer.opt_state)
+
+
+def test_a_second_trainer_of_the_shape_reuses_the_initialization_with_its_own_seed(
+    tiny_config):
+  from training import programs  # pylint: disable=g-import-not-at-top
+  first = trainer_lib.Trainer(tiny_config, jax.devices()[:1])
+  other_seed = tiny_config.copy_and_resolve_references()
+  other_seed.seed = tiny_config.seed + 1
+  reused = trainer_lib.Trainer(other_seed, jax.devices()[:1])
+  assert (programs.INITS.hits, programs.INITS.misses) == (1, 1)
+  programs.INITS.clear()
+  fresh = trainer_lib.Trainer(other_seed, jax.devices()[:1])
+  assert programs.INITS.misses == 1
+  for got, want in zip(_leaves((reused.params, reused.opt_state)),
+                       _leaves((fresh.params, fresh.opt_state))):
+    np.testing.assert_array_equal(got, want)  # bit-identical to a Trainer built alone
+  assert any(not np.array_equal(a, b) for a, b in zip(_leaves(first.params),
+                                                      _leaves(reused.params)))
