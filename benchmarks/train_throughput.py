@@ -73,7 +73,9 @@ def run_config(size: str, dtype: str):
                       n_heads=n_heads, n_kv_heads=n_heads, d_ff=d_ff,
                       seq_len=_SEQ_LEN.value, dtype=dtype)
   tokens_per_step = _BATCH.value * _SEQ_LEN.value
-  config.train.update(batch_size=_BATCH.value, train_tokens=1000 * tokens_per_step,
+  # The warm-up and each window run at most `steps` plus one call: the schedule must cover them.
+  steps = (1 + _WINDOWS.value) * (max(2, _STEPS.value) + max(map(int, _PER_CALL.value)))
+  config.train.update(batch_size=_BATCH.value, train_tokens=max(1000, steps) * tokens_per_step,
                       warmup_tokens=10 * tokens_per_step, eval_every_tokens=0,
                       ckpt_every_tokens=0, eval_tokens=tokens_per_step)
   config.mesh.update(data=1, fsdp=1, tensor=1)
