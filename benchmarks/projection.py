@@ -4,19 +4,14 @@
 
 Fits the Chinchilla form L(N, D) = E + A / N^alpha + B / D^beta (Huber delta 1e-3 on log-loss
 residuals, the default bounds, uniform weights: `FitOptions()`) with both searches of
-`FitOptions.search`, on:
-- Epoch's Chinchilla points (../shared/data/chinchilla_epoch, 240 less the 5 highest losses);
-- Gadre et al. 2024 (gadre2024_overtraining/models_flat.csv), `loss_openlm` of each of the
-  three training sets, N = params, D = tokens;
-- Porian et al. 2024 (porian2024_resolving/isoflop_points.csv), each of the 15 settings
-  (`file`/`row`), N = n, D = t;
-- the OLMo-2 ladder (olmo_ladder/peteish-moreeval): the last c4_en validation loss of each
-  `<size>-<k>xC.csv` run (reruns left out), N from OLMo's MODEL_PARAMS, D = total tokens.
+`FitOptions.search`, on the shared datasets of `benchmarks/heldout_data.py` that have no
+repeated data (its docstring gives their sources and conventions): Epoch's Chinchilla points,
+Gadre et al. 2024's four, Porian et al. 2024's 15 settings and the OLMo-2 ladder's final c4_en
+losses.
 Each fit is timed warm (median of `--repeats` calls after one that compiles). Prints a
 markdown section: the optimum of each search (objective and parameters), the wall times and the
 condition numbers of the Hessian at the optimum (5-D raw and natural coordinates, 2-D profile).
 """
-import csv
 import datetime
 from importlib import metadata
 import os
@@ -31,58 +26,13 @@ import numpy as np
 
 from analysis.fitting import options as fit_options
 from analysis.fitting import projection
+import heldout_data  # beside this script
 import host  # benchmarks/host.py, beside this script
-import scipy_chinchilla  # beside this script
 
 _SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 _DATA = flags.DEFINE_string("data", str(_SHARED), "the shared data folder")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "timed warm calls of each fit")
 _APPEND_TO = flags.DEFINE_string("append_to", "", "markdown file to append the section to")
-# Non-embedding parameters of the OLMo-2 ladder sizes (allenai/OLMo scripts/ladder_peteish.py).
-_OLMO_PARAMS = {"190M": 190354176, "370M": 371262464, "760M": 758220288, "1B": 1279395840,
-                "3B": 3169537280}
-
-
-def _chinchilla(root: pathlib.Path) -> dict[str, tuple[np.ndarray, ...]]:
-  return {"chinchilla (Epoch)": scipy_chinchilla.load_epoch(
-      root / "chinchilla_epoch" / "svg_extracted_data.csv")}
-
-
-def _gadre(root: pathlib.Path) -> dict[str, tuple[np.ndarray, ...]]:
-  with open(root / "gadre2024_overtraining" / "models_flat.csv") as f:
-    rows = list(csv.DictReader(f))
-  sets = {}
-  for dataset in sorted({r["dataset"] for r in rows}):
-    chosen = [r for r in rows if r["dataset"] == dataset]
-    sets[f"gadre {dataset} loss_openlm"] = tuple(
-        np.array([float(r[k]) for r in chosen]) for k in ("params", "tokens", "loss_openlm"))
-  return sets
-
-
-def _porian(root: pathlib.Path) -> dict[str, tuple[np.ndarray, ...]]:
-  with open(root / "porian2024_resolving" / "isoflop_points.csv") as f:
-    rows = [r for r in csv.DictReader(f) if r["loss"]]
-  sets = {}
-  for key in dict.fromkeys((r["file"], r["row"]) for r in rows):
-    chosen = [r for r in rows if (r["file"], r["row"]) == key]
-    first = chosen[0]
-    label = "/".join(first[k] for k in ("dataset", "hparams", "warmup", "decay", "param_count",
-                                        "loss_source"))
-    sets[f"porian {label}"] = tuple(
-        np.array([float(r[k]) for r in chosen]) for k in ("n", "t", "loss"))
-  return sets
-
-
-def _olmo(root: pathlib.Path) -> dict[str, tuple[np.ndarray, ...]]:
-  n, d, loss = [], [], []
-  for path in sorted((root / "olmo_ladder" / "peteish-moreeval").glob("*xC.csv")):
-    size = path.name.split("-")[0]
-    with open(path) as f:
-      rows = [r for r in csv.DictReader(f) if r["eval/c4_en-validation/CrossEntropyLoss"]]
-    n.append(_OLMO_PARAMS[size])
-    d.append(float(rows[-1]["throughput/total_tokens"]))
-    loss.append(float(rows[-1]["eval/c4_en-validation/CrossEntropyLoss"]))
-  return {"olmo ladder c4_en": tuple(np.array(x, np.float64) for x in (n, d, loss))}
 
 
 def _timed_fit(options, n, d, loss):
@@ -104,7 +54,10 @@ def _params(result) -> str:
 def main(argv):
   del argv
   root = pathlib.Path(_DATA.value)
-  datasets = {**_chinchilla(root), **_gadre(root), **_porian(root), **_olmo(root)}
+  datasets = {name: tuple(dataset.runs[k] for k in ("n", "d", "loss"))
+              for loader in (heldout_data.chinchilla, heldout_data.gadre, heldout_data.porian,
+                             heldout_data.olmo_ladder)
+              for name, dataset in loader(root).items()}
   load_before = os.getloadavg()[0]
   lines, verdicts = [], []
   for name, (n, d, loss) in datasets.items():
