@@ -14,7 +14,8 @@ from analysis.trust import selection
 def extrapolation(data: Prepared, settings: Settings, done: Done) -> Outcome:
   """Approach 3 fitted below `settings.holdout_flops` (default
   `extrapolate.default_threshold`) / `settings.holdout_gap`, predicting the runs at or above the
-  threshold; each run named by its run_id."""
+  threshold; each run named by its run_id. With checkpoints, no curve with a held-out row is
+  fitted (`extrapolate.extrapolate`'s `curves`)."""
   runs = data.runs
   threshold = settings.holdout_flops
   if threshold is None:
@@ -25,7 +26,9 @@ def extrapolation(data: Prepared, settings: Settings, done: Done) -> Outcome:
   try:
     result = extrapolate.extrapolate(
         settings.fit_options, dict(n=runs["n"], d=runs["d"]), runs["loss"], runs["c"],
-        threshold, gap=settings.holdout_gap, weights=data.weights, **settings.resampling())
+        threshold, gap=settings.holdout_gap, weights=data.weights,
+        curves=data.clean.trunk_id if settings.checkpoints else None,
+        **settings.resampling())
   except ValueError as error:
     return Outcome(None, data.skipped(str(error)))
   block = dict(result.to_json(), conventions=data.conventions)

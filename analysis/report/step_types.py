@@ -36,7 +36,8 @@ class Settings:
     fit_options: how every parametric law is fitted (`analysis.fitting.options`).
     checkpoints: the rows are checkpoints of training curves (`analysis.table.checkpoints`,
       trunk_id the curve): the rollout keeps each curve whole on one side of a threshold and
-      predicts the curves' last points only.
+      predicts the curves' last points only; the held-out extrapolation fits no curve with a
+      held-out row.
   """
   n_resamples: int = 1000
   level: float = 0.95

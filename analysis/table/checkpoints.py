@@ -188,3 +188,21 @@ def from_sweep(path: str | pathlib.Path) -> CheckpointTable:
     add(run_id, index, np.concatenate([tokens[earlier], final[0]]),
         np.concatenate([losses[earlier], final[1]]))
   return CheckpointTable.from_columns(**columns, source=str(path))
+
+
+def curve_split(split: np.ndarray, tokens: np.ndarray, curves: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+  """(split value of each point's curve, whether the point is its curve's last), for points
+  labelled by the curve they are checkpoints of (`curves`, e.g. `trunk_id`) with their `tokens`:
+  a curve's split value (C or N) is that of its point with the most tokens, so that a split by
+  it keeps every curve on one side."""
+  curves = np.asarray(curves).reshape(-1)
+  if curves.size != split.size:
+    raise ValueError(f"curves has {curves.size} labels for {split.size} runs")
+  _, curve_of = np.unique(curves, return_inverse=True)
+  last = np.full(curve_of.max() + 1, -1)
+  for index in np.argsort(tokens, kind="stable"):
+    last[curve_of[index]] = index
+  targets = np.zeros(split.size, dtype=bool)
+  targets[last] = True
+  return split[last][curve_of], targets

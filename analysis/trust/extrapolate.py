@@ -17,6 +17,7 @@ import dataclasses
 import numpy as np
 
 from analysis.fitting import fit
+from analysis.table import checkpoints
 from analysis.trust import intervals
 from analysis.approaches import isoflop
 from analysis.fitting import options as fit_options
@@ -85,13 +86,18 @@ def default_threshold(flops: np.ndarray, *, min_budgets: int = 3) -> float | Non
 def extrapolate(options: fit_options.FitOptions, inputs: dict[str, np.ndarray],
                 loss: np.ndarray, flops: np.ndarray, threshold_flops: float, *,
                 gap: float = 1.0, weights: np.ndarray | None = None, n_resamples: int = 1000,
-                level: float = 0.95, seed: int = 0) -> ExtrapolationResult:
+                level: float = 0.95, seed: int = 0, curves: np.ndarray | None = None
+                ) -> ExtrapolationResult:
   """Fits `options.law` on the runs with C < threshold / gap, predicts those with C >= threshold.
 
   `inputs` holds the form's inputs per run (e.g. n parameters, d tokens); `flops` is C per run
   under the caller's convention. The fit and its bootstrap are the recipe of
   `analysis.fitting.options` below the threshold: `options`' objective, bounds of the training
   runs' losses, and `weights` per run (default `options.weights(flops=flops)`).
+  With `curves` (a label per row naming the training curve it is a checkpoint of), only the
+  curves whose last checkpoint is below threshold / gap train (`checkpoints.curve_split`), so
+  no row of a curve with a held-out row is fitted; the rows at or above the threshold are
+  predicted as without curves.
   Raises ValueError when either side is too small to use or the gap is below 1.
   """
   if not gap >= 1:
@@ -100,7 +106,10 @@ def extrapolate(options: fit_options.FitOptions, inputs: dict[str, np.ndarray],
   form = options.form()
   loss = np.asarray(loss, dtype=np.float64)
   flops = np.asarray(flops, dtype=np.float64)
-  train = flops < threshold_flops / gap
+  split = flops
+  if curves is not None:
+    split, _ = checkpoints.curve_split(flops, np.asarray(inputs["d"]), curves)
+  train = split < threshold_flops / gap
   heldout = np.flatnonzero(flops >= threshold_flops)
   n_params = len(form.param_names)
   if len(heldout) == 0:

@@ -38,6 +38,7 @@ import numpy as np
 import scipy.stats
 
 from analysis.laws import forms as forms_lib
+from analysis.table import checkpoints
 from analysis.trust import identifiability
 from analysis.trust import intervals
 from analysis.fitting import objectives as objectives_lib
@@ -184,22 +185,6 @@ def default_thresholds(runs: Mapping[str, np.ndarray], split_by: str, min_train:
   return thresholds
 
 
-def _by_curve(split: np.ndarray, tokens: np.ndarray, curves: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
-  """(split value of each point's curve, whether the point is its curve's last): a curve's
-  split value is that of its point with the most tokens."""
-  curves = np.asarray(curves).reshape(-1)
-  if curves.size != split.size:
-    raise ValueError(f"curves has {curves.size} labels for {split.size} runs")
-  _, curve_of = np.unique(curves, return_inverse=True)
-  last = np.full(curve_of.max() + 1, -1)
-  for index in np.argsort(tokens, kind="stable"):
-    last[curve_of[index]] = index
-  targets = np.zeros(split.size, dtype=bool)
-  targets[last] = True
-  return split[last][curve_of], targets
-
-
 def _check_runs(runs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
   missing = {"n", "d", "c", "loss"} - set(runs)
   if missing:
@@ -269,7 +254,7 @@ def rollout(runs: Mapping[str, np.ndarray],
     raise ValueError(f"weights has shape {weights.shape}; pass one weight per run ({n_runs})")
   split, targets = arrays[split_by], np.ones(n_runs, dtype=bool)
   if curves is not None:
-    split, targets = _by_curve(split, arrays["d"], curves)
+    split, targets = checkpoints.curve_split(split, arrays["d"], curves)
   min_train = max(len(c.form().parameters) for c in candidates) + 3
   thresholds = options.rollout_thresholds
   if thresholds is None:

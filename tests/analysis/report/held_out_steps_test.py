@@ -4,7 +4,10 @@ import types
 import numpy as np
 import pytest
 
+from analysis.fitting import options as fit_options
+from analysis.laws import catalogue
 from analysis.report import held_out_steps
+from analysis.report import step_types
 from analysis.trust import extrapolate
 from analysis.trust import rollout
 
@@ -69,3 +72,22 @@ def test_the_rollout_warns_of_the_bootstrap_refits_that_did_not_converge():
       "rollout: interaction/huber: 38 of 200 bootstrap refits did not converge, in 2 of its "
       "fits; at most 35 of 100 (threshold 1e+10); those intervals rest on the refits that "
       "converged"]
+
+
+def test_with_checkpoints_the_extrapolation_fits_no_curve_it_holds_out(isoflop_runs):
+  runs = isoflop_runs(1e18)  # each run also checkpointed at half its tokens
+  n, d, c = (np.concatenate([runs[k], runs[k] * scale]) for k, scale in
+             (("n", 1.0), ("d", 0.5), ("c", 0.5)))
+  table = dict(n=n, d=d, c=c, loss=catalogue.CHINCHILLA.predict(runs["law"], n=n, d=d))
+  curves = np.concatenate([np.arange(24), np.arange(24)]).astype(str)
+  data = types.SimpleNamespace(
+      runs=table, weights=np.ones(48), conventions={},
+      clean=types.SimpleNamespace(run_id=np.arange(48).astype(str), trunk_id=curves))
+  trained = {}
+  for checkpoints in (False, True):
+    settings = step_types.Settings(n_resamples=4, holdout_flops=1e21, checkpoints=checkpoints,
+                                   fit_options=fit_options.FitOptions())
+    outcome = held_out_steps.extrapolation(data, settings, {})
+    trained[checkpoints] = outcome.result.n_train
+    assert [run["run_id"] for run in outcome.block["runs"]] == [str(i) for i in range(18, 24)]
+  assert trained == {False: 42, True: 36}  # the 1e21 curves' halves no longer train

@@ -146,3 +146,14 @@ def test_olmo_ladder_curves_end_at_their_budgets(shared_data):
 def test_a_folder_without_the_dataset_is_one_clear_error(tmp_path, name):
   with pytest.raises(ValueError, match=f"{tmp_path}/.*(no such file|no <size>-<k>xC.csv)"):
     published_curves.load(name, tmp_path)
+
+
+def test_a_curve_splits_by_its_last_checkpoint():
+  split = np.array([1.0, 4.0, 2.0, 8.0, 3.0])
+  tokens = np.array([10, 40, 20, 80, 30])
+  curves = np.array(["a", "a", "b", "b", "c"])
+  by_curve, last = checkpoints.curve_split(split, tokens, curves)
+  np.testing.assert_array_equal(by_curve, [4.0, 4.0, 8.0, 8.0, 3.0])
+  np.testing.assert_array_equal(last, [False, True, False, True, True])
+  with pytest.raises(ValueError, match="curves has 2 labels for 5 runs"):
+    checkpoints.curve_split(split, tokens, curves[:2])

@@ -81,3 +81,23 @@ def test_a_gap_leaves_the_runs_between_out_of_both_sides(isoflop_runs):
   with pytest.raises(ValueError, match="holdout_gap=0.5"):
     extrapolate.extrapolate(fit_options.FitOptions(), dict(n=n, d=d), loss, c, 1e21, gap=0.5,
                             n_resamples=4)
+
+
+def test_no_checkpoint_of_a_curve_with_a_held_out_row_is_fitted(
+    isoflop_runs):
+  """Each run of four budgets (1e18..1e21) also has a checkpoint at half its tokens. Threshold
+  1e21: by points, the 1e21 runs' halves (5e20 FLOPs) would train the fit that predicts their
+  own finals; by curves, those curves leave the fit whole."""
+  runs = isoflop_runs(1e18)
+  n, d, c = (np.concatenate([runs[k], runs[k] * scale]) for k, scale in
+             (("n", 1.0), ("d", 0.5), ("c", 0.5)))
+  loss = catalogue.CHINCHILLA.predict(runs["law"], n=n, d=d)
+  curves = np.concatenate([np.arange(24), np.arange(24)]).astype(str)
+  options = fit_options.FitOptions()
+  by_points = extrapolate.extrapolate(options, dict(n=n, d=d), loss, c, 1e21, n_resamples=4)
+  by_curves = extrapolate.extrapolate(options, dict(n=n, d=d), loss, c, 1e21, n_resamples=4,
+                                      curves=curves)
+  assert by_points.n_train == 18 + 24 and by_curves.n_train == 18 + 18
+  np.testing.assert_array_equal(by_curves.heldout_index, np.arange(18, 24))
+  np.testing.assert_array_equal(by_points.heldout_index, np.arange(18, 24))
+  assert by_curves.train_max_flops == pytest.approx(1e20)
