@@ -9,7 +9,8 @@ group through CUDA_VISIBLE_DEVICES (at most one run per group at a time). With t
 trainer, one process per run and no GPU groups, each runner hands its first attempt to a
 training worker (`scaling.worker`, one per run running at a time, started when first needed and
 reused by the next runs; ended by `close`), so a run does not pay the process start, imports and
-tracing again. With
+tracing again. A run goes to the idle worker that already holds its programs, and the launcher
+starts such runs first (`LocalExecutor.affinity`). With
 `hosts_per_run = k > 1` every run is k train.py processes on this machine that form one
 multi-process jax program, each seeing `devices_per_host` devices (its own GPUs of the run's
 group; or that many CPU devices): how to check a multi-host preset before paying for a slice.
